@@ -1,0 +1,45 @@
+/**
+ * A PC described as plain data. The CLI builds one from QEMU-style flags, the page from
+ * the images manifest or a dropped file; `createMachine` turns it into a running PC.
+ */
+import type { BlockDevice } from '../devices/block-device.ts';
+
+export type BootDevice = 'a' | 'c' | 'd' | 'n';
+
+export interface MachineConfig {
+  /** Guest RAM in MiB (QEMU's -m). */
+  memoryMiB: number;
+  /** System BIOS image; its size is a multiple of 64 KiB. Mapped to end at 4 GiB, its last 128 KiB also below 1 MiB. */
+  bios: Uint8Array;
+  /** VGA option ROM (vgabios-stdvga.bin) behind the VGA's ROM BAR. */
+  vgaBios?: Uint8Array;
+  /** Direct kernel boot: a bzImage or a multiboot v1 kernel, with initrd and command line. */
+  kernel?: Uint8Array;
+  initrd?: Uint8Array;
+  append?: string;
+  hda?: BlockDevice;
+  cdrom?: BlockDevice;
+  fda?: BlockDevice;
+  /** Boot order as QEMU's -boot: letters from a (floppy), c (disk), d (CD), n (network). */
+  boot: string;
+  /** Further option ROMs offered to the BIOS through fw_cfg genroms/ (name, bytes). */
+  optionRoms?: { name: string; data: Uint8Array }[];
+  /** Virtual time from the instruction count: the same inputs give the same output. */
+  deterministic: boolean;
+}
+
+/** What the machine tells whoever runs it. All optional; called synchronously from the run loop. */
+export interface MachineEvents {
+  /** A byte transmitted by COM1 (index 0) or COM2 (index 1). */
+  serial?(index: number, byte: number): void;
+  /** A byte written to the debug console port 0xE9 (QEMU's -debugcon). */
+  debugcon?(byte: number): void;
+  /** A byte of SeaBIOS's log (port 0x402). */
+  biosLog?(byte: number): void;
+  /** The guest wrote `value` to port 0xF4 (QEMU's isa-debug-exit): exit status (value << 1) | 1. */
+  debugExit?(value: number): void;
+  /** The machine reset itself (triple fault, keyboard controller or port 0xCF9 reset); `reason` says why. */
+  reset?(reason: string): void;
+  /** A diagnostic for the user (unsupported device feature, bad guest value); already rate-limited. */
+  log?(message: string): void;
+}
