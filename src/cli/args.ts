@@ -1,0 +1,262 @@
+/**
+ * The `trapdoor` command line: QEMU's words, so a QEMU user feels at home.
+ *
+ * Flags are declared once as data; the parser, the validation and `--help` all read
+ * the same table. QEMU's single-dash spelling (`-kernel`, `-m 64`) is accepted too.
+ */
+import * as fs from 'node:fs';
+
+/** A problem with the command line the user can fix: printed as one line, exit status 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export type SerialTarget = { kind: 'stdio' } | { kind: 'none' } | { kind: 'file'; path: string };
+export type DebugconTarget = { kind: 'stdio' } | { kind: 'file'; path: string };
+
+/** One step of the expect-like script: wait for output, or type into the serial port. */
+export type ScriptStep = { kind: 'until'; pattern: RegExp; source: string } | { kind: 'send'; text: string };
+
+export interface CliOptions {
+  memoryMiB: number | undefined;
+  bios: string | undefined;
+  vgaBios: string | undefined;
+  kernel: string | undefined;
+  initrd: string | undefined;
+  append: string | undefined;
+  cdrom: string | undefined;
+  hda: string | undefined;
+  fda: string | undefined;
+  boot: string | undefined;
+  serial: SerialTarget;
+  debugcon: DebugconTarget | undefined;
+  debugExit: boolean;
+  display: 'none';
+  image: string | undefined;
+  script: ScriptStep[];
+  timeoutSeconds: number | undefined;
+  stats: string | undefined;
+  deterministic: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+type ValueKind = 'file' | 'mib' | 'string' | 'boot' | 'serial' | 'debugcon' | 'display' | 'regex' | 'text' | 'seconds' | 'outfile' | 'image';
+
+interface FlagSpec {
+  readonly long: string;
+  readonly short?: string;
+  /** Present for flags that take a value. */
+  readonly value?: ValueKind;
+  readonly metavar?: string;
+  readonly help: string;
+  readonly group: 'Machine' | 'Boot' | 'Output' | 'Scripting';
+}
+
+export const FLAGS: readonly FlagSpec[] = [
+  { long: 'mem', short: 'm', value: 'mib', metavar: 'MiB', help: 'guest RAM in MiB (default 128, or what the image asks for)', group: 'Machine' },
+  { long: 'bios', value: 'file', metavar: 'FILE', help: 'system BIOS; size a multiple of 64 KiB, mapped to end at 4 GiB with its last 128 KiB also below 1 MiB (default: SeaBIOS from the firmware image)', group: 'Machine' },
+  { long: 'vga-bios', value: 'file', metavar: 'FILE', help: 'VGA option ROM behind the VGA ROM BAR (default: vgabios-stdvga.bin from the firmware image)', group: 'Machine' },
+  { long: 'display', value: 'display', metavar: 'none', help: 'no screen (the only choice in the CLI; the page has the screen)', group: 'Machine' },
+  { long: 'deterministic', help: 'virtual time from the instruction count: the same image and inputs give the same output', group: 'Machine' },
+  { long: 'image', value: 'image', metavar: 'NAME', help: 'boot a guest from the images manifest (npm run images), e.g. tiny-linux', group: 'Boot' },
+  { long: 'kernel', value: 'file', metavar: 'FILE', help: 'direct kernel boot: a bzImage or a multiboot kernel', group: 'Boot' },
+  { long: 'initrd', value: 'file', metavar: 'FILE', help: 'initial ramdisk for --kernel', group: 'Boot' },
+  { long: 'append', value: 'string', metavar: 'STR', help: 'kernel command line for --kernel', group: 'Boot' },
+  { long: 'cdrom', value: 'file', metavar: 'FILE', help: 'ISO image on the secondary master ATAPI drive', group: 'Boot' },
+  { long: 'hda', value: 'file', metavar: 'FILE', help: 'raw disk image on the primary master IDE drive', group: 'Boot' },
+  { long: 'fda', value: 'file', metavar: 'FILE', help: 'floppy image in drive A: (1.44 MB and other standard sizes)', group: 'Boot' },
+  { long: 'boot', value: 'boot', metavar: 'ORDER', help: 'boot order, letters from a (floppy), c (disk), d (CD), n (network), e.g. dc', group: 'Boot' },
+  { long: 'serial', value: 'serial', metavar: 'stdio|none|FILE', help: 'where COM1 goes (default stdio; stdin is typed into it)', group: 'Output' },
+  { long: 'debugcon', value: 'debugcon', metavar: 'stdio|FILE', help: 'bytes the guest writes to port 0xE9', group: 'Output' },
+  { long: 'debug-exit', help: 'port 0xF4 ends the process with status (value << 1) | 1', group: 'Output' },
+  { long: 'stats', value: 'outfile', metavar: 'FILE', help: 'write the per-device counters as JSON at exit', group: 'Output' },
+  { long: 'until', value: 'regex', metavar: 'REGEX', help: 'wait until serial or debugcon output matches; the process exits 0 once the last --until has matched', group: 'Scripting' },
+  { long: 'send', value: 'text', metavar: 'TEXT', help: 'type TEXT into the serial port (\\n, \\r, \\t, \\\\ and \\xHH understood); runs in order with --until', group: 'Scripting' },
+  { long: 'timeout', value: 'seconds', metavar: 'SECONDS', help: 'give up after SECONDS of wall time: exit 124 naming the pattern waited for', group: 'Scripting' },
+  { long: 'help', short: 'h', help: 'show this help', group: 'Output' },
+  { long: 'version', help: 'show the version', group: 'Output' },
+];
+
+const byName = new Map<string, FlagSpec>();
+for (const f of FLAGS) {
+  byName.set(f.long, f);
+  if (f.short) byName.set(f.short, f);
+}
+
+/** Decode the escapes `--send` understands. */
+export function unescapeText(text: string): string {
+  return text.replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_m, e: string) => {
+    if (e.length === 3) return String.fromCharCode(parseInt(e.slice(1), 16));
+    switch (e) {
+      case 'n': return '\n';
+      case 'r': return '\r';
+      case 't': return '\t';
+      case 'e': return '\x1b';
+      case '\\': return '\\';
+      default: return '\\' + e;
+    }
+  });
+}
+
+function checkReadableFile(flag: string, path: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch {
+    throw new UsageError(`--${flag}: no such file: ${path}`);
+  }
+  if (!st.isFile()) throw new UsageError(`--${flag}: not a regular file: ${path}`);
+  try {
+    fs.accessSync(path, fs.constants.R_OK);
+  } catch {
+    throw new UsageError(`--${flag}: cannot read ${path}`);
+  }
+  if (st.size === 0) throw new UsageError(`--${flag}: file is empty: ${path}`);
+}
+
+function positiveNumber(flag: string, raw: string, integer: boolean): number {
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${flag}: expected a positive ${integer ? 'whole ' : ''}number, got '${raw}'`);
+  }
+  return n;
+}
+
+export function defaultOptions(): CliOptions {
+  return {
+    memoryMiB: undefined, bios: undefined, vgaBios: undefined, kernel: undefined, initrd: undefined,
+    append: undefined, cdrom: undefined, hda: undefined, fda: undefined, boot: undefined,
+    serial: { kind: 'stdio' }, debugcon: undefined, debugExit: false, display: 'none', image: undefined,
+    script: [], timeoutSeconds: undefined, stats: undefined, deterministic: false, help: false, version: false,
+  };
+}
+
+function applyValue(o: CliOptions, spec: FlagSpec, raw: string): void {
+  const flag = spec.long;
+  switch (spec.value) {
+    case 'file':
+      checkReadableFile(flag, raw);
+      break;
+    case 'mib': {
+      // QEMU accepts a size suffix; MiB is the default unit.
+      const m = /^(\d+)([MmGg]?)$/.exec(raw);
+      if (!m) throw new UsageError(`--${flag}: expected a size in MiB such as 128 or 1G, got '${raw}'`);
+      const mib = Number(m[1]) * (m[2].toLowerCase() === 'g' ? 1024 : 1);
+      // Below 2 MiB nothing boots; above 3.5 GiB RAM would overlap the PCI hole.
+      if (mib < 2 || mib > 3584) throw new UsageError(`--${flag}: ${mib} MiB is out of range (2 to 3584)`);
+      o.memoryMiB = mib;
+      return;
+    }
+    case 'boot':
+      if (!/^[acdn]+$/.test(raw)) throw new UsageError(`--${flag}: expected letters from a, c, d, n (e.g. 'dc'), got '${raw}'`);
+      o.boot = raw;
+      return;
+    case 'serial':
+      o.serial = raw === 'stdio' ? { kind: 'stdio' } : raw === 'none' ? { kind: 'none' } : { kind: 'file', path: raw };
+      return;
+    case 'debugcon':
+      o.debugcon = raw === 'stdio' ? { kind: 'stdio' } : { kind: 'file', path: raw };
+      return;
+    case 'display':
+      if (raw !== 'none') throw new UsageError(`--${flag}: the command line has no screen; only 'none' is accepted (open the page for the screen)`);
+      return;
+    case 'regex':
+      try {
+        o.script.push({ kind: 'until', pattern: new RegExp(raw), source: raw });
+      } catch (e) {
+        throw new UsageError(`--${flag}: not a valid regular expression '${raw}': ${(e as Error).message}`);
+      }
+      return;
+    case 'text':
+      o.script.push({ kind: 'send', text: unescapeText(raw) });
+      return;
+    case 'seconds':
+      o.timeoutSeconds = positiveNumber(flag, raw, false);
+      return;
+    case 'outfile':
+      if (raw === '') throw new UsageError(`--${flag}: expected a file name`);
+      o.stats = raw;
+      return;
+    case 'image':
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(raw)) throw new UsageError(`--${flag}: not an image name: '${raw}'`);
+      o.image = raw;
+      return;
+    case 'string':
+      break;
+    case undefined:
+      return;
+  }
+  switch (flag) {
+    case 'bios': o.bios = raw; break;
+    case 'vga-bios': o.vgaBios = raw; break;
+    case 'kernel': o.kernel = raw; break;
+    case 'initrd': o.initrd = raw; break;
+    case 'append': o.append = raw; break;
+    case 'cdrom': o.cdrom = raw; break;
+    case 'hda': o.hda = raw; break;
+    case 'fda': o.fda = raw; break;
+  }
+}
+
+/** Parse argv (without node and the script). Throws UsageError for anything malformed. */
+export function parseArgs(argv: readonly string[]): CliOptions {
+  const o = defaultOptions();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const m = /^--?([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new UsageError(`unexpected argument '${arg}' (flags start with --; see --help)`);
+    const spec = byName.get(m[1]);
+    if (!spec) throw new UsageError(`unknown flag '${arg.split('=')[0]}' (see --help)`);
+    let value = m[2];
+    if (spec.value) {
+      if (value === undefined) {
+        if (i + 1 >= argv.length) throw new UsageError(`--${spec.long} needs a value: ${spec.metavar ?? 'VALUE'}`);
+        value = argv[++i];
+      }
+      applyValue(o, spec, value);
+    } else {
+      if (value !== undefined) throw new UsageError(`--${spec.long} takes no value`);
+      if (spec.long === 'deterministic') o.deterministic = true;
+      else if (spec.long === 'debug-exit') o.debugExit = true;
+      else if (spec.long === 'help') o.help = true;
+      else if (spec.long === 'version') o.version = true;
+    }
+  }
+  if (o.help || o.version) return o;
+  if ((o.initrd !== undefined || o.append !== undefined) && o.kernel === undefined && o.image === undefined) {
+    throw new UsageError(`--${o.initrd !== undefined ? 'initrd' : 'append'} needs --kernel`);
+  }
+  if (o.bios !== undefined) {
+    const size = fs.statSync(o.bios).size;
+    if (size % 65536 !== 0 || size > 16 * 1024 * 1024) {
+      throw new UsageError(`--bios: ${o.bios} is ${size} bytes; a BIOS image must be a multiple of 64 KiB, at most 16 MiB`);
+    }
+  }
+  const hasMedium = o.kernel || o.cdrom || o.hda || o.fda || o.image;
+  if (o.boot && !hasMedium) throw new UsageError('--boot given but nothing to boot from (--cdrom, --hda, --fda or --image)');
+  return o;
+}
+
+export function helpText(): string {
+  const lines = [
+    'Usage: trapdoor [flags]',
+    '',
+    'Runs Trapdoor\'s PC headless in Node. Flags follow QEMU (-kernel and --kernel both work).',
+    '',
+    'Examples:',
+    "  trapdoor --image tiny-linux --serial stdio",
+    "  trapdoor --kernel bzImage --initrd initrd.gz --append console=ttyS0 --until 'login' --timeout 60",
+    "  trapdoor --cdrom tiny.iso --boot d --deterministic --until 'READY' --send 'uname -a\\n' --until Linux",
+  ];
+  for (const group of ['Machine', 'Boot', 'Output', 'Scripting'] as const) {
+    lines.push('', group + ':');
+    for (const f of FLAGS.filter((x) => x.group === group)) {
+      const names = (f.short ? `-${f.short}, ` : '    ') + `--${f.long}` + (f.value ? ` ${f.metavar ?? 'VALUE'}` : '');
+      lines.push(`  ${names.padEnd(34)} ${f.help}`);
+    }
+  }
+  lines.push('', 'Exit status: 0 when the last --until matched (or the guest exited through --debug-exit as it asked),',
+    '2 for a bad command line or unusable file, 124 on --timeout, 1 for an emulator failure.');
+  return lines.join('\n');
+}
