@@ -1,0 +1,62 @@
+/**
+ * The busybox initramfs of the Linux guests, made without root: the kernel tree's
+ * gen_init_cpio reads a text list (directories, files, device nodes, symlinks) and
+ * writes the cpio; gzip -9 -n makes it reproducible.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { aptDownloadExtract, capture, run } from '../lib.ts';
+
+export const INIT_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'init');
+
+/** Compile the kernel tree's usr/gen_init_cpio.c into `dir` (once). */
+export function genInitCpio(linuxSrc: string, dir: string): string {
+  const tool = path.join(dir, 'gen_init_cpio');
+  if (!fs.existsSync(tool)) run('gcc', ['-O2', '-o', tool, path.join(linuxSrc, 'usr', 'gen_init_cpio.c')]);
+  return tool;
+}
+
+export interface InitramfsOptions {
+  /** Folder for downloads and the cpio list. */
+  work: string;
+  genInitCpio: string;
+  /** Kernel modules to copy into /lib/modules and load in this order. */
+  modules?: string[];
+  /** Output file (.cpio.gz). */
+  out: string;
+}
+
+export function buildInitramfs(o: InitramfsOptions): void {
+  const bbRoot = aptDownloadExtract('busybox-static:i386', path.join(o.work, 'busybox'));
+  const busybox = path.join(bbRoot, 'bin', 'busybox');
+  if (!fs.existsSync(busybox)) throw new Error('busybox-static:i386 has no bin/busybox');
+  // The i386 busybox runs on this x86-64 host: ask it where each applet belongs.
+  const applets = capture(busybox, ['--list-full']).split('\n').map((s) => s.trim()).filter(Boolean);
+
+  const lines = [
+    'dir /bin 0755 0 0', 'dir /sbin 0755 0 0', 'dir /usr 0755 0 0', 'dir /usr/bin 0755 0 0', 'dir /usr/sbin 0755 0 0',
+    'dir /dev 0755 0 0', 'dir /proc 0755 0 0', 'dir /sys 0755 0 0', 'dir /tmp 1777 0 0', 'dir /etc 0755 0 0',
+    'dir /root 0700 0 0', 'dir /lib 0755 0 0', 'dir /lib/modules 0755 0 0',
+    // The kernel opens /dev/console before devtmpfs is mounted.
+    'nod /dev/console 0600 0 0 c 5 1', 'nod /dev/null 0666 0 0 c 1 3',
+    `file /bin/busybox ${busybox} 0755 0 0`,
+    `file /init ${INIT_SCRIPT} 0755 0 0`,
+  ];
+  for (const a of applets) {
+    const p = a.startsWith('/') ? a : `/${a}`;
+    if (p === '/bin/busybox') continue;
+    lines.push(`slink ${p} /bin/busybox 0777 0 0`);
+  }
+  const modules = o.modules ?? [];
+  for (const m of modules) lines.push(`file /lib/modules/${path.basename(m)} ${m} 0644 0 0`);
+  if (modules.length > 0) {
+    const list = path.join(o.work, 'modules');
+    fs.writeFileSync(list, modules.map((m) => path.basename(m)).join('\n') + '\n');
+    lines.push(`file /etc/modules ${list} 0644 0 0`);
+  }
+  const listFile = path.join(o.work, 'initramfs.list');
+  fs.writeFileSync(listFile, lines.join('\n') + '\n');
+  const cpio = path.join(o.work, 'initramfs.cpio');
+  run('sh', ['-c', `"${o.genInitCpio}" "${listFile}" > "${cpio}" && gzip -9 -n -c "${cpio}" > "${o.out}"`]);
+}
