@@ -103,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
     const prefix = (p: string | undefined) => (p === undefined ? undefined : `${recipe.name}/${p}`);
     const boot = { ...out.boot, kernel: prefix(out.boot.kernel), initrd: prefix(out.boot.initrd), cdrom: prefix(out.boot.cdrom), fda: prefix(out.boot.fda), hda: prefix(out.boot.hda) };
     for (const k of Object.keys(boot) as (keyof typeof boot)[]) if (boot[k] === undefined) delete boot[k];
-    images.push({ name: recipe.name, title: recipe.title, description: recipe.description, files, boot, readyMarker: out.readyMarker });
+    images.push({ name: recipe.name, title: recipe.title, description: recipe.description, files, boot, readyMarker: out.readyMarker, ...(out.markerOn ? { markerOn: out.markerOn } : {}) });
   }
   const manifest: ImageManifest = { version: 1, generated: new Date().toISOString(), images };
   fs.writeFileSync(path.join(PUBLISH_DIR, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n');

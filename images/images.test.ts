@@ -15,11 +15,26 @@ const skip = process.env.TRAPDOOR_SKIP_IMAGE_CHECK === '1';
 const QEMU = 'qemu-system-i386';
 const BOOT_TIMEOUT_MS = 120_000;
 
+/** The 80x25 VGA text screen as text (character bytes of the B8000 buffer). */
+function textScreen(bytes: Buffer): string {
+  let out = '';
+  for (let i = 0; i + 1 < bytes.length; i += 2) {
+    const ch = bytes[i];
+    out += ch >= 32 && ch < 127 ? String.fromCharCode(ch) : ' ';
+    if ((i / 2) % 80 === 79) out += '\n';
+  }
+  return out;
+}
+
 function bootInQemu(image: ImageEntry, bios: string): Promise<string> {
   const b = image.boot;
   const at = (p: string) => path.join(PUBLISH_DIR, p);
-  const args = ['-M', 'pc', '-accel', 'tcg', '-cpu', 'pentium3', '-m', String(b.memoryMiB ?? 128),
-    '-nographic', '-no-reboot', '-monitor', 'none', '-serial', 'stdio', '-bios', bios];
+  const onScreen = image.markerOn === 'screen';
+  const args = ['-M', 'pc', '-accel', 'tcg', '-cpu', 'pentium3', '-m', String(b.memoryMiB ?? 128), '-no-reboot', '-bios', bios];
+  // Serial markers: serial on stdout. Screen markers: the monitor on stdin/stdout dumps
+  // the VGA text buffer (pmemsave) once a second.
+  if (onScreen) args.push('-display', 'none', '-serial', 'null', '-monitor', 'stdio');
+  else args.push('-nographic', '-monitor', 'none', '-serial', 'stdio');
   if (b.kernel) args.push('-kernel', at(b.kernel));
   if (b.initrd) args.push('-initrd', at(b.initrd));
   if (b.append) args.push('-append', b.append);
@@ -27,27 +42,39 @@ function bootInQemu(image: ImageEntry, bios: string): Promise<string> {
   if (b.fda) args.push('-drive', `file=${at(b.fda)},if=floppy,format=raw,readonly=on`);
   if (b.hda) args.push('-drive', `file=${at(b.hda)},if=ide,format=raw,snapshot=on`);
   if (b.boot) args.push('-boot', b.boot);
+  const dump = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'trapdoor-vga-')), 'b8000.bin');
   return new Promise((resolve, reject) => {
-    const qemu = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const qemu = spawn(QEMU, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
-    const timer = setTimeout(() => {
+    let poll: NodeJS.Timeout | undefined;
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      if (poll) clearInterval(poll);
       qemu.kill('SIGKILL');
-      reject(new Error(`${image.name}: no '${image.readyMarker}' within ${BOOT_TIMEOUT_MS / 1000} s; serial output ended with:\n${out.slice(-1500)}`));
+      if (error) reject(error);
+      else resolve(out);
+    };
+    const timer = setTimeout(() => {
+      finish(new Error(`${image.name}: no '${image.readyMarker}' within ${BOOT_TIMEOUT_MS / 1000} s; output ended with:\n${out.slice(-1500)}`));
     }, BOOT_TIMEOUT_MS);
     const onData = (d: Buffer) => {
-      out += d.toString('latin1');
-      if (out.includes(image.readyMarker)) {
-        clearTimeout(timer);
-        qemu.kill('SIGKILL');
-        resolve(out);
-      }
+      if (!onScreen) out += d.toString('latin1');
+      if (out.includes(image.readyMarker)) finish();
     };
+    if (onScreen) {
+      poll = setInterval(() => {
+        if (fs.existsSync(dump)) {
+          out = textScreen(fs.readFileSync(dump));
+          if (out.includes(image.readyMarker)) return finish();
+        }
+        qemu.stdin.write(`pmemsave 0xb8000 4000 ${dump}\n`);
+      }, 1000);
+    }
     qemu.stdout.on('data', onData);
     qemu.stderr.on('data', onData);
-    qemu.on('error', (e) => { clearTimeout(timer); reject(e); });
+    qemu.on('error', (e) => finish(e));
     qemu.on('exit', (code) => {
-      clearTimeout(timer);
-      if (!out.includes(image.readyMarker)) reject(new Error(`${image.name}: qemu exited (${code}) before '${image.readyMarker}':\n${out.slice(-1500)}`));
+      if (!out.includes(image.readyMarker)) finish(new Error(`${image.name}: qemu exited (${code}) before '${image.readyMarker}':\n${out.slice(-1500)}`));
     });
   });
 }

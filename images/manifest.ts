@@ -33,8 +33,10 @@ export interface ImageEntry {
   files: ImageFile[];
   /** How to boot it; empty for the firmware image, which only supplies files. */
   boot: ImageBoot;
-  /** A line the guest prints on the serial console once it is up. Empty if it prints none. */
+  /** Text the guest shows once it is up (empty if none). */
   readyMarker: string;
+  /** Where the marker appears: the serial console (default) or the VGA text screen. */
+  markerOn?: 'serial' | 'screen';
 }
 
 export interface ImageManifest {

@@ -19,6 +19,7 @@ export interface RecipeOutput {
   files: { role: FileRole; path: string }[];
   boot: ImageBoot;
   readyMarker: string;
+  markerOn?: 'serial' | 'screen';
 }
 
 export interface Recipe {
