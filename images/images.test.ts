@@ -67,7 +67,8 @@ function bootInQemu(image: ImageEntry, bios: string): Promise<string> {
           out = textScreen(fs.readFileSync(dump));
           if (out.includes(image.readyMarker)) return finish();
         }
-        qemu.stdin.write(`pmemsave 0xb8000 4000 ${dump}\n`);
+        // The file name is quoted: the monitor would read '/' as division in an expression.
+        qemu.stdin.write(`pmemsave 0xb8000 4000 "${dump}"\n`);
       }, 1000);
     }
     qemu.stdout.on('data', onData);

@@ -10,6 +10,8 @@ import type { Recipe } from './recipe.ts';
 
 /** Printed on the serial console when the first test of the first pass starts. */
 export const MEMTEST_MARKER = 'Address test, walking ones';
+/** On the screen the first test flashes by between two polls; the status line stays while tests run. */
+export const MEMTEST_SCREEN_MARKER = 'Status: Testing';
 const APPEND = 'console=ttyS0,115200';
 const SOURCE = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8');
 
@@ -52,6 +54,6 @@ export const memtestFloppy: Recipe = {
     fs.writeFileSync(path.join(out, 'memtest.img'), img);
   },
   output() {
-    return { files: [{ role: 'fda', path: 'memtest.img' }], boot: { fda: 'memtest.img', boot: 'a', memoryMiB: 64 }, readyMarker: MEMTEST_MARKER, markerOn: 'screen' };
+    return { files: [{ role: 'fda', path: 'memtest.img' }], boot: { fda: 'memtest.img', boot: 'a', memoryMiB: 64 }, readyMarker: MEMTEST_SCREEN_MARKER, markerOn: 'screen' };
   },
 };

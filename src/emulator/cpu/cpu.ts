@@ -13,8 +13,6 @@ import { disassemble } from './disasm.ts';
 export interface CpuHost {
   readonly memory: PhysicalBus;
   readonly io: PortBus;
-  /** INTR pin: a maskable interrupt is pending at the interrupt controller. */
-  intrPending(): boolean;
   /** INTA cycle: acknowledge the pending interrupt and return its vector. */
   intrAcknowledge(): number;
   /** Time-stamp counter from the machine clock (virtual time). */
@@ -38,6 +36,8 @@ const TLB_MISS = -1;
 const TLB_SLOW = 1;
 /** How many TLB fills are remembered for cheap flushing before a full clear. */
 const TLB_LOG_SIZE = 8192;
+/** Not page-aligned, so no linear address matches it. */
+const FETCH_NONE = 1;
 
 export class Cpu {
   // ---- general registers: one buffer, three views (x86 and hosts are little-endian) ----
@@ -104,6 +104,13 @@ export class Cpu {
   /** Code segment default size (CS.D) and stack size (SS.B). */
   cs32 = false;
   ss32 = false;
+  /** CS base and the EIP wrap mask (0xFFFF for 16-bit code), cached for fetch. */
+  csBase = 0;
+  eipMask = 0xffff;
+  /** Linear page whose RAM offset is fetchPhys; FETCH_NONE when no page is cached. */
+  fetchPage = FETCH_NONE;
+  fetchPhys = 0;
+  fetchEnd = 0;
 
   // ---- run state ----
   halted = false;
@@ -112,6 +119,8 @@ export class Cpu {
   interruptShadow = 0;
   nmiPending = false;
   nmiMasked = false;
+  /** The INTR pin, driven by the interrupt controller (PIC or local APIC) through setIntr. */
+  intrLine = false;
   /** Exception waiting to be delivered after FAULT was thrown. */
   pendingVector = -1;
   pendingError = -1;
@@ -346,6 +355,9 @@ export class Cpu {
     const user = this.cpl === 3;
     this.tlbR = user ? this.tlbUsrR : this.tlbSupR;
     this.tlbW = user ? this.tlbUsrW : this.tlbSupW;
+    this.csBase = this.segBase[C.CS];
+    this.eipMask = this.cs32 ? -1 : 0xffff;
+    this.fetchPage = FETCH_NONE;
   }
 
   setCpl(cpl: number): void {
@@ -374,6 +386,10 @@ export class Cpu {
   }
 
   private computeSegRange(s: number): void {
+    if (s === C.CS) {
+      this.csBase = this.segBase[C.CS];
+      this.fetchPage = FETCH_NONE;
+    }
     const acc = this.segAccess[s];
     const limit = this.segLimit[s];
     const type = (acc >> 8) & 0xf;
@@ -416,7 +432,10 @@ export class Cpu {
     if (!this.protectedMode) {
       this.sreg[s] = sel;
       this.segBase[s] = sel << 4;
-      if (s === C.CS) this.updateModeCaches();
+      if (s === C.CS) {
+        this.csBase = sel << 4;
+        this.fetchPage = FETCH_NONE;
+      }
       return;
     }
     if (this.v86) {
@@ -736,6 +755,7 @@ export class Cpu {
 
   /** Flush the TLB: everything, or all but global pages (MOV CR3 with CR4.PGE). */
   flushTlb(all: boolean): void {
+    this.fetchPage = FETCH_NONE;
     if (this.tlbOverflow) {
       this.tlbSupR.fill(TLB_MISS);
       this.tlbSupW.fill(TLB_MISS);
@@ -765,6 +785,7 @@ export class Cpu {
   /** INVLPG: drop one linear page from every TLB (SDM vol.3 §4.10.4.1). */
   invalidatePage(lin: number): void {
     const page = lin >>> 12;
+    this.fetchPage = FETCH_NONE;
     this.tlbSupR[page] = TLB_MISS;
     this.tlbSupW[page] = TLB_MISS;
     this.tlbUsrR[page] = TLB_MISS;
@@ -776,20 +797,54 @@ export class Cpu {
   // Instruction fetch and operand decoding
   // =====================================================================================
 
+  /**
+   * Instruction fetch. The current code page's RAM offset is cached (fetchPage/fetchPhys),
+   * so a fetch is a compare and a typed-array read; everything else takes fetchSlow.
+   * fetchEnd is the last offset this instruction may fetch: the CS limit or 15 bytes
+   * from its start, whichever comes first (SDM vol.2 §2.3.11).
+   */
   fetch8(): number {
-    const off = this.eip >>> 0;
-    if (off > this.segHi[C.CS]) this.fault(C.GP, 0);
-    const v = this.readLin8((this.segBase[C.CS] + off) | 0);
-    this.eip = this.cs32 ? (off + 1) | 0 : (off + 1) & 0xffff;
-    if (((this.eip - this.instrStart) & (this.cs32 ? -1 : 0xffff)) > 15) this.fault(C.GP, 0);
+    const eip = this.eip;
+    const lin = (this.csBase + eip) | 0;
+    let v: number;
+    if ((eip >>> 0) <= this.fetchEnd && (lin & ~0xfff) === this.fetchPage) v = this.ram[this.fetchPhys + (lin & 0xfff)];
+    else v = this.fetchSlow(eip, lin);
+    this.eip = (eip + 1) & this.eipMask;
+    return v;
+  }
+
+  private fetchSlow(eip: number, lin: number): number {
+    if ((eip >>> 0) > this.segHi[C.CS]) this.fault(C.GP, 0);
+    if ((((eip - this.instrStart) & this.eipMask) >>> 0) > 14) this.fault(C.GP, 0);
+    const v = this.readLin8(lin);
+    const e = this.tlbR[lin >>> 12];
+    if ((e & 0xfff) === 0) {
+      this.fetchPage = lin & ~0xfff;
+      this.fetchPhys = e >>> 0;
+    }
     return v;
   }
 
   fetch16(): number {
+    const eip = this.eip;
+    const lin = (this.csBase + eip) | 0;
+    if ((((eip + 1) >>> 0) <= this.fetchEnd) && (lin & 0xfff) <= 0xffe && (lin & ~0xfff) === this.fetchPage) {
+      const p = this.fetchPhys + (lin & 0xfff);
+      this.eip = (eip + 2) & this.eipMask;
+      return this.ram[p] | (this.ram[p + 1] << 8);
+    }
     return this.fetch8() | (this.fetch8() << 8);
   }
 
   fetch32(): number {
+    const eip = this.eip;
+    const lin = (this.csBase + eip) | 0;
+    if ((((eip + 3) >>> 0) <= this.fetchEnd) && (lin & 0xfff) <= 0xffc && (lin & ~0xfff) === this.fetchPage) {
+      const p = this.fetchPhys + (lin & 0xfff);
+      const ram = this.ram;
+      this.eip = (eip + 4) & this.eipMask;
+      return ram[p] | (ram[p + 1] << 8) | (ram[p + 2] << 16) | (ram[p + 3] << 24);
+    }
     return this.fetch16() | (this.fetch16() << 16);
   }
 
@@ -1227,7 +1282,7 @@ export class Cpu {
         if (!this.wakeFromHalt()) break;
       }
       if (this.interruptShadow > 0) this.interruptShadow--;
-      else if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.host.intrPending())) this.serviceInterrupt();
+      else if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) this.serviceInterrupt();
       try {
         // Inner loop: straight-line execution until a fault or a state change needs attention.
         const end = max;
@@ -1235,7 +1290,7 @@ export class Cpu {
           this.step();
           n++;
           if (this.stopSlice || this.interruptShadow > 0) break;
-          if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.host.intrPending())) break;
+          if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
         }
       } catch (e) {
         if (e !== FAULT) throw e;
@@ -1265,7 +1320,7 @@ export class Cpu {
   }
 
   private wakeFromHalt(): boolean {
-    if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.host.intrPending())) {
+    if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) {
       this.halted = false;
       return true;
     }
@@ -1281,7 +1336,7 @@ export class Cpu {
         this.interrupt(C.NMI, -1, false);
         return;
       }
-      if ((this.flags & C.IF) !== 0 && this.host.intrPending()) {
+      if ((this.flags & C.IF) !== 0 && this.intrLine) {
         const vector = this.host.intrAcknowledge();
         this.interrupt(vector & 0xff, -1, false);
       }
@@ -1292,6 +1347,11 @@ export class Cpu {
     }
   }
 
+  /** The interrupt controller's INTR output changed. */
+  setIntr(level: boolean): void {
+    this.intrLine = level;
+  }
+
   /** Raise NMI (the platform's NMI pin). */
   nmi(): void {
     this.nmiPending = true;
@@ -1299,14 +1359,33 @@ export class Cpu {
 
   /** Execute one instruction: prefixes, then the handler of its opcode. */
   step(): void {
-    this.instrStart = this.eip;
+    const eip = this.eip;
+    this.instrStart = eip;
+    // The last offset this instruction may fetch from without the slow path's checks.
+    const end = (eip + 14) >>> 0;
+    const limit = this.segHi[C.CS];
+    this.fetchEnd = end < limit ? end : limit;
     this.o32 = this.cs32;
     this.a32 = this.cs32;
     this.segOverride = -1;
     this.rep = 0;
     this.lock = false;
     let op = this.fetch8();
-    // Prefixes (SDM vol.2 §2.1.1); any number, in any order.
+    if (IS_PREFIX[op] !== 0) op = this.prefixes(op);
+    if (op === 0x0f) op = 0x100 | this.fetch8();
+    if (this.lock && !LOCKABLE[op]) this.checkLock(op);
+    // Single-step (SDM vol.3 §17.3.1.4): TF at the start of an instruction traps after it.
+    if ((this.flags & C.TF) === 0) {
+      OPS[op](this);
+      return;
+    }
+    this.suppressTrap = false;
+    OPS[op](this);
+    if (!this.suppressTrap && this.interruptShadow === 0) this.singleStepTrap();
+  }
+
+  /** Prefixes (SDM vol.2 §2.1.1): any number, in any order; returns the opcode after them. */
+  private prefixes(op: number): number {
     for (;;) {
       switch (op) {
         case 0x26: this.segOverride = C.ES; break;
@@ -1320,16 +1399,7 @@ export class Cpu {
         case 0xf0: this.lock = true; break;
         case 0xf2: this.rep = 0xf2; break;
         case 0xf3: this.rep = 0xf3; break;
-        default: {
-          if (op === 0x0f) op = 0x100 | this.fetch8();
-          if (this.lock && !LOCKABLE[op]) this.checkLock(op);
-          // Single-step (SDM vol.3 §17.3.1.4): TF at the start of an instruction traps after it.
-          const tf = (this.flags & C.TF) !== 0;
-          this.suppressTrap = false;
-          OPS[op](this);
-          if (tf && !this.suppressTrap && this.interruptShadow === 0) this.singleStepTrap();
-          return;
-        }
+        default: return op;
       }
       op = this.fetch8();
     }
@@ -1435,6 +1505,10 @@ for (let i = 0; i < 256; i++) {
   while (b) { p ^= b & 1; b >>= 1; }
   PARITY[i] = p;
 }
+
+/** Prefix bytes (SDM vol.2 §2.1.1). */
+const IS_PREFIX = new Uint8Array(256);
+for (const p of [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]) IS_PREFIX[p] = 1;
 
 /** Opcodes that accept LOCK (with a memory destination): SDM vol.2 "LOCK—Assert LOCK# Signal Prefix". */
 export const LOCKABLE = new Uint8Array(512);

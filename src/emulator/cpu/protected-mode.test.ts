@@ -1,0 +1,230 @@
+/**
+ * Mode transitions and exceptions, as guest programs assembled with nasm: real mode to
+ * protected mode with paging, page faults (CR2 and error code, accessed/dirty bits),
+ * #GP with error codes through an IDT, a ring 3 task entered by IRET and returning
+ * through an interrupt gate with a stack switch, and virtual-8086 mode entered by IRET
+ * with VM=1 whose INT traps to the monitor (SDM vol.3 ch.4-6 and §20.2).
+ */
+import { describe, expect, it } from 'vitest';
+import { boot, LAYOUT, protectedMode, runToExit } from './testing/programs.ts';
+import { nasmAvailable } from './testing/nasm.ts';
+import * as C from './constants.ts';
+
+/** Helpers appended to bodies: an IDT with handlers that report through port 0xE9. */
+const IDT_SETUP = (vectors: [number, string][]) => `
+    ; IDT at ${LAYOUT.idt} with 32-bit interrupt gates (type 0xE, DPL 3 so INT n from ring 3 is allowed)
+${vectors.map(([v, handler]) => `
+    mov eax, ${handler}
+    mov word [${LAYOUT.idt} + ${v} * 8], ax
+    mov word [${LAYOUT.idt} + ${v} * 8 + 2], 0x08
+    mov word [${LAYOUT.idt} + ${v} * 8 + 4], 0xee00
+    shr eax, 16
+    mov word [${LAYOUT.idt} + ${v} * 8 + 6], ax`).join('')}
+    lidt [idt_desc]
+`;
+const IDT_DESC = `
+idt_desc:
+    dw 256 * 8 - 1
+    dd ${LAYOUT.idt}
+`;
+
+describe.skipIf(!nasmAvailable())('protected mode, paging and exceptions', () => {
+  it('switches to protected mode with paging and runs 32-bit code', () => {
+    const { cpu, machine } = boot(protectedMode(`
+    mov eax, 0x12345678
+    mov [0x300000], eax
+    mov ebx, [0x300000]
+    cmp ebx, eax
+    jne .bad
+    mov al, 1
+    jmp done
+.bad:
+    mov al, 2
+    jmp done`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.exitValue).toBe(1);
+    expect(cpu.cr0 & (C.CR0_PE | C.CR0_PG)).toBe(C.CR0_PE | C.CR0_PG);
+    expect(cpu.cs32).toBe(true);
+    // The page walk set accessed and dirty bits in the PTE of 0x300000 (SDM vol.3 §4.8).
+    const pte = machine.read32(LAYOUT.pageTables + (0x300000 >>> 12) * 4);
+    expect(pte & (C.PTE_A | C.PTE_D)).toBe(C.PTE_A | C.PTE_D);
+  });
+
+  it('raises #PF with CR2 and the error code, and never sets A/D on a not-present entry', () => {
+    const { cpu, machine } = boot(protectedMode(`
+${IDT_SETUP([[14, 'pf_handler']])}
+    ; make the page at 0x400000 not present, and 0x401000 read-only
+    and dword [${LAYOUT.pageTables} + (0x400000 >> 12) * 4], ~1
+    and dword [${LAYOUT.pageTables} + (0x401000 >> 12) * 4], ~2
+    mov eax, cr0
+    or eax, 0x10000          ; CR0.WP: supervisor writes honour read-only pages
+    mov cr0, eax
+    mov eax, cr3
+    mov cr3, eax             ; flush the TLB
+    mov dword [0x400010], 7  ; #PF, not present, write
+    mov dword [0x401020], 7  ; #PF, protection, write
+    mov al, 0x55
+    jmp done
+pf_handler:
+    pop eax                  ; error code
+    out 0xe9, al
+    mov eax, cr2
+    shr eax, 4
+    out 0xe9, al             ; low byte of CR2 >> 4 identifies the access
+    ; fix the mapping the fault was about and retry the faulting instruction
+    mov eax, cr2
+    shr eax, 12
+    or dword [${LAYOUT.pageTables} + eax * 4], 3
+    mov eax, cr2
+    invlpg [eax]
+    iretd
+${IDT_DESC}`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.exitValue).toBe(0x55);
+    // error codes: 0b010 (write, not present), 0b011 (write, protection); CR2 low bytes 0x01, 0x02
+    expect(machine.debugcon).toEqual([0x02, 0x01, 0x03, 0x02]);
+    expect(machine.read32(0x400010)).toBe(7);
+    expect(machine.read32(0x401020)).toBe(7);
+  });
+
+  it('raises #GP with a selector error code for a bad segment load, and #DE for a divide by zero', () => {
+    const { cpu, machine } = boot(protectedMode(`
+${IDT_SETUP([[13, 'gp_handler'], [0, 'de_handler']])}
+    mov ax, 0x38             ; beyond the GDT limit
+    mov ds, ax
+    xor edx, edx
+    xor ecx, ecx
+    mov eax, 5
+    div ecx
+    mov al, 0x66
+    jmp done
+gp_handler:
+    pop eax
+    out 0xe9, al             ; error code: the selector 0x38
+    add dword [esp], 3       ; skip the 3-byte mov ds, ax (8e d8 plus... mov ds,ax is 2 bytes)
+    sub dword [esp], 1
+    iretd
+de_handler:
+    mov al, 0xde
+    out 0xe9, al
+    add dword [esp], 2       ; skip div ecx
+    iretd
+${IDT_DESC}`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.debugcon).toEqual([0x38, 0xde]);
+    expect(machine.exitValue).toBe(0x66);
+  });
+
+  it('enters ring 3 with IRET and comes back through an interrupt gate on the TSS stack', () => {
+    const { cpu, machine } = boot(protectedMode(`
+${IDT_SETUP([[0x80, 'syscall'], [13, 'gp_handler']])}
+    ; TSS: ring 0 stack for the privilege change
+    mov dword [${LAYOUT.tss} + 4], 0x8fff0   ; ESP0
+    mov word [${LAYOUT.tss} + 8], 0x10       ; SS0
+    mov word [${LAYOUT.tss} + 0x66], 0x68    ; I/O map base beyond the limit: no bitmap
+    mov ax, 0x28
+    ltr ax
+    push dword 0x23          ; user SS
+    push dword 0x70000       ; user ESP
+    pushfd
+    push dword 0x1b          ; user CS
+    push dword user_code
+    iretd
+user_code:
+    mov eax, 0x1234
+    int 0x80                 ; the gate's DPL is 3: allowed from ring 3
+    mov ax, cs
+    and al, 3
+    out 0xe9, al             ; CPL 3 > IOPL 0 and no I/O bitmap: #GP
+gp_handler:
+    mov al, 0x47
+    out 0xe9, al
+    mov al, 0x77
+    jmp done
+syscall:
+    ; back at CPL 0 on the TSS stack: the frame holds user SS:ESP
+    mov ebx, [esp + 16]      ; user SS
+    mov al, bl
+    out 0xe9, al
+    mov eax, esp
+    shr eax, 12
+    out 0xe9, al             ; 0x8f: on the ring 0 stack from the TSS
+    iretd
+${IDT_DESC}`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    // INT 0x80 arrives at CPL 0 with the user SS (0x23) in the frame, on the TSS's ring 0
+    // stack (page 0x8f); back in ring 3 the OUT faults (#GP, 0x47).
+    expect(machine.debugcon).toEqual([0x23, 0x8f, 0x47]);
+    expect(machine.exitValue).toBe(0x77);
+  });
+
+  it('runs virtual-8086 code entered by IRET with VM=1; INT with IOPL<3 traps to the monitor with #GP', () => {
+    const { cpu, machine } = boot(protectedMode(`
+${IDT_SETUP([[13, 'monitor']])}
+    mov dword [${LAYOUT.tss} + 4], 0x8fff0
+    mov word [${LAYOUT.tss} + 8], 0x10
+    mov ax, 0x28
+    ltr ax
+    ; v86 code at 0x2000:0x0000 (linear 0x20000)
+    mov esi, v86_code
+    mov edi, 0x20000
+    mov ecx, v86_end - v86_code
+    rep movsb
+    push dword 0             ; GS
+    push dword 0             ; FS
+    push dword 0x3000        ; DS
+    push dword 0             ; ES
+    push dword 0x3000        ; SS
+    push dword 0x0ff0        ; SP
+    push dword 0x20002       ; EFLAGS: VM=1, IOPL=0
+    push dword 0x2000        ; CS
+    push dword 0             ; IP
+    iretd
+monitor:
+    ; Entering from v86 mode nulled DS, ES, FS and GS (SDM vol.3 §6.12.1): reload DS.
+    mov ax, 0x10
+    mov ds, ax
+    ; #GP from v86: the frame has error code, EIP, CS, EFLAGS (VM set), ESP, SS, ES, DS, FS, GS
+    mov eax, [esp + 12]      ; EFLAGS
+    shr eax, 17
+    and al, 1
+    out 0xe9, al             ; 1: came from v86 mode
+    mov eax, [esp + 8]       ; CS of the v86 code
+    mov al, ah
+    out 0xe9, al             ; 0x20
+    ; the v86 code stored AX to DS:0 before the INT
+    mov ax, [0x30000]
+    out 0xe9, al
+    mov al, 0x86
+    jmp done
+bits 16
+v86_code:
+    mov ax, 0x4242
+    mov [0], ax
+    int 0x21
+v86_end:
+bits 32
+${IDT_DESC}`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.debugcon).toEqual([1, 0x20, 0x42]);
+    expect(machine.exitValue).toBe(0x86);
+  });
+
+  it('resets with a triple fault report when no IDT can deliver an exception', () => {
+    const { cpu, machine } = boot(protectedMode(`
+    lidt [bad_idt]
+    mov eax, [0xffffff00]    ; not mapped: #PF, then no IDT entry: #DF, then triple fault
+    jmp done
+bad_idt:
+    dw 0
+    dd 0`));
+    runToExit(cpu, machine, 10_000);
+    expect(machine.shutdownReason).toMatch(/^triple fault: .*at 0008:/);
+    expect(cpu.halted).toBe(true);
+  });
+});
