@@ -1,0 +1,153 @@
+/**
+ * Port I/O dispatch (the CPU's IN/OUT/INS/OUTS) by a 64 Ki-entry table of mapping
+ * indices, counted per device as it is dispatched (DESIGN.md seam 3). Every access
+ * here is a trap into a device model: the emulated path of seam 4.
+ *
+ * A 16- or 32-bit access that one mapping covers entirely is one call with that size;
+ * one that straddles mappings (or unclaimed ports) is split into bytes, as the ISA bus
+ * splits it. Unclaimed ports read all-ones and ignore writes.
+ */
+import type { AccessSize, Mapping, RegisterBlock } from './device.ts';
+import type { PortBus } from '../memory/physical-bus.ts';
+import { BYTES_READ, BYTES_WRITTEN, PORT_READS, PORT_WRITES, TIME_NS, TRAPS, type DeviceStats } from './stats.ts';
+
+interface PortMapping {
+  start: number;
+  length: number;
+  block: RegisterBlock;
+  device: number;
+  mapped: boolean;
+}
+
+const NONE = 0;
+
+export class IoBus implements PortBus {
+  /** Port -> index into `mappings` (+1); 0 when nothing answers. */
+  private readonly table = new Uint16Array(0x10000);
+  private readonly mappings: PortMapping[] = [];
+  /** Measure time spent in handlers (the devices panel shows it). */
+  timing = true;
+
+  constructor(private readonly stats: DeviceStats) {}
+
+  /** Claim `length` ports from `start` for `device` (a DeviceStats row). */
+  map(device: number, start: number, length: number, block: RegisterBlock): Mapping {
+    const m: PortMapping = { start, length, block, device, mapped: false };
+    this.mappings.push(m);
+    const index = this.mappings.length;
+    const bus = this;
+    const place = () => {
+      for (let p = m.start; p < m.start + m.length && p < 0x10000; p++) {
+        if (bus.table[p] !== NONE && bus.table[p] !== index) {
+          const other = bus.mappings[bus.table[p] - 1];
+          throw new Error(`port ${hex(p)} claimed twice (mappings at ${hex(other.start)} and ${hex(m.start)})`);
+        }
+        bus.table[p] = index;
+      }
+      m.mapped = true;
+    };
+    const remove = () => {
+      for (let p = m.start; p < m.start + m.length && p < 0x10000; p++) if (bus.table[p] === index) bus.table[p] = NONE;
+      m.mapped = false;
+    };
+    place();
+    return {
+      get start() { return m.start; },
+      get length() { return m.length; },
+      get mapped() { return m.mapped; },
+      move(start: number) {
+        if (m.mapped) remove();
+        m.start = start;
+        place();
+      },
+      unmap() {
+        if (m.mapped) remove();
+      },
+    };
+  }
+
+  /** Is any device answering at `port`? */
+  claimed(port: number): boolean {
+    return this.table[port & 0xffff] !== NONE;
+  }
+
+  private read(port: number, size: AccessSize): number {
+    port &= 0xffff;
+    const index = this.table[port];
+    if (index !== NONE) {
+      const m = this.mappings[index - 1];
+      const off = port - m.start;
+      if (off + size <= m.length) {
+        const stats = this.stats;
+        stats.count(m.device, PORT_READS);
+        stats.count(m.device, TRAPS);
+        stats.count(m.device, BYTES_READ, size);
+        if (!this.timing) return m.block.read(off, size);
+        const t0 = performance.now();
+        const v = m.block.read(off, size);
+        stats.count(m.device, TIME_NS, (performance.now() - t0) * 1e6);
+        return v;
+      }
+    } else if (size === 1) {
+      return 0xff;
+    }
+    // Straddles mappings: byte by byte, little-endian.
+    let v = 0;
+    for (let i = 0; i < size; i++) v |= this.read((port + i) & 0xffff, 1) << (i * 8);
+    return size === 4 ? v | 0 : v;
+  }
+
+  private write(port: number, size: AccessSize, value: number): void {
+    port &= 0xffff;
+    const index = this.table[port];
+    if (index !== NONE) {
+      const m = this.mappings[index - 1];
+      const off = port - m.start;
+      if (off + size <= m.length) {
+        const stats = this.stats;
+        stats.count(m.device, PORT_WRITES);
+        stats.count(m.device, TRAPS);
+        stats.count(m.device, BYTES_WRITTEN, size);
+        if (!this.timing) {
+          m.block.write(off, size, value);
+          return;
+        }
+        const t0 = performance.now();
+        m.block.write(off, size, value);
+        stats.count(m.device, TIME_NS, (performance.now() - t0) * 1e6);
+        return;
+      }
+    } else if (size === 1) {
+      return;
+    }
+    for (let i = 0; i < size; i++) this.write((port + i) & 0xffff, 1, (value >>> (i * 8)) & 0xff);
+  }
+
+  in8(port: number): number {
+    return this.read(port, 1) & 0xff;
+  }
+
+  in16(port: number): number {
+    return this.read(port, 2) & 0xffff;
+  }
+
+  in32(port: number): number {
+    return this.read(port, 4) | 0;
+  }
+
+  out8(port: number, value: number): void {
+    this.write(port, 1, value & 0xff);
+  }
+
+  out16(port: number, value: number): void {
+    this.write(port, 2, value & 0xffff);
+  }
+
+  out32(port: number, value: number): void {
+    this.write(port, 4, value | 0);
+  }
+}
+
+function hex(v: number): string {
+  return '0x' + v.toString(16);
+}
