@@ -35,19 +35,20 @@ export class IoBus implements PortBus {
     const m: PortMapping = { start, length, block, device, mapped: false };
     this.mappings.push(m);
     const index = this.mappings.length;
-    const bus = this;
+    const table = this.table;
+    const mappings = this.mappings;
     const place = () => {
       for (let p = m.start; p < m.start + m.length && p < 0x10000; p++) {
-        if (bus.table[p] !== NONE && bus.table[p] !== index) {
-          const other = bus.mappings[bus.table[p] - 1];
+        if (table[p] !== NONE && table[p] !== index) {
+          const other = mappings[table[p] - 1];
           throw new Error(`port ${hex(p)} claimed twice (mappings at ${hex(other.start)} and ${hex(m.start)})`);
         }
-        bus.table[p] = index;
+        table[p] = index;
       }
       m.mapped = true;
     };
     const remove = () => {
-      for (let p = m.start; p < m.start + m.length && p < 0x10000; p++) if (bus.table[p] === index) bus.table[p] = NONE;
+      for (let p = m.start; p < m.start + m.length && p < 0x10000; p++) if (table[p] === index) table[p] = NONE;
       m.mapped = false;
     };
     place();

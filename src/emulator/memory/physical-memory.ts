@@ -140,23 +140,22 @@ export class PhysicalMemory implements PhysicalBus {
   map(device: number, start: number, length: number, block: RegisterBlock): Mapping {
     const r: MmioRegion = { start: start >>> 0, length, block, device, mapped: false };
     this.regions.push(r);
-    const mem = this;
     const place = () => {
       r.mapped = true;
-      mem.reindex();
+      this.reindex();
     };
     place();
     return {
       get start() { return r.start; },
       get length() { return r.length; },
       get mapped() { return r.mapped; },
-      move(s: number) {
+      move: (s: number) => {
         r.start = s >>> 0;
         place();
       },
-      unmap() {
+      unmap: () => {
         r.mapped = false;
-        mem.reindex();
+        this.reindex();
       },
     };
   }
