@@ -1,0 +1,70 @@
+/**
+ * Intel 82371SB (PIIX3) PCI-to-ISA bridge, function 0 at 00:01.0 (8086:7000). Its PIRQ
+ * route control registers (datasheet §4.1.10, config 0x60-0x63) steer PCI INTA-D to
+ * ISA IRQs; the other functions (IDE at 00:01.1, PIIX4-style power management at
+ * 00:01.3) are devices of their own.
+ *
+ * For the machine: `onPirq(link, value)` goes to the PCI bus's INTx routing.
+ */
+import type { Device, DeviceContext, DeviceState } from '../bus/device.ts';
+import type { PciContext, PciDevice, PciFunctionSpec } from './pci-function.ts';
+
+export class Piix3IsaBridge implements PciDevice, Device {
+  readonly name = 'piix3';
+  state = { config: new Uint8Array(0xc0) };
+  onPirq: (link: number, value: number) => void = () => {};
+  readonly pci: PciFunctionSpec;
+
+  constructor() {
+    this.pci = {
+      vendorId: 0x8086,
+      deviceId: 0x7000,
+      revision: 0x00,
+      classCode: 0x060100,
+      headerType: 0x80, // multi-function: IDE and PM follow at functions 1 and 3
+      interruptPin: 0,
+      bars: [],
+      configRead: (off, size) => {
+        let v = 0;
+        for (let i = 0; i < size; i++) v |= (this.state.config[off + i] ?? 0) << (8 * i);
+        return size === 4 ? v | 0 : v;
+      },
+      configWrite: (off, size, value) => {
+        for (let i = 0; i < size; i++) {
+          const reg = off + i;
+          const b = (value >>> (8 * i)) & 0xff;
+          if (reg >= 0xc0) continue;
+          this.state.config[reg] = b;
+          if (reg >= 0x60 && reg <= 0x63) this.onPirq(reg - 0x60, b);
+        }
+        return true;
+      },
+    };
+    this.reset();
+  }
+
+  attach(_ctx: DeviceContext): void {}
+  attachPci(_ctx: PciContext): void {}
+
+  reset(): void {
+    const c = this.state.config;
+    c.fill(0);
+    // PIRQ routing disabled until the BIOS programs it (82371SB §4.1.10 default 80h).
+    for (let link = 0; link < 4; link++) {
+      c[0x60 + link] = 0x80;
+      this.onPirq(link, 0x80);
+    }
+    c[0x4c] = 0x4d; // ISA I/O recovery timer default
+    c[0x69] = 0x02; // top of memory default
+    c[0x6a] = 0x04; // misc status
+  }
+
+  saveState(): DeviceState {
+    return { config: this.state.config.slice() };
+  }
+
+  loadState(s: DeviceState): void {
+    this.state.config.set(s.config as Uint8Array);
+    for (let link = 0; link < 4; link++) this.onPirq(link, this.state.config[0x60 + link]);
+  }
+}
