@@ -5,4 +5,6 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Exit even if stdin or a timer would keep the event loop alive; stdout is flushed first.
+process.stdout.write('', () => process.exit(code));

@@ -1,17 +1,92 @@
 /**
- * Runs a MachineConfig headless. The PC itself (src/emulator/machine) is being built
- * (issues 3 and 4); until it exists the command line validates everything it was given
- * and says plainly that it cannot run a guest yet.
+ * Runs a MachineConfig headless: serial to stdout (or a file), stdin to COM1, the
+ * --until/--send script, --timeout, --stats, --debug-exit.
  */
+import * as fs from 'node:fs';
 import type { CliOptions } from './args.ts';
 import type { MachineConfig } from '../emulator/machine/config.ts';
+import { createMachine, type Machine } from '../emulator/machine/machine.ts';
+import { Script } from './script.ts';
 
-export async function runHeadless(config: MachineConfig, _o: CliOptions): Promise<number> {
-  const media = [config.kernel && 'kernel', config.initrd && 'initrd', config.cdrom && 'cdrom', config.hda && 'hda', config.fda && 'fda']
-    .filter(Boolean).join(', ');
-  process.stderr.write(
-    `trapdoor: configuration is valid (${config.memoryMiB} MiB, BIOS ${config.bios.length / 1024} KiB` +
-      (media ? `, ${media}` : '') + `, boot order ${config.boot}), but the x86 machine is not built yet: nothing can run a guest\n`,
-  );
-  return 1;
+/** Instructions per turn of the event loop: long enough to be efficient, short enough for stdin. */
+const TURN = 2_000_000;
+
+export async function runHeadless(config: MachineConfig, o: CliOptions): Promise<number> {
+  const serialOut = o.serial.kind === 'file' ? fs.openSync(o.serial.path, 'w') : o.serial.kind === 'stdio' ? 1 : -1;
+  const debugconOut = o.debugcon === undefined ? -1 : o.debugcon.kind === 'stdio' ? 1 : fs.openSync(o.debugcon.path, 'w');
+  const pendingInput: number[] = [];
+  let exitCode: number | null = null;
+  const script = new Script(o.script, (text) => {
+    for (const ch of text) pendingInput.push(ch.charCodeAt(0) & 0xff);
+  });
+  const out = (fd: number, byte: number) => {
+    if (fd >= 0) fs.writeSync(fd, Uint8Array.of(byte));
+  };
+  const machine: Machine = createMachine(config, {
+    serial: (index, byte) => {
+      if (index !== 0) return;
+      out(serialOut, byte);
+      script.feed(String.fromCharCode(byte));
+    },
+    debugcon: (byte) => {
+      out(debugconOut, byte);
+      script.feed(String.fromCharCode(byte));
+    },
+    debugExit: o.debugExit ? (value) => (exitCode = (value << 1) | 1) : undefined,
+    reset: (reason) => process.stderr.write(`trapdoor: machine reset: ${reason}\n`),
+    log: (message) => process.stderr.write(`trapdoor: ${message}\n`),
+  });
+  script.start();
+
+  // Keys typed on a terminal go to COM1 byte for byte; Ctrl-A x quits, as in QEMU.
+  let ctrlA = false;
+  const stdinIsUseful = o.serial.kind === 'stdio' && (process.stdin.isTTY || fs.fstatSync(0).isFIFO());
+  if (stdinIsUseful) {
+    if (process.stdin.isTTY) process.stdin.setRawMode(true);
+    process.stdin.on('data', (d: Buffer) => {
+      for (const b of d) {
+        if (ctrlA && b === 0x78) exitCode = 0;
+        ctrlA = b === 0x01;
+        if (!ctrlA) pendingInput.push(b);
+      }
+    });
+  }
+
+  const started = performance.now();
+  const deadline = o.timeoutSeconds !== undefined ? started + o.timeoutSeconds * 1000 : Infinity;
+  try {
+    for (;;) {
+      if (pendingInput.length) pendingInput.splice(0, machine.serialInput(pendingInput));
+      machine.run(TURN);
+      if (exitCode !== null) break;
+      if (script.done) {
+        exitCode = 0;
+        break;
+      }
+      if (machine.stopped) {
+        process.stderr.write(`\ntrapdoor: ${machine.stopped}\n`);
+        exitCode = 1;
+        break;
+      }
+      if (performance.now() > deadline) {
+        const waiting = script.waitingFor;
+        process.stderr.write(`\ntrapdoor: timeout after ${o.timeoutSeconds} s${waiting ? ` waiting for /${waiting}/` : ''}\n`);
+        exitCode = 124;
+        break;
+      }
+      // Let stdin and timers in; sleep while an idle guest waits for its next timer.
+      const idle = !config.deterministic && machine.cpu.halted ? Math.min(50, machine.nextWakeMs()) : 0;
+      await new Promise((r) => setTimeout(r, idle));
+    }
+  } finally {
+    if (o.stats) {
+      const report = { instructions: machine.cpu.instructionCount, virtualSeconds: machine.bus.clock.now() / 1e9, ...machine.bus.stats.snapshot() };
+      fs.writeFileSync(o.stats, JSON.stringify(report, null, 2) + '\n');
+    }
+    if (stdinIsUseful) {
+      if (process.stdin.isTTY) process.stdin.setRawMode(false);
+      process.stdin.pause();
+    }
+  }
+  return exitCode ?? 0;
 }

@@ -1310,9 +1310,10 @@ export class Cpu {
           }
         }
       }
+      // HLT, a mode switch, a reset request or a long REP: hand control back to the machine.
       if (this.stopSlice) {
         this.stopSlice = false;
-        if (this.halted) break;
+        break;
       }
     }
     this.instructionCount += n;

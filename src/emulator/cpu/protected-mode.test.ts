@@ -223,7 +223,7 @@ ${IDT_DESC}`));
 bad_idt:
     dw 0
     dd 0`));
-    runToExit(cpu, machine, 10_000);
+    runToExit(cpu, machine, 100_000);
     expect(machine.shutdownReason).toMatch(/^triple fault: .*at 0008:/);
     expect(cpu.halted).toBe(true);
   });

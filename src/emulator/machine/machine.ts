@@ -1,0 +1,200 @@
+/**
+ * Builds the PC from a MachineConfig and runs it. The wiring of the chipset lives here
+ * (which IRQ line goes where, what resets the CPU, what fw_cfg tells the BIOS); each
+ * device only knows its own registers (DESIGN.md seam 1).
+ *
+ *   CPU <- INTR - 8259 pair <- IRQ lines <- PIT, RTC, UARTs, PCI INTx (via PIIX3 PIRQ)
+ *   CPU -> ports/MMIO -> IoBus / PhysicalMemory -> devices (counted per device)
+ *
+ * Time (DESIGN.md seam 6): deterministic mode charges a fixed virtual time per
+ * instruction and jumps over idle (HLT) time to the next timer; wall-clock mode follows
+ * the host's clock.
+ */
+import type { MachineConfig, MachineEvents } from './config.ts';
+import { Cpu } from '../cpu/cpu.ts';
+import { PlatformBus } from '../bus/platform-bus.ts';
+import { I8259Pic } from '../devices/pic.ts';
+import { Pit8254 } from '../devices/pit.ts';
+import { Mc146818Rtc } from '../devices/rtc.ts';
+import { Uart16550A } from '../devices/uart.ts';
+import { DebugPorts } from '../devices/debug-ports.ts';
+import { Port92 } from '../devices/port92.ts';
+import { FwCfg, FW_CFG, le16, le32, le64 } from '../firmware/fw-cfg.ts';
+import { PciBus } from '../pci/pci-bus.ts';
+import { I440fxHostBridge } from '../pci/i440fx.ts';
+import { Piix3IsaBridge } from '../pci/piix3.ts';
+
+/** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
+export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
+/** Instructions per slice at most: timers are checked at least this often. */
+const SLICE = 20_000;
+/** The date a deterministic guest's RTC starts at. */
+export const DETERMINISTIC_EPOCH_MS = Date.UTC(2026, 0, 1);
+
+export class Machine {
+  readonly bus: PlatformBus;
+  readonly cpu: Cpu;
+  readonly pic = new I8259Pic();
+  readonly pit = new Pit8254();
+  readonly rtc: Mc146818Rtc;
+  readonly com1 = new Uart16550A({ name: 'com1', port: 0x3f8, irq: 4 });
+  readonly com2 = new Uart16550A({ name: 'com2', port: 0x2f8, irq: 3 });
+  readonly debug = new DebugPorts();
+  readonly port92 = new Port92();
+  readonly fwCfg = new FwCfg();
+  readonly pci: PciBus;
+  readonly hostBridge = new I440fxHostBridge();
+  readonly isaBridge = new Piix3IsaBridge();
+  /** Host time (ms) when wall-clock virtual time started. */
+  private wallStart = 0;
+  private readonly deterministic: boolean;
+  /** Set when a reset was requested from inside the run loop; applied between slices. */
+  private pendingReset: string | null = null;
+  /** The guest can no longer make progress: halted with interrupts off and no timer. */
+  stopped: string | null = null;
+
+  constructor(readonly config: MachineConfig, private readonly events: MachineEvents = {}) {
+    this.deterministic = config.deterministic;
+    const ramBytes = config.memoryMiB << 20;
+    this.bus = new PlatformBus(ramBytes);
+    const bus = this.bus;
+    bus.memory.setBios(config.bios);
+    bus.log = (device, message) => events.log?.(`${device}: ${message}`);
+    this.rtc = new Mc146818Rtc({ startMs: config.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now() });
+
+    // FERR# from the x87 raises IRQ13 (the PC's way with CR0.NE=0); writing port 0xF0 clears it.
+    const fpuCtx = bus.context(bus.stats.add({ name: 'fpu-error' }), 'fpu-error');
+    const ferr = fpuCtx.irq(13);
+    fpuCtx.mapPorts(0xf0, 1, { read: () => 0xff, write: () => ferr.lower() });
+
+    this.cpu = new Cpu({
+      memory: bus.memory,
+      io: bus.io,
+      intrAcknowledge: () => this.pic.acknowledge(),
+      // A 1 GHz time-stamp counter on virtual time.
+      readTsc: () => Math.floor(bus.clock.now()),
+      ferr: () => ferr.raise(),
+      shutdown: (reason) => this.requestReset(reason),
+    });
+
+    // Interrupt wiring: every ISA line to the 8259 pair, its INTR to the CPU.
+    bus.irqSink = (line, level) => {
+      if (line < 16) this.pic.setIrq(line, level);
+    };
+    this.pic.onIntr = (level) => this.cpu.setIntr(level);
+
+    for (const d of [this.pic, this.pit, this.rtc, this.com1, this.com2, this.port92, this.fwCfg]) bus.attach(d);
+    this.debug.onBiosLog = (b) => events.biosLog?.(b);
+    this.debug.onDebugcon = (b) => events.debugcon?.(b);
+    this.debug.onPostCode = (c) => (bus.stats.postCode = c);
+    if (events.debugExit) this.debug.onExit = (v) => events.debugExit?.(v);
+    bus.attach(this.debug);
+    this.com1.onTransmit = (b) => events.serial?.(0, b);
+    this.com2.onTransmit = (b) => events.serial?.(1, b);
+    this.port92.onA20 = (on) => bus.memory.setA20(on);
+    this.port92.onReset = () => this.requestReset('reset through port 0x92');
+
+    this.pci = new PciBus(bus);
+    this.hostBridge.onPam = (i, v) => bus.memory.setPam(i, v);
+    this.isaBridge.onPirq = (link, v) => this.pci.setPirq(link, v);
+    this.pci.onResetControl = (v) => {
+      if (v & 0x04) this.requestReset('reset through port 0xCF9');
+    };
+    this.pci.plug(this.hostBridge, 0);
+    this.pci.plug(this.isaBridge, 1);
+
+    this.rtc.fillCmos({ memoryBytes: ramBytes, boot: config.boot, floppy: config.fda !== undefined, hardDisk: config.hda !== undefined });
+    this.configureFwCfg(ramBytes);
+    this.wallStart = performance.now();
+  }
+
+  /** What SeaBIOS reads through fw_cfg (platform-facts.md, "fw_cfg"). */
+  private configureFwCfg(ramBytes: number): void {
+    const fw = this.fwCfg;
+    fw.addItem(FW_CFG.RAM_SIZE, le64(ramBytes));
+    fw.addItem(FW_CFG.NB_CPUS, le16(1));
+    fw.addItem(FW_CFG.MAX_CPUS, le16(1));
+    fw.addItem(FW_CFG.NOGRAPHIC, le16(0));
+    fw.addItem(FW_CFG.BOOT_MENU, le16(0));
+    fw.addItem(FW_CFG.NUMA, le64(0));
+    // ISA IRQ0 arrives at I/O APIC input 2 (the override SeaBIOS puts in its tables).
+    fw.addItem(FW_CFG.IRQ0_OVERRIDE, le32(1));
+    // etc/e820: {u64 address, u64 length, u32 type} entries; all RAM below 4 GiB is type 1.
+    const e820 = new Uint8Array(20);
+    e820.set(le64(0), 0);
+    e820.set(le64(ramBytes), 8);
+    e820.set(le32(1), 16);
+    fw.addFile('etc/e820', e820);
+    fw.addFile('etc/boot-fail-wait', le32(5000));
+    for (const rom of this.config.optionRoms ?? []) fw.addFile(`genroms/${rom.name}`, rom.data);
+  }
+
+  private requestReset(reason: string): void {
+    this.pendingReset = reason;
+    this.cpu.stopSlice = true;
+  }
+
+  /** Hardware reset: the CPU and every device to their reset state; RAM is kept (as on a PC). */
+  reset(reason: string): void {
+    this.events.reset?.(reason);
+    this.bus.memory.setA20(true);
+    for (const d of [this.pic, this.pit, this.rtc, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.hostBridge, this.isaBridge]) d.reset();
+    this.cpu.reset();
+  }
+
+  /**
+   * Run for up to `maxInstructions` (or until the guest stops making progress).
+   * Returns the instructions executed. Deterministic time is derived from the count.
+   */
+  run(maxInstructions: number): number {
+    const cpu = this.cpu;
+    const clock = this.bus.clock;
+    let done = 0;
+    while (done < maxInstructions && this.stopped === null) {
+      if (this.pendingReset !== null) {
+        const why = this.pendingReset;
+        this.pendingReset = null;
+        this.reset(why);
+      }
+      let budget = Math.min(SLICE, maxInstructions - done);
+      if (this.deterministic) {
+        const untilTimer = Math.ceil((clock.nextDeadline() - clock.now()) / DETERMINISTIC_NS_PER_INSTRUCTION);
+        if (untilTimer > 0 && untilTimer < budget) budget = untilTimer;
+      }
+      const n = cpu.run(Math.max(1, budget));
+      done += n;
+      if (this.deterministic) {
+        clock.advanceTo(clock.now() + n * DETERMINISTIC_NS_PER_INSTRUCTION);
+        if (cpu.halted && this.pendingReset === null) {
+          // Idle: jump straight to the next timer; nothing else can wake the CPU.
+          const next = clock.nextDeadline();
+          if (next === Infinity) {
+            this.stopped = 'the CPU halted with no timer left to wake it';
+            break;
+          }
+          clock.advanceTo(next);
+        }
+      } else {
+        clock.advanceTo((performance.now() - this.wallStart) * 1e6);
+        if (cpu.halted) break; // the caller sleeps until nextWakeMs()
+      }
+    }
+    return done;
+  }
+
+  /** Wall-clock mode: milliseconds of host time until the next timer (for an idle guest). */
+  nextWakeMs(): number {
+    const next = this.bus.clock.nextDeadline();
+    if (next === Infinity) return 100;
+    return Math.max(0, next / 1e6 - (performance.now() - this.wallStart));
+  }
+
+  /** Type into COM1; returns how many bytes fitted (the rest should be offered again later). */
+  serialInput(bytes: ArrayLike<number>): number {
+    return this.com1.receive(bytes);
+  }
+}
+
+export function createMachine(config: MachineConfig, events: MachineEvents = {}): Machine {
+  return new Machine(config, events);
+}
