@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { helpText, parseArgs, UsageError, type CliOptions } from './args.ts';
 import type { MachineConfig } from '../emulator/machine/config.ts';
 import { MemoryBlockDevice } from '../emulator/devices/block-device.ts';
+import { KernelImageError } from '../emulator/firmware/linux-boot.ts';
 import { findImage, type ImageManifest } from '../../images/manifest.ts';
 import { readManifest } from '../../images/read-manifest.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
@@ -107,6 +108,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`trapdoor: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof KernelImageError) {
+      process.stderr.write(`trapdoor: --kernel: ${e.message}\n`);
       return 2;
     }
     process.stderr.write(`trapdoor: internal error: ${(e as Error).stack ?? String(e)}\n`);

@@ -20,6 +20,7 @@ import { Uart16550A } from '../devices/uart.ts';
 import { DebugPorts } from '../devices/debug-ports.ts';
 import { Port92 } from '../devices/port92.ts';
 import { FwCfg, FW_CFG, le16, le32, le64 } from '../firmware/fw-cfg.ts';
+import { parseBzImage, prepareLinuxBoot } from '../firmware/linux-boot.ts';
 import { PciBus } from '../pci/pci-bus.ts';
 import { I440fxHostBridge } from '../pci/i440fx.ts';
 import { Piix3IsaBridge } from '../pci/piix3.ts';
@@ -127,6 +128,12 @@ export class Machine {
     fw.addFile('etc/e820', e820);
     fw.addFile('etc/boot-fail-wait', le32(5000));
     for (const rom of this.config.optionRoms ?? []) fw.addFile(`genroms/${rom.name}`, rom.data);
+    const { kernel, initrd } = this.config;
+    if (kernel) {
+      const cmdline = this.config.append ?? '';
+      const plan = parseBzImage(kernel, ramBytes, initrd?.length ?? 0, cmdline);
+      prepareLinuxBoot(fw, plan, cmdline, initrd);
+    }
   }
 
   private requestReset(reason: string): void {
