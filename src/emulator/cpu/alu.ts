@@ -212,10 +212,27 @@ export function setMulFlags(c: Cpu, overflow: boolean, low: number, bits: number
   c.flags = (c.flags & ~C.ARITH_FLAGS) | szp(low, bits) | (overflow ? C.CF | C.OF : 0);
 }
 
-/** 32 x 32 -> 64 unsigned multiply without losing precision: [low, high] as int32s. */
-export function mul32(a: number, b: number, signed: boolean): [number, number] {
-  const big = signed ? BigInt(a | 0) * BigInt(b | 0) : BigInt(a >>> 0) * BigInt(b >>> 0);
-  return [Number(BigInt.asIntN(32, big)), Number(BigInt.asIntN(32, big >> 32n))];
+/** High half of the last mul32, to avoid allocating a pair per multiply. */
+export const MUL_HIGH = new Int32Array(1);
+
+/**
+ * 32 x 32 -> 64-bit multiply in 16-bit limbs (exact in doubles): returns the low half,
+ * leaves the high half in MUL_HIGH[0]. The signed product's high half is the unsigned
+ * one minus each operand where the other is negative (two's complement identity).
+ */
+export function mul32(a: number, b: number, signed: boolean): number {
+  const ua = a >>> 0;
+  const ub = b >>> 0;
+  const aL = ua & 0xffff, aH = ua >>> 16, bL = ub & 0xffff, bH = ub >>> 16;
+  const ll = aL * bL, lh = aL * bH, hl = aH * bL;
+  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  let hi = aH * bH + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 0x10000);
+  if (signed) {
+    if ((a | 0) < 0) hi -= ub;
+    if ((b | 0) < 0) hi -= ua;
+  }
+  MUL_HIGH[0] = hi;
+  return (ll & 0xffff) | (mid << 16);
 }
 
 /** Bit scan and bit test flags etc. live with their handlers; AAA..DAS here (SDM vol.2). */

@@ -5,7 +5,7 @@
  */
 import type { Cpu } from './cpu.ts';
 import * as C from './constants.ts';
-import { aaa, alu, daa, incDec, mul32, neg, setMulFlags, shift, shiftDouble } from './alu.ts';
+import { aaa, alu, daa, incDec, mul32, MUL_HIGH, neg, setMulFlags, shift, shiftDouble } from './alu.ts';
 import { cli, farCall, farJump, farReturn, ioPermitted, iret, popf, pushf, sti, SYSTEM_OPS } from './system.ts';
 
 type Op = (c: Cpu) => void;
@@ -209,7 +209,8 @@ function imul3(c: Cpu, imm8: boolean): void {
   if (c.o32) {
     const a = c.rm32();
     const b = imm8 ? c.fetchS8() : c.fetch32();
-    const [lo, hi] = mul32(a, b, true);
+    const lo = mul32(a, b, true);
+    const hi = MUL_HIGH[0];
     c.r32[c.regField] = lo;
     setMulFlags(c, hi !== lo >> 31, lo, 32);
   } else {
@@ -901,15 +902,27 @@ function group3d(c: Cpu, op: number): void {
       return;
     case 4:
     case 5: {
-      const [lo, hi] = mul32(c.r32[0], c.rm32(), op === 5);
+      const lo = mul32(c.r32[0], c.rm32(), op === 5);
+      const hi = MUL_HIGH[0];
       c.r32[0] = lo;
       c.r32[C.EDX] = hi;
       setMulFlags(c, op === 4 ? hi !== 0 : hi !== lo >> 31, lo, 32);
       return;
     }
     case 6: {
-      const d = BigInt(c.rm32() >>> 0);
-      if (d === 0n) c.fault(C.DE);
+      const dn = c.rm32() >>> 0;
+      if (dn === 0) c.fault(C.DE);
+      const high = c.r32[C.EDX] >>> 0;
+      if (high < 0x200000) {
+        // The dividend fits in 53 bits: doubles divide it exactly.
+        const n = high * 0x100000000 + (c.r32[0] >>> 0);
+        const q = Math.floor(n / dn);
+        if (q > 0xffffffff) c.fault(C.DE);
+        c.r32[0] = q;
+        c.r32[C.EDX] = n - q * dn;
+        return;
+      }
+      const d = BigInt(dn);
       const n = (BigInt(c.r32[C.EDX] >>> 0) << 32n) | BigInt(c.r32[0] >>> 0);
       const q = n / d;
       if (q > 0xffffffffn) c.fault(C.DE);
@@ -1077,7 +1090,8 @@ OPS[0x1ad] = shd(false, true);
 OPS[0x1af] = (c) => {
   c.decodeModrm();
   if (c.o32) {
-    const [lo, hi] = mul32(c.r32[c.regField], c.rm32(), true);
+    const lo = mul32(c.r32[c.regField], c.rm32(), true);
+    const hi = MUL_HIGH[0];
     c.r32[c.regField] = lo;
     setMulFlags(c, hi !== lo >> 31, lo, 32);
   } else {
