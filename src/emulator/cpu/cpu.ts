@@ -119,6 +119,8 @@ export class Cpu {
   interruptShadow = 0;
   nmiPending = false;
   nmiMasked = false;
+  /** Instructions retired so far in the current run() call: the clock reads it for sub-slice time. */
+  retired = 0;
   /** The INTR pin, driven by the interrupt controller (PIC or local APIC) through setIntr. */
   intrLine = false;
   /** Exception waiting to be delivered after FAULT was thrown. */
@@ -1276,6 +1278,7 @@ export class Cpu {
   /** Execute up to `max` instructions; returns how many retired. Stops early when halted. */
   run(max: number): number {
     let n = 0;
+    this.retired = 0;
     this.stopSlice = false;
     while (n < max) {
       if (this.halted) {
@@ -1288,7 +1291,7 @@ export class Cpu {
         const end = max;
         while (n < end) {
           this.step();
-          n++;
+          this.retired = ++n;
           if (this.stopSlice || this.interruptShadow > 0) break;
           if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
         }

@@ -20,8 +20,18 @@ export class VirtualClock implements Clock {
   private nextId = 1;
   private seq = 0;
 
+  /**
+   * Where time stands inside a run slice (the machine's run loop advances nowNs only
+   * between slices): instructions retired so far, or the host clock. Devices that are
+   * read in a tight loop, like the PIT during Linux's TSC calibration, need it.
+   */
+  progress: (() => number) | null = null;
+
   now(): number {
-    return this.nowNs;
+    const p = this.progress;
+    if (p === null) return this.nowNs;
+    const t = p();
+    return t > this.nowNs ? t : this.nowNs;
   }
 
   setTimer(atNs: number, callback: () => void): TimerId {
@@ -47,6 +57,9 @@ export class VirtualClock implements Clock {
    * without drift.
    */
   advanceTo(ns: number): void {
+    const progress = this.progress;
+    // Timers fire at their own time: the in-slice progress must not run ahead of them.
+    this.progress = null;
     for (;;) {
       this.dropCancelled();
       const top = this.heap[0];
@@ -56,6 +69,7 @@ export class VirtualClock implements Clock {
       top.callback();
     }
     if (ns > this.nowNs) this.nowNs = ns;
+    this.progress = progress;
   }
 
   private dropCancelled(): void {

@@ -51,6 +51,8 @@ export class Machine {
   private readonly deterministic: boolean;
   /** Set when a reset was requested from inside the run loop; applied between slices. */
   private pendingReset: string | null = null;
+  /** Notes the virtual time a CPU slice starts at (for the clock's in-slice progress). */
+  private markSlice: () => void = () => {};
   /** The guest can no longer make progress: halted with interrupts off and no timer. */
   stopped: string | null = null;
 
@@ -104,6 +106,12 @@ export class Machine {
     this.pci.plug(this.hostBridge, 0);
     this.pci.plug(this.isaBridge, 1);
 
+    // Time within a slice: by the instruction count, or by the host clock.
+    let sliceStart = 0;
+    this.markSlice = () => (sliceStart = bus.clock.now());
+    bus.clock.progress = config.deterministic
+      ? () => sliceStart + this.cpu.retired * DETERMINISTIC_NS_PER_INSTRUCTION
+      : () => (performance.now() - this.wallStart) * 1e6;
     this.rtc.fillCmos({ memoryBytes: ramBytes, boot: config.boot, floppy: config.fda !== undefined, hardDisk: config.hda !== undefined });
     this.configureFwCfg(ramBytes);
     this.wallStart = performance.now();
@@ -168,10 +176,12 @@ export class Machine {
         const untilTimer = Math.ceil((clock.nextDeadline() - clock.now()) / DETERMINISTIC_NS_PER_INSTRUCTION);
         if (untilTimer > 0 && untilTimer < budget) budget = untilTimer;
       }
+      this.markSlice();
+      const start = clock.now();
       const n = cpu.run(Math.max(1, budget));
       done += n;
       if (this.deterministic) {
-        clock.advanceTo(clock.now() + n * DETERMINISTIC_NS_PER_INSTRUCTION);
+        clock.advanceTo(start + n * DETERMINISTIC_NS_PER_INSTRUCTION);
         if (cpu.halted && this.pendingReset === null) {
           // Idle: jump straight to the next timer; nothing else can wake the CPU.
           const next = clock.nextDeadline();
