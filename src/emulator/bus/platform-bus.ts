@@ -67,6 +67,9 @@ export class PlatformBus {
         if (!l) {
           l = this.irqLine(row, line);
           lines.set(line, l);
+          // The device table shows which lines a device drives.
+          const info = this.stats.devices[row];
+          if (info) (info.irq ??= []).push(line);
         }
         return l;
       },
