@@ -17,6 +17,25 @@ export interface RegisterBlock {
   write(offset: number, size: AccessSize, value: number): void;
 }
 
+/** Where the bus marks the pages an MMIO write touched (memory/dirty-bitmap.ts's DirtyBitmap). */
+export interface DirtyLog {
+  /** Mark the 4 KiB page holding byte `offset` of the region. */
+  mark(offset: number): void;
+  markRange(offset: number, length: number): void;
+}
+
+/**
+ * How an MMIO region is backed (DESIGN.md seam 5). Video memory is plain memory owned by
+ * its device: with `backing`, the bus reads and writes those bytes itself (offset from
+ * the region's start, up to backing.length) without calling the block, which still
+ * answers anything beyond. With `dirty`, every write the bus dispatches to the region
+ * (backed or not) marks the page at that offset, so the screen redraws only what changed.
+ */
+export interface MmioOptions {
+  backing?: Uint8Array;
+  dirty?: DirtyLog;
+}
+
 /** A live mapping of a RegisterBlock; PCI BARs move it when the guest reprograms them. */
 export interface Mapping {
   readonly start: number;
@@ -61,7 +80,7 @@ export interface Clock {
 export interface DeviceContext {
   readonly clock: Clock;
   mapPorts(start: number, length: number, block: RegisterBlock): Mapping;
-  mapMmio(start: number, length: number, block: RegisterBlock): Mapping;
+  mapMmio(start: number, length: number, block: RegisterBlock, options?: MmioOptions): Mapping;
   /** ISA IRQ 0-15 (routed to the PIC and the I/O APIC) or an I/O APIC input 16-23. */
   irq(line: number): IrqLine;
   readonly dma: DmaHandle;

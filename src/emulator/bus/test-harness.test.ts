@@ -83,4 +83,36 @@ describe('createTestBus', () => {
     t.pci.setPirq(0, 10);
     expect(t.irqLevel(10)).toBe(1);
   });
+
+  it('puts DMA behind an IOMMU translation and the PCI bus-master enable, counting faults', () => {
+    const t = createTestBus();
+    const toy = new ToyTimer();
+    t.attach(toy);
+    const row = t.bus.rowOf(toy);
+    // Remap DMA page 0x2000 to 0x5000; everything else faults.
+    t.bus.setDmaTranslate(row, (addr) => ((addr & ~0xfff) === 0x2000 ? 0x5000 | (addr & 0xfff) : (addr & ~0xfff) === 0x1000 ? addr : -1));
+    t.ram.set([1, 2, 3, 4], 0x1000);
+    t.out8(0x301, 0);
+    expect(Array.from(t.ram.subarray(0x5000, 0x5004))).toEqual([4, 3, 2, 1]);
+    t.bus.setDmaTranslate(row, () => -1);
+    t.out8(0x301, 0);
+    expect(t.stats('toy').dmaFaults).toBe(2); // its read and its write
+    expect(t.bus.dmaFaults).toEqual([
+      { device: 'toy', addr: 0x1000, write: false, reason: 'translation' },
+      { device: 'toy', addr: 0x2000, write: true, reason: 'translation' },
+    ]);
+
+    // A PCI function cannot master the bus until its command register says so.
+    let ctx!: DeviceContext;
+    const fn: PciDevice = {
+      name: 'nic', pci: { vendorId: 0x10ec, deviceId: 0x8029, revision: 0, classCode: 0x020000, interruptPin: 1, bars: [] },
+      attach(c) { ctx = c; }, attachPci() {}, reset() {}, saveState: () => ({}), loadState() {},
+    };
+    t.plugPci(fn, 3);
+    expect(ctx.dma.write(0x6000, Uint8Array.of(1))).toBe(false);
+    expect(t.bus.dmaFaults.at(-1)?.reason).toBe('bus-master-disabled');
+    t.cfgWrite(3, 0, 0x04, 2, 0x0004);
+    expect(ctx.dma.write(0x6000, Uint8Array.of(1))).toBe(true);
+    expect(t.ram[0x6000]).toBe(1);
+  });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PhysicalMemory, PAM_OFF, PAM_READ, PAM_RW } from './physical-memory.ts';
 import { DeviceStats } from '../bus/stats.ts';
+import { DirtyBitmap } from './dirty-bitmap.ts';
 import { PAGE_DIRECT_READ, PAGE_DIRECT_WRITE } from './physical-bus.ts';
 import type { AccessSize } from '../bus/device.ts';
 
@@ -78,15 +79,63 @@ describe('PhysicalMemory', () => {
     expect(seen.at(-1)).toBe('r1@3');
   });
 
-  it('logs dirty pages: logged pages leave the direct path and collect once', () => {
+  it('tracks dirty pages: tracked pages leave the direct path and collect once', () => {
     const m = new PhysicalMemory(4 << 20, new DeviceStats());
-    m.logDirty(0x200000, 0x4000);
+    m.trackDirty(0x200000, 0x4000);
     expect(m.pageAccess[0x201] & PAGE_DIRECT_WRITE).toBe(0);
+    expect(m.pageAccess[0x204] & PAGE_DIRECT_WRITE).toBe(PAGE_DIRECT_WRITE);
     m.write8(0x201010, 1);
+    m.dmaWrite(0x203ffe, Uint8Array.of(1, 2, 3)); // DMA marks too, across a page boundary
     const bits = new Uint8Array(4);
-    m.collectDirty(0x200000, 0x4000, bits);
-    expect(Array.from(bits)).toEqual([0, 1, 0, 0]);
+    expect(m.collectDirty(0x200000, 0x4000, bits)).toBe(2);
+    expect(Array.from(bits)).toEqual([0, 1, 0, 1]);
     m.collectDirty(0x200000, 0x4000, bits);
     expect(Array.from(bits)).toEqual([0, 0, 0, 0]);
+    m.untrackDirty(0x200000, 0x4000);
+    expect(m.pageAccess[0x201] & PAGE_DIRECT_WRITE).toBe(PAGE_DIRECT_WRITE);
+  });
+
+  it('serves MMIO-backed video memory without a trap and marks written pages in its log', () => {
+    const stats = new DeviceStats();
+    const dev = stats.add({ name: 'vga' });
+    const m = new PhysicalMemory(4 << 20, stats);
+    const vram = new Uint8Array(0x10000);
+    const log = new DirtyBitmap(vram.length, false);
+    const regs: string[] = [];
+    m.map(dev, 0xfd000000, 0x20000, { read: (off) => { regs.push(`r@${off.toString(16)}`); return 0x77; }, write: () => {} }, { backing: vram, dirty: log });
+    m.write32(0xfd002000, 0x44332211);
+    m.write16(0xfd005fff, 0xbbaa); // straddles pages 5 and 6: split, both marked
+    expect(Array.from(vram.subarray(0x2000, 0x2004))).toEqual([0x11, 0x22, 0x33, 0x44]);
+    expect([vram[0x5fff], vram[0x6000]]).toEqual([0xaa, 0xbb]);
+    expect(m.read32(0xfd002000)).toBe(0x44332211);
+    expect(m.read8(0xfd010000)).toBe(0x77); // beyond the backing: the device answers
+    expect(regs).toEqual(['r@10000']);
+    const pages = new Uint8Array(16);
+    expect(log.collect(pages)).toBe(3);
+    expect([pages[2], pages[5], pages[6]]).toEqual([1, 1, 1]);
+    expect(log.collect(pages)).toBe(0);
+    expect(stats.get(dev, 'traps')).toBe(1);
+    expect(stats.get(dev, 'mmioWrites')).toBe(3);
+    expect(m.pageAccess[0xfd002]).toBe(0);
+  });
+
+  it('lets bus masters bypass the A20 gate but honour PAM and MMIO', () => {
+    const stats = new DeviceStats();
+    const dev = stats.add({ name: 'dev' });
+    const m = new PhysicalMemory(4 << 20, stats);
+    m.setBios(bios());
+    m.setA20(false);
+    m.dmaWrite(0x100000, Uint8Array.of(9));
+    expect(m.ram[0x100000]).toBe(9);
+    expect(m.ram[0]).toBe(0);
+    const out = new Uint8Array(2);
+    m.dmaRead(0xfffff, out); // ROM side (BIOS alias) then RAM at 1 MiB
+    expect(Array.from(out)).toEqual([0x1f, 9]);
+    m.dmaWrite(0xf0000, Uint8Array.of(1)); // PAM 0: the write goes to the ROM side, dropped
+    expect(m.ram[0xf0000]).toBe(0);
+    const seen: number[] = [];
+    m.map(dev, 0x300000, 0x1000, { read: () => 0, write: (off, _s, v) => seen.push(off, v) });
+    m.dmaWrite(0x300010, Uint8Array.of(5, 6));
+    expect(seen).toEqual([0x10, 5, 0x11, 6]);
   });
 });

@@ -15,8 +15,9 @@
  * The CPU reads `pageAccess` to know which pages it may touch directly in `ram`; every
  * change of the map calls the map listeners so it flushes its TLB.
  */
-import type { AccessSize, Mapping, RegisterBlock } from '../bus/device.ts';
+import type { AccessSize, DirtyLog, Mapping, MmioOptions, RegisterBlock } from '../bus/device.ts';
 import { BYTES_READ, BYTES_WRITTEN, MMIO_READS, MMIO_WRITES, TIME_NS, TRAPS, type DeviceStats } from '../bus/stats.ts';
+import { DirtyBitmap } from './dirty-bitmap.ts';
 import { PAGE_COUNT, PAGE_DIRECT_READ, PAGE_DIRECT_WRITE, PAGE_SHIFT, type PhysicalBus } from './physical-bus.ts';
 
 /** PAM field values (i440FX §3.2.18): which side reads and writes go to. */
@@ -37,6 +38,11 @@ interface MmioRegion {
   block: RegisterBlock;
   device: number;
   mapped: boolean;
+  /** Plain memory the bus answers itself (video memory), or null. */
+  backing: Uint8Array | null;
+  /** Bytes of the region served from `backing`. */
+  backed: number;
+  dirty: DirtyLog | null;
 }
 
 export class PhysicalMemory implements PhysicalBus {
@@ -53,9 +59,10 @@ export class PhysicalMemory implements PhysicalBus {
   /** Per page: 0 no region, else index+1 of the only region on it, or -1 when several share it. */
   private readonly pageRegion = new Int16Array(PAGE_COUNT);
   private readonly listeners: (() => void)[] = [];
-  /** Dirty bit per 4 KiB page of RAM for the pages a log watches. */
-  readonly dirty: Uint8Array;
-  private readonly dirtyLogged: Uint8Array;
+  /** Dirty mark per 4 KiB page of RAM (seam 5): see trackDirty. */
+  readonly dirty: DirtyBitmap;
+  /** Per RAM page: how many users track it (its writes then leave the CPU's direct path). */
+  private readonly dirtyTracked: Uint8Array;
   timing = true;
 
   constructor(ramBytes: number, private readonly stats: DeviceStats, shared = typeof SharedArrayBuffer === 'function') {
@@ -63,8 +70,8 @@ export class PhysicalMemory implements PhysicalBus {
       throw new RangeError(`RAM size ${ramBytes} is not a multiple of 4 KiB between 1 MiB and 3.5 GiB`);
     }
     this.ram = new Uint8Array(shared ? new SharedArrayBuffer(ramBytes) : new ArrayBuffer(ramBytes));
-    this.dirty = new Uint8Array(ramBytes >>> PAGE_SHIFT);
-    this.dirtyLogged = new Uint8Array(ramBytes >>> PAGE_SHIFT);
+    this.dirty = new DirtyBitmap(ramBytes, shared);
+    this.dirtyTracked = new Uint8Array(ramBytes >>> PAGE_SHIFT);
     this.rebuildAccess();
   }
 
@@ -127,7 +134,7 @@ export class PhysicalMemory implements PhysicalBus {
       } else {
         pa[p] = PAGE_DIRECT_READ | PAGE_DIRECT_WRITE;
       }
-      if (this.dirtyLogged[p]) pa[p] &= ~PAGE_DIRECT_WRITE;
+      if (this.dirtyTracked[p]) pa[p] &= ~PAGE_DIRECT_WRITE;
       if (this.pageRegion[p] !== 0) pa[p] = 0;
     }
     this.notify();
@@ -137,8 +144,12 @@ export class PhysicalMemory implements PhysicalBus {
   // MMIO regions
   // -------------------------------------------------------------------------------------
 
-  map(device: number, start: number, length: number, block: RegisterBlock): Mapping {
-    const r: MmioRegion = { start: start >>> 0, length, block, device, mapped: false };
+  map(device: number, start: number, length: number, block: RegisterBlock, options: MmioOptions = {}): Mapping {
+    const backing = options.backing ?? null;
+    const r: MmioRegion = {
+      start: start >>> 0, length, block, device, mapped: false,
+      backing, backed: backing ? Math.min(backing.length, length) : 0, dirty: options.dirty ?? null,
+    };
     this.regions.push(r);
     const place = () => {
       r.mapped = true;
@@ -184,36 +195,63 @@ export class PhysicalMemory implements PhysicalBus {
 
   private mmioRead(r: MmioRegion, addr: number, size: AccessSize): number {
     const s = this.stats;
+    const off = addr - r.start;
     s.count(r.device, MMIO_READS);
-    s.count(r.device, TRAPS);
     s.count(r.device, BYTES_READ, size);
-    if (!this.timing) return r.block.read(addr - r.start, size);
+    if (off + size <= r.backed) {
+      // Plain memory behind the region: answered here, no trap into the device model.
+      const b = r.backing!;
+      if (size === 1) return b[off];
+      if (size === 2) return b[off] | (b[off + 1] << 8);
+      return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24);
+    }
+    s.count(r.device, TRAPS);
+    if (!this.timing) return r.block.read(off, size);
     const t0 = performance.now();
-    const v = r.block.read(addr - r.start, size);
+    const v = r.block.read(off, size);
     s.count(r.device, TIME_NS, (performance.now() - t0) * 1e6);
     return v;
   }
 
   private mmioWrite(r: MmioRegion, addr: number, size: AccessSize, value: number): void {
     const s = this.stats;
+    const off = addr - r.start;
     s.count(r.device, MMIO_WRITES);
-    s.count(r.device, TRAPS);
     s.count(r.device, BYTES_WRITTEN, size);
+    if (r.dirty !== null) {
+      r.dirty.mark(off);
+      if (((off + size - 1) ^ off) >>> PAGE_SHIFT) r.dirty.mark(off + size - 1);
+    }
+    if (off + size <= r.backed) {
+      const b = r.backing!;
+      b[off] = value;
+      if (size > 1) b[off + 1] = value >>> 8;
+      if (size === 4) {
+        b[off + 2] = value >>> 16;
+        b[off + 3] = value >>> 24;
+      }
+      return;
+    }
+    s.count(r.device, TRAPS);
     if (!this.timing) {
-      r.block.write(addr - r.start, size, value);
+      r.block.write(off, size, value);
       return;
     }
     const t0 = performance.now();
-    r.block.write(addr - r.start, size, value);
+    r.block.write(off, size, value);
     s.count(r.device, TIME_NS, (performance.now() - t0) * 1e6);
   }
 
   // -------------------------------------------------------------------------------------
-  // Slow path: full decode
+  // Slow path: full decode. The CPU's accesses pass the A20 gate (an input of the CPU,
+  // A20M#); bus masters' DMA does not, so `phys*` below take addresses as they are.
   // -------------------------------------------------------------------------------------
 
   read8(addr: number): number {
-    addr = (addr & this.a20Mask) >>> 0;
+    return this.phys8((addr & this.a20Mask) >>> 0);
+  }
+
+  private phys8(addr: number): number {
     const r = this.pageRegion[addr >>> PAGE_SHIFT] !== 0 ? this.regionAt(addr) : undefined;
     if (r) return this.mmioRead(r, addr, 1) & 0xff;
     if (addr < this.ram.length) {
@@ -262,7 +300,10 @@ export class PhysicalMemory implements PhysicalBus {
   }
 
   write8(addr: number, value: number): void {
-    addr = (addr & this.a20Mask) >>> 0;
+    this.physWrite8((addr & this.a20Mask) >>> 0, value);
+  }
+
+  private physWrite8(addr: number, value: number): void {
     const r = this.pageRegion[addr >>> PAGE_SHIFT] !== 0 ? this.regionAt(addr) : undefined;
     if (r) {
       this.mmioWrite(r, addr, 1, value & 0xff);
@@ -274,7 +315,7 @@ export class PhysicalMemory implements PhysicalBus {
         if (addr < PAM_START || (this.pamOf(addr) & PAM_WRITE) === 0) return;
       }
       this.ram[addr] = value;
-      this.dirty[addr >>> PAGE_SHIFT] = 1;
+      this.dirty.pages[addr >>> PAGE_SHIFT] = 1;
     }
     // Writes to the BIOS ROM and to unassigned space are ignored.
   }
@@ -306,34 +347,100 @@ export class PhysicalMemory implements PhysicalBus {
   }
 
   // -------------------------------------------------------------------------------------
-  // Dirty log (DESIGN.md seam 5)
+  // Dirty log of RAM (DESIGN.md seam 5)
   // -------------------------------------------------------------------------------------
 
-  /** Start logging writes to RAM pages in [start, start+length): they leave the CPU's direct path. */
-  logDirty(start: number, length: number): void {
-    for (let p = start >>> PAGE_SHIFT; p < Math.min((start + length + 0xfff) >>> PAGE_SHIFT, this.dirtyLogged.length); p++) {
-      this.dirtyLogged[p] = 1;
-      this.dirty[p] = 0;
-    }
+  /**
+   * Every slow-path write, DMA write and write to a tracked page marks `dirty`; pages
+   * tracked here also leave the CPU's direct write path, so no write escapes the log.
+   * Tracking counts per page, so two users (a snapshot and the code cache) can overlap.
+   */
+  trackDirty(start: number, length: number): void {
+    this.forPages(start, length, (p) => {
+      if (this.dirtyTracked[p]++ === 0) this.dirty.pages[p] = 0;
+    });
     this.rebuildAccess();
   }
 
-  /** Copy the dirty bits of [start, start+length) into `into` (one byte a page) and clear them. */
-  collectDirty(start: number, length: number, into: Uint8Array): void {
+  /** Stop what one trackDirty(start, length) started. */
+  untrackDirty(start: number, length: number): void {
+    this.forPages(start, length, (p) => {
+      if (this.dirtyTracked[p] > 0) this.dirtyTracked[p]--;
+    });
+    this.rebuildAccess();
+  }
+
+  /** Copy the dirty marks of the pages of [start, start+length) into `into` (one byte a page) and clear them; returns how many. */
+  collectDirty(start: number, length: number, into: Uint8Array): number {
     const first = start >>> PAGE_SHIFT;
-    const n = (length + 0xfff) >>> PAGE_SHIFT;
-    for (let i = 0; i < n; i++) {
-      into[i] = this.dirty[first + i];
-      this.dirty[first + i] = 0;
+    const n = Math.min((length + 0xfff) >>> PAGE_SHIFT, into.length);
+    return this.dirty.collect(n === into.length ? into : into.subarray(0, n), first);
+  }
+
+  private forPages(start: number, length: number, fn: (page: number) => void): void {
+    const last = Math.min(Math.ceil((start + length) / (1 << PAGE_SHIFT)), this.dirtyTracked.length);
+    for (let p = start >>> PAGE_SHIFT; p < last; p++) fn(p);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Bus-master access (the bus's DMA handles call these after any IOMMU translation)
+  // -------------------------------------------------------------------------------------
+
+  /** Is physical page `page` plain RAM (no hole, no PAM area, no MMIO region)? */
+  private plainRamPage(page: number): boolean {
+    const addr = page << PAGE_SHIFT;
+    return addr >= 0 && addr < this.ram.length && (addr < LOW_RAM_END || addr >= HIGH_START) && this.pageRegion[page] === 0;
+  }
+
+  /**
+   * Write `src` at guest-physical `addr` as a bus master: RAM pages in one copy (marked
+   * dirty), anything else (PAM areas, MMIO of another device, unassigned) byte by byte
+   * through the full decode, as a PCI master's write would be claimed.
+   */
+  dmaWrite(addr: number, src: Uint8Array): void {
+    let done = 0;
+    while (done < src.length) {
+      const a = (addr + done) >>> 0;
+      const n = Math.min(src.length - done, (1 << PAGE_SHIFT) - (a & 0xfff));
+      const page = a >>> PAGE_SHIFT;
+      if (this.plainRamPage(page)) {
+        this.ram.set(n === src.length ? src : src.subarray(done, done + n), a);
+        this.dirty.pages[page] = 1;
+      } else {
+        for (let i = 0; i < n; i++) this.physWrite8((a + i) >>> 0, src[done + i]);
+      }
+      done += n;
     }
   }
 
-  /** Device DMA into RAM (bus-master): marks pages dirty like any write. */
-  dmaWrite(addr: number, src: Uint8Array): void {
-    for (let i = 0; i < src.length; i++) this.write8(addr + i, src[i]);
+  dmaRead(addr: number, dst: Uint8Array): void {
+    let done = 0;
+    while (done < dst.length) {
+      const a = (addr + done) >>> 0;
+      const n = Math.min(dst.length - done, (1 << PAGE_SHIFT) - (a & 0xfff));
+      if (this.plainRamPage(a >>> PAGE_SHIFT)) {
+        dst.set(this.ram.subarray(a, a + n), done);
+      } else {
+        for (let i = 0; i < n; i++) dst[done + i] = this.phys8((a + i) >>> 0);
+      }
+      done += n;
+    }
   }
 
-  dmaRead(addr: number, dst: Uint8Array): void {
-    for (let i = 0; i < dst.length; i++) dst[i] = this.read8(addr + i);
+  // -------------------------------------------------------------------------------------
+  // State (DESIGN.md seam 2): RAM, PAM, A20. The BIOS and the regions are configuration.
+  // -------------------------------------------------------------------------------------
+
+  saveState(): { ram: Uint8Array; pam: Uint8Array; a20: boolean } {
+    return { ram: this.ram.slice(), pam: this.pam.slice(), a20: this.a20Enabled };
+  }
+
+  loadState(s: { ram: Uint8Array; pam: Uint8Array; a20: boolean }): void {
+    if (s.ram.length !== this.ram.length) throw new RangeError(`saved RAM is ${s.ram.length} bytes, this machine has ${this.ram.length}`);
+    this.ram.set(s.ram);
+    this.pam.set(s.pam);
+    this.a20Mask = s.a20 ? -1 : ~(1 << 20);
+    this.dirty.markAll();
+    this.rebuildAccess();
   }
 }

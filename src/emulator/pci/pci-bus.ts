@@ -87,6 +87,8 @@ export class PciBus {
     }
     const ctx = this.bus.attach(device, { pci: `00:${slot.toString(16).padStart(2, '0')}.${fn}` });
     const s: Slot = { devfn, device, ctx, config, bars, mappings: new Array(6).fill(undefined), intxLevel: false };
+    // A function masters the bus only while its command register allows it (PCI 3.0 §6.2.2).
+    this.bus.setDmaAllowed(this.bus.rowOf(device), () => (v.getUint16(0x04, true) & COMMAND_MASTER) !== 0);
     this.slots.set(devfn, s);
     device.attachPci({
       intx: {
@@ -197,7 +199,7 @@ export class PciBus {
       const enabled = (cmd & (bar.kind === 'io' ? COMMAND_IO : COMMAND_MEMORY)) !== 0;
       // A BAR at 0 or with its size mask (being sized) is not decoded.
       const valid = enabled && base !== 0 && base !== ((bar.kind === 'io' ? 0xfffc : 0xfffffff0) & ~(size - 1)) >>> 0;
-      this.placeMapping(s, i, bar.kind, valid ? base : -1, bar.size, bar.block);
+      this.placeMapping(s, i, bar, valid ? base : -1);
     }
     const rom = s.device.pci.rom;
     if (rom) {
@@ -225,7 +227,7 @@ export class PciBus {
     }
   }
 
-  private placeMapping(s: Slot, i: number, kind: 'io' | 'mem', base: number, size: number, block: RegisterBlock): void {
+  private placeMapping(s: Slot, i: number, bar: PciBarSpec, base: number): void {
     const m = s.mappings[i];
     if (base < 0) {
       m?.unmap();
@@ -235,7 +237,7 @@ export class PciBus {
       if (!m.mapped || m.start !== base) m.move(base);
       return;
     }
-    s.mappings[i] = kind === 'io' ? s.ctx.mapPorts(base, size, block) : s.ctx.mapMmio(base, size, block);
+    s.mappings[i] = bar.kind === 'io' ? s.ctx.mapPorts(base, bar.size, bar.block) : s.ctx.mapMmio(base, bar.size, bar.block, bar.mmio);
   }
 
   // ---------------------------------------------------------------------------------------

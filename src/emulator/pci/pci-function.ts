@@ -6,7 +6,7 @@
  * PIRQ links. The device only declares what its datasheet says and answers its own
  * registers, so its code is the same whether it is emulated or direct-assigned.
  */
-import type { Device, IrqLine, RegisterBlock } from '../bus/device.ts';
+import type { Device, IrqLine, MmioOptions, RegisterBlock } from '../bus/device.ts';
 
 export interface PciBarSpec {
   /** BAR number 0-5. */
@@ -17,6 +17,8 @@ export interface PciBarSpec {
   readonly prefetchable?: boolean;
   /** Registers behind the BAR; offsets are relative to the BAR's base. */
   readonly block: RegisterBlock;
+  /** Memory BARs only: plain memory behind the BAR (VRAM) and its dirty log, see MmioOptions. */
+  readonly mmio?: MmioOptions;
   /**
    * Fixed legacy decode the function also answers at power-on regardless of the BAR
    * (e.g. PIIX IDE in compatibility mode at 0x1F0), declared separately by the device.
