@@ -41,4 +41,50 @@ describe('VirtualClock', () => {
     c.advanceTo(20);
     expect(c.now()).toBe(50);
   });
+
+  it('ignores a cancel of a timer that fired, even when its slot was reused', () => {
+    const c = new VirtualClock();
+    const fired: string[] = [];
+    const a = c.setTimer(10, () => fired.push('a'));
+    c.advanceTo(10);
+    c.setTimer(20, () => fired.push('b')); // reuses a's slot
+    c.cancelTimer(a);
+    c.advanceTo(30);
+    expect(fired).toEqual(['a', 'b']);
+  });
+
+  it('matches a sorted reference with thousands of timers set and cancelled at random', () => {
+    const c = new VirtualClock();
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+    const want: { at: number; n: number }[] = [];
+    const ids: { id: number; n: number }[] = [];
+    const got: number[] = [];
+    for (let n = 0; n < 3000; n++) {
+      const at = Math.floor(rnd() * 500);
+      ids.push({ id: c.setTimer(at, () => got.push(n)), n });
+      want.push({ at, n });
+      if (rnd() < 0.3) {
+        const victim = ids.splice(Math.floor(rnd() * ids.length), 1)[0];
+        c.cancelTimer(victim.id);
+        want.splice(want.findIndex((w) => w.n === victim.n), 1);
+      }
+    }
+    expect(c.pending).toBe(want.length);
+    c.advanceTo(1000);
+    want.sort((x, y) => x.at - y.at || x.n - y.n);
+    expect(got).toEqual(want.map((w) => w.n));
+  });
+
+  it('drops pending timers on loadState and keeps the time', () => {
+    const c = new VirtualClock();
+    let fired = 0;
+    c.setTimer(100, () => fired++);
+    c.advanceTo(40);
+    const saved = c.saveState();
+    c.loadState(saved);
+    c.advanceTo(200);
+    expect(fired).toBe(0);
+    expect(c.now()).toBe(200);
+  });
 });
