@@ -19,6 +19,7 @@ import { Mc146818Rtc } from '../devices/rtc.ts';
 import { Uart16550A } from '../devices/uart.ts';
 import { DebugPorts } from '../devices/debug-ports.ts';
 import { Port92 } from '../devices/port92.ts';
+import { I8042 } from '../devices/ps2.ts';
 import { FwCfg, FW_CFG, le16, le32, le64 } from '../firmware/fw-cfg.ts';
 import { parseBzImage, prepareLinuxBoot } from '../firmware/linux-boot.ts';
 import { PciBus } from '../pci/pci-bus.ts';
@@ -42,6 +43,7 @@ export class Machine {
   readonly com2 = new Uart16550A({ name: 'com2', port: 0x2f8, irq: 3 });
   readonly debug = new DebugPorts();
   readonly port92 = new Port92();
+  readonly i8042 = new I8042();
   readonly fwCfg = new FwCfg();
   readonly pci: PciBus;
   readonly hostBridge = new I440fxHostBridge();
@@ -86,7 +88,9 @@ export class Machine {
     };
     this.pic.onIntr = (level) => this.cpu.setIntr(level);
 
-    for (const d of [this.pic, this.pit, this.rtc, this.com1, this.com2, this.port92, this.fwCfg]) bus.attach(d);
+    for (const d of [this.pic, this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg]) bus.attach(d);
+    this.i8042.onA20 = (on) => bus.memory.setA20(on);
+    this.i8042.onReset = () => this.requestReset('reset through the keyboard controller');
     this.debug.onBiosLog = (b) => events.biosLog?.(b);
     this.debug.onDebugcon = (b) => events.debugcon?.(b);
     this.debug.onPostCode = (c) => (bus.stats.postCode = c);
@@ -153,7 +157,7 @@ export class Machine {
   reset(reason: string): void {
     this.events.reset?.(reason);
     this.bus.memory.setA20(true);
-    for (const d of [this.pic, this.pit, this.rtc, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.hostBridge, this.isaBridge]) d.reset();
+    for (const d of [this.pic, this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.hostBridge, this.isaBridge]) d.reset();
     this.cpu.reset();
   }
 
