@@ -9,6 +9,8 @@
 export const STAT_FIELDS = [
   'portReads', 'portWrites', 'mmioReads', 'mmioWrites', 'bytesRead', 'bytesWritten',
   'traps', 'dmaBytesRead', 'dmaBytesWritten', 'dmaFaults', 'irqs', 'timeNs',
+  // PCI configuration cycles that reached this function (the 0xCFC port accesses themselves count on the "pci" row).
+  'configReads', 'configWrites',
 ] as const;
 export type StatField = (typeof STAT_FIELDS)[number];
 
@@ -24,6 +26,8 @@ export const DMA_BYTES_WRITTEN = 8;
 export const DMA_FAULTS = 9;
 export const IRQS = 10;
 export const TIME_NS = 11;
+export const CONFIG_READS = 12;
+export const CONFIG_WRITES = 13;
 const STRIDE = STAT_FIELDS.length;
 
 export interface DeviceInfo {

@@ -1,7 +1,15 @@
-; Trapdoor's Linux loader option ROM. SeaBIOS runs it as a boot entry (its PnP header
-; carries a bootstrap entry vector); it copies the setup code, command line, kernel and
-; initrd into place with fw_cfg DMA, then enters the setup code as the Linux boot
-; protocol asks (Documentation/x86/boot.rst): DS=ES=FS=GS=SS = setup segment, CS = +0x20.
+; Trapdoor's kernel loader option ROM. SeaBIOS runs it as a boot entry (its PnP header
+; carries a bootstrap entry vector); it copies four fw_cfg items into place with DMA,
+; each described by an address key, a size key and a data key, then enters the kernel.
+;
+; Linux (fw_cfg KERNEL_ENTRY = 0): setup code, command line, kernel and initrd, then the
+; setup code as the Linux boot protocol asks (Documentation/x86/boot.rst):
+; DS=ES=FS=GS=SS = setup segment, CS = +0x20.
+;
+; Multiboot v1 (KERNEL_ENTRY = the kernel's entry point): the same four items carry the
+; boot information block (setup keys), the command line, the kernel image and a module;
+; then flat 32-bit protected mode with EAX = 0x2BADB002 and EBX = the information block
+; (Multiboot Specification 0.6.96, section 3.2 "Machine state").
 ;
 ; linuxboot.ts holds these bytes; a test assembles this file with nasm and compares.
 bits 16
@@ -11,6 +19,9 @@ FW_CFG_SEL      equ 0x510
 FW_CFG_DATA     equ 0x511
 FW_CFG_DMA_HI   equ 0x514
 FW_CFG_DMA_LO   equ 0x518
+KERNEL_ENTRY    equ 0x10            ; fw_cfg key: multiboot entry point, 0 for Linux
+SETUP_ADDR      equ 0x16            ; fw_cfg key: Linux setup / multiboot information block
+MULTIBOOT_MAGIC equ 0x2badb002
 DESC            equ 0x600           ; scratch DMA descriptor in free low memory
 SETUP_SEG       equ 0x1000
 
@@ -110,6 +121,10 @@ boot:
     mov di, 0x0b
     mov bp, 0x12
     call transfer
+    mov ax, KERNEL_ENTRY
+    call read32
+    test ebx, ebx
+    jnz multiboot
     mov ax, SETUP_SEG
     mov ds, ax
     mov es, ax
@@ -118,6 +133,48 @@ boot:
     mov ss, ax
     mov sp, 0xfff0
     jmp SETUP_SEG + 0x20:0
+
+multiboot:
+    mov esi, ebx                    ; entry point
+    mov ax, SETUP_ADDR
+    call read32                     ; EBX = information block, kept for the kernel
+    in al, 0x92                     ; fast A20 on, no reset: the kernel may sit at odd MiB
+    or al, 0x02
+    and al, 0xfe
+    out 0x92, al
+    xor edi, edi
+    mov di, cs
+    shl edi, 4                      ; linear base of this ROM (wherever SeaBIOS put it)
+    lea eax, [edi + gdt]
+    mov word [DESC], gdt_end - gdt - 1
+    mov [DESC + 2], eax
+    lgdt [DESC]
+    add edi, pm32
+    mov eax, cr0
+    or al, 1                        ; CR0.PE
+    mov cr0, eax
+    push dword 0x08                 ; flat code selector
+    push edi
+    o32 retf                        ; into 32-bit code at pm32
+
+bits 32
+pm32:
+    mov ax, 0x10                    ; flat data selector
+    mov ds, ax
+    mov es, ax
+    mov fs, ax
+    mov gs, ax
+    mov ss, ax
+    mov eax, MULTIBOOT_MAGIC
+    jmp esi
+bits 16
+
+align 8
+gdt:
+    dq 0
+    dq 0x00cf9a000000ffff           ; 0x08: code, base 0, 4 GiB, 32-bit
+    dq 0x00cf92000000ffff           ; 0x10: data, base 0, 4 GiB
+gdt_end:
 
     times 511 - ($ - $$) db 0
     db 0                            ; checksum byte, patched by the machine

@@ -20,8 +20,8 @@ import { Uart16550A } from '../devices/uart.ts';
 import { DebugPorts } from '../devices/debug-ports.ts';
 import { Port92 } from '../devices/port92.ts';
 import { I8042 } from '../devices/ps2.ts';
-import { FwCfg, FW_CFG, le16, le32, le64 } from '../firmware/fw-cfg.ts';
-import { parseBzImage, prepareLinuxBoot } from '../firmware/linux-boot.ts';
+import { FwCfg } from '../firmware/fw-cfg.ts';
+import { configurePcFirmware } from '../firmware/pc-firmware.ts';
 import { PciBus } from '../pci/pci-bus.ts';
 import { I440fxHostBridge } from '../pci/i440fx.ts';
 import { Piix3IsaBridge } from '../pci/piix3.ts';
@@ -117,35 +117,8 @@ export class Machine {
       ? () => sliceStart + this.cpu.retired * DETERMINISTIC_NS_PER_INSTRUCTION
       : () => (performance.now() - this.wallStart) * 1e6;
     this.rtc.fillCmos({ memoryBytes: ramBytes, boot: config.boot, floppy: config.fda !== undefined, hardDisk: config.hda !== undefined });
-    this.configureFwCfg(ramBytes);
+    configurePcFirmware(this.fwCfg, config, ramBytes);
     this.wallStart = performance.now();
-  }
-
-  /** What SeaBIOS reads through fw_cfg (platform-facts.md, "fw_cfg"). */
-  private configureFwCfg(ramBytes: number): void {
-    const fw = this.fwCfg;
-    fw.addItem(FW_CFG.RAM_SIZE, le64(ramBytes));
-    fw.addItem(FW_CFG.NB_CPUS, le16(1));
-    fw.addItem(FW_CFG.MAX_CPUS, le16(1));
-    fw.addItem(FW_CFG.NOGRAPHIC, le16(0));
-    fw.addItem(FW_CFG.BOOT_MENU, le16(0));
-    fw.addItem(FW_CFG.NUMA, le64(0));
-    // ISA IRQ0 arrives at I/O APIC input 2 (the override SeaBIOS puts in its tables).
-    fw.addItem(FW_CFG.IRQ0_OVERRIDE, le32(1));
-    // etc/e820: {u64 address, u64 length, u32 type} entries; all RAM below 4 GiB is type 1.
-    const e820 = new Uint8Array(20);
-    e820.set(le64(0), 0);
-    e820.set(le64(ramBytes), 8);
-    e820.set(le32(1), 16);
-    fw.addFile('etc/e820', e820);
-    fw.addFile('etc/boot-fail-wait', le32(5000));
-    for (const rom of this.config.optionRoms ?? []) fw.addFile(`genroms/${rom.name}`, rom.data);
-    const { kernel, initrd } = this.config;
-    if (kernel) {
-      const cmdline = this.config.append ?? '';
-      const plan = parseBzImage(kernel, ramBytes, initrd?.length ?? 0, cmdline);
-      prepareLinuxBoot(fw, plan, cmdline, initrd);
-    }
   }
 
   private requestReset(reason: string): void {

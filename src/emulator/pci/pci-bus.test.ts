@@ -52,6 +52,10 @@ describe('PciBus', () => {
     bus.io.out32(0xcf8, cfg(1, 0x0c));
     expect(bus.io.in8(0xcfe)).toBe(0x80);
     expect(read32(9, 0x00)).toBe(0xffffffff); // empty slot
+    // Configuration cycles are counted on the function they reached.
+    const rows = Object.fromEntries(bus.stats.snapshot().devices.map((d) => [d.name, d]));
+    expect(rows.i440fx.configReads).toBe(2);
+    expect(rows.piix3.configReads).toBe(2);
   });
 
   it('sizes and moves BARs, decoding them only with the command enables', () => {

@@ -9,6 +9,7 @@
 import type { AccessSize, DeviceContext, IrqLine, Mapping, RegisterBlock } from '../bus/device.ts';
 import type { PlatformBus } from '../bus/platform-bus.ts';
 import type { PciBarSpec, PciDevice } from './pci-function.ts';
+import { CONFIG_READS, CONFIG_WRITES } from '../bus/stats.ts';
 
 const COMMAND_IO = 0x1;
 const COMMAND_MEMORY = 0x2;
@@ -20,6 +21,8 @@ const STATUS_INTERRUPT = 0x08;
 
 interface Slot {
   devfn: number;
+  /** The function's statistics row. */
+  row: number;
   device: PciDevice;
   ctx: DeviceContext;
   config: Uint8Array;
@@ -86,7 +89,8 @@ export class PciBus {
       v.setUint32(0x10 + b.index * 4, b.kind === 'io' ? 1 : b.prefetchable ? 0x8 : 0, true);
     }
     const ctx = this.bus.attach(device, { pci: `00:${slot.toString(16).padStart(2, '0')}.${fn}` });
-    const s: Slot = { devfn, device, ctx, config, bars, mappings: new Array(6).fill(undefined), intxLevel: false };
+    const row = this.bus.stats.devices.length - 1;
+    const s: Slot = { devfn, row, device, ctx, config, bars, mappings: new Array(6).fill(undefined), intxLevel: false };
     // A function masters the bus only while its command register allows it (PCI 3.0 §6.2.2).
     this.bus.setDmaAllowed(this.bus.rowOf(device), () => (v.getUint16(0x04, true) & COMMAND_MASTER) !== 0);
     this.slots.set(devfn, s);
@@ -117,12 +121,15 @@ export class PciBus {
   private readData(off: number, size: AccessSize): number {
     const t = this.target();
     if (!t) return size === 4 ? -1 : (1 << (size * 8)) - 1;
+    this.bus.stats.count(t.slot.row, CONFIG_READS);
     return this.configRead(t.slot, t.reg + off, size);
   }
 
   private writeData(off: number, size: AccessSize, value: number): void {
     const t = this.target();
-    if (t) this.configWrite(t.slot, t.reg + off, size, value);
+    if (!t) return;
+    this.bus.stats.count(t.slot.row, CONFIG_WRITES);
+    this.configWrite(t.slot, t.reg + off, size, value);
   }
 
   /** Read config space of 00:slot.fn directly (tests, the machine view). */
