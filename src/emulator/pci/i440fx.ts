@@ -8,7 +8,7 @@
  * (index 0 = 0xF0000-0xFFFFF, 1-12 = the 16 KiB areas from 0xC0000).
  */
 import type { Device, DeviceContext, DeviceState } from '../bus/device.ts';
-import type { PciContext, PciDevice, PciFunctionSpec } from './pci-function.ts';
+import { readConfigBytes, type PciContext, type PciDevice, type PciFunctionSpec } from './pci-function.ts';
 
 export class I440fxHostBridge implements PciDevice, Device {
   readonly name = 'i440fx';
@@ -26,11 +26,7 @@ export class I440fxHostBridge implements PciDevice, Device {
       subsystemId: 0x1100,
       interruptPin: 0,
       bars: [],
-      configRead: (off, size) => {
-        let v = 0;
-        for (let i = 0; i < size; i++) v |= (this.state.config[off + i] ?? 0) << (8 * i);
-        return size === 4 ? v | 0 : v;
-      },
+      configRead: (off, size) => readConfigBytes(this.state.config, off, size),
       configWrite: (off, size, value) => {
         for (let i = 0; i < size; i++) this.writeByte(off + i, (value >>> (8 * i)) & 0xff);
         return true;

@@ -8,7 +8,7 @@
  */
 import type { AccessSize, DeviceContext, IrqLine, Mapping, RegisterBlock } from '../bus/device.ts';
 import type { PlatformBus } from '../bus/platform-bus.ts';
-import type { PciBarSpec, PciDevice } from './pci-function.ts';
+import { readConfigBytes, type PciBarSpec, type PciDevice } from './pci-function.ts';
 import { CONFIG_READS, CONFIG_WRITES } from '../bus/stats.ts';
 
 const COMMAND_IO = 0x1;
@@ -148,9 +148,7 @@ export class PciBus {
       const v = s.device.pci.configRead?.(reg, size);
       if (v !== undefined) return v;
     }
-    let v = 0;
-    for (let i = 0; i < size; i++) v |= s.config[reg + i] << (8 * i);
-    return size === 4 ? v | 0 : v;
+    return readConfigBytes(s.config, reg, size);
   }
 
   private configWrite(s: Slot, reg: number, size: AccessSize, value: number): void {

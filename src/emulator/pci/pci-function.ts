@@ -61,3 +61,10 @@ export interface PciDevice extends Device {
   readonly pci: PciFunctionSpec;
   attachPci(ctx: PciContext): void;
 }
+
+/** Little-endian read of `size` bytes of a function's own configuration registers. */
+export function readConfigBytes(config: Uint8Array, offset: number, size: 1 | 2 | 4): number {
+  let v = 0;
+  for (let i = 0; i < size; i++) v |= (config[offset + i] ?? 0) << (8 * i);
+  return size === 4 ? v | 0 : v;
+}

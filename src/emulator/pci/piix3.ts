@@ -7,7 +7,7 @@
  * For the machine: `onPirq(link, value)` goes to the PCI bus's INTx routing.
  */
 import type { Device, DeviceContext, DeviceState } from '../bus/device.ts';
-import type { PciContext, PciDevice, PciFunctionSpec } from './pci-function.ts';
+import { readConfigBytes, type PciContext, type PciDevice, type PciFunctionSpec } from './pci-function.ts';
 
 export class Piix3IsaBridge implements PciDevice, Device {
   readonly name = 'piix3';
@@ -24,11 +24,7 @@ export class Piix3IsaBridge implements PciDevice, Device {
       headerType: 0x80, // multi-function: IDE and PM follow at functions 1 and 3
       interruptPin: 0,
       bars: [],
-      configRead: (off, size) => {
-        let v = 0;
-        for (let i = 0; i < size; i++) v |= (this.state.config[off + i] ?? 0) << (8 * i);
-        return size === 4 ? v | 0 : v;
-      },
+      configRead: (off, size) => readConfigBytes(this.state.config, off, size),
       configWrite: (off, size, value) => {
         for (let i = 0; i < size; i++) {
           const reg = off + i;
