@@ -115,7 +115,7 @@ export function parseBzImage(image: Uint8Array, ramBytes: number, initrdSize: nu
   return { protocol, setup, kernel, initrdAddr };
 }
 
-/** Give fw_cfg the kernel, setup, command line and initrd, and boot the loader ROM first. */
+/** Give fw_cfg the kernel, setup, command line and initrd, and the loader ROM. */
 export function prepareLinuxBoot(fw: FwCfg, plan: LinuxBootPlan, cmdline: string, initrd: Uint8Array | undefined): void {
   const cmd = new TextEncoder().encode(cmdline + '\0');
   fw.addItem(FW_CFG.SETUP_ADDR, le32(SETUP_ADDR));
@@ -130,6 +130,6 @@ export function prepareLinuxBoot(fw: FwCfg, plan: LinuxBootPlan, cmdline: string
   fw.addItem(FW_CFG.INITRD_ADDR, le32(plan.initrdAddr));
   fw.addItem(FW_CFG.INITRD_SIZE, le32(initrd?.length ?? 0));
   fw.addItem(FW_CFG.INITRD_DATA, initrd ?? new Uint8Array(0));
+  // configurePcFirmware (pc-firmware.ts) puts the ROM first in the bootorder file.
   fw.addFile('genroms/linuxboot.bin', linuxbootRom());
-  fw.addFile('bootorder', new TextEncoder().encode('/rom@genroms/linuxboot.bin\n'));
 }

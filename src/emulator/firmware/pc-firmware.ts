@@ -22,14 +22,18 @@ const BOOT_PATHS: Record<string, string> = {
 };
 export const LINUXBOOT_PATH = '/rom@genroms/linuxboot.bin';
 
-/** The `bootorder` file: the kernel loader first when there is a kernel, then -boot's letters. */
+/**
+ * The `bootorder` file: the kernel loader first when there is a kernel, then -boot's
+ * letters; one path a line, no trailing newline (as QEMU writes it: SeaBIOS would read a
+ * trailing newline as one more, empty, entry).
+ */
 export function bootOrder(boot: string, kernel: boolean): string {
   const lines = kernel ? [LINUXBOOT_PATH] : [];
   for (const letter of boot) {
     const p = BOOT_PATHS[letter];
     if (p && !lines.includes(p)) lines.push(p);
   }
-  return lines.map((l) => l + '\n').join('');
+  return lines.join('\n');
 }
 
 /** The e820 map QEMU hands SeaBIOS: all RAM as one range (SeaBIOS adds its own holes). */

@@ -12,6 +12,7 @@
  */
 import type { MachineConfig, MachineEvents } from './config.ts';
 import { Cpu } from '../cpu/cpu.ts';
+import { IF } from '../cpu/constants.ts';
 import { PlatformBus } from '../bus/platform-bus.ts';
 import { I8259Pic } from '../devices/pic.ts';
 import { Pit8254 } from '../devices/pit.ts';
@@ -135,20 +136,24 @@ export class Machine {
   }
 
   /**
-   * Run for up to `maxInstructions` (or until the guest stops making progress).
-   * Returns the instructions executed. Deterministic time is derived from the count.
+   * Run for up to `maxInstructions` (or until the guest stops making progress); returns
+   * the instructions executed. Deterministic mode: time is derived from the count, and
+   * time the CPU spends halted counts against the budget as the instructions it would
+   * have run (so a halted guest with a periodic timer still returns). Wall-clock mode:
+   * returns early when the CPU halts; sleep `nextWakeMs()` and call again.
    */
   run(maxInstructions: number): number {
     const cpu = this.cpu;
     const clock = this.bus.clock;
     let done = 0;
-    while (done < maxInstructions && this.stopped === null) {
+    let idle = 0;
+    while (done + idle < maxInstructions && this.stopped === null) {
       if (this.pendingReset !== null) {
         const why = this.pendingReset;
         this.pendingReset = null;
         this.reset(why);
       }
-      let budget = Math.min(SLICE, maxInstructions - done);
+      let budget = Math.min(SLICE, maxInstructions - done - idle);
       if (this.deterministic) {
         const untilTimer = Math.ceil((clock.nextDeadline() - clock.now()) / DETERMINISTIC_NS_PER_INSTRUCTION);
         if (untilTimer > 0 && untilTimer < budget) budget = untilTimer;
@@ -160,20 +165,53 @@ export class Machine {
       if (this.deterministic) {
         clock.advanceTo(start + n * DETERMINISTIC_NS_PER_INSTRUCTION);
         if (cpu.halted && this.pendingReset === null) {
+          if (this.haltedForGood()) break;
           // Idle: jump straight to the next timer; nothing else can wake the CPU.
           const next = clock.nextDeadline();
           if (next === Infinity) {
             this.stopped = 'the CPU halted with no timer left to wake it';
             break;
           }
+          const now = clock.now();
+          idle += Math.max(1, Math.ceil((next - now) / DETERMINISTIC_NS_PER_INSTRUCTION));
           clock.advanceTo(next);
         }
       } else {
         clock.advanceTo((performance.now() - this.wallStart) * 1e6);
-        if (cpu.halted) break; // the caller sleeps until nextWakeMs()
+        if (cpu.halted) {
+          this.haltedForGood();
+          break; // the caller sleeps until nextWakeMs()
+        }
       }
     }
     return done;
+  }
+
+  /**
+   * For a worker or the CLI in wall-clock mode: run for about `hostMs` of host time (in
+   * chunks of `chunk` instructions), stopping early when the CPU halts. Returns what the
+   * caller needs to schedule the next call.
+   */
+  runSlice(hostMs: number, chunk = 100_000): { instructions: number; halted: boolean; sleepMs: number; stopped: string | null } {
+    const end = performance.now() + hostMs;
+    let instructions = 0;
+    do {
+      instructions += this.run(chunk);
+    } while (!this.cpu.halted && this.stopped === null && this.pendingReset === null && performance.now() < end);
+    const halted = this.cpu.halted && this.pendingReset === null;
+    const sleepMs = halted && !this.deterministic ? this.nextWakeMs() : 0;
+    return { instructions, halted, sleepMs, stopped: this.stopped };
+  }
+
+  /**
+   * HLT with interrupts disabled (and no NMI pending) never wakes on this machine, which
+   * has no NMI source: the guest is done (a kernel's final `cli; hlt`, a test's exit).
+   */
+  private haltedForGood(): boolean {
+    const cpu = this.cpu;
+    if ((cpu.flags & IF) !== 0 || cpu.nmiPending) return false;
+    this.stopped = 'the CPU halted with interrupts disabled';
+    return true;
   }
 
   /** Wall-clock mode: milliseconds of host time until the next timer (for an idle guest). */
