@@ -147,7 +147,10 @@ export class PlatformBus {
           lines.set(line, l);
           // The device table shows which lines a device drives.
           const info = this.stats.devices[row];
-          if (info) (info.irq ??= []).push(line);
+          if (info) {
+            (info.irq ??= []).push(line);
+            this.stats.version++;
+          }
         }
         return l;
       },
@@ -160,11 +163,26 @@ export class PlatformBus {
     return ctx;
   }
 
+  /** Every line handle given out, so a state load can let go of them all at once. */
+  private readonly driven: { high: boolean }[] = [];
+
+  /**
+   * Before devices load a saved state: every device stops driving every line, without
+   * telling the interrupt controllers (whose own saved state is loaded after the devices
+   * have driven their lines again, so no edge is invented).
+   */
+  releaseIrqLines(): void {
+    for (const d of this.driven) d.high = false;
+    this.irqDrivers.fill(0);
+    this.irqLevels.fill(0);
+  }
+
   private irqLine(row: number, line: number): IrqLine {
-    let high = false;
+    const d = { high: false };
+    this.driven.push(d);
     const set = (level: boolean) => {
-      if (level === high) return;
-      high = level;
+      if (level === d.high) return;
+      d.high = level;
       this.irqDrivers[line] += level ? 1 : -1;
       const now = this.irqDrivers[line] > 0 ? 1 : 0;
       if (level) this.stats.count(row, IRQS);

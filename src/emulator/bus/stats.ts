@@ -29,6 +29,23 @@ export const TIME_NS = 11;
 export const CONFIG_READS = 12;
 export const CONFIG_WRITES = 13;
 const STRIDE = STAT_FIELDS.length;
+/** Counters per device row: the counter of field f for row r is counters[r * STAT_STRIDE + f]. */
+export const STAT_STRIDE = STRIDE;
+
+/**
+ * What the page needs to read the counters live: the buffer (a SharedArrayBuffer when the
+ * platform has one: read it at ~10 Hz without copying or messages; otherwise post
+ * snapshot() instead), the field names in column order, and the device table. `version`
+ * changes when a device is added, so the page knows to ask for the table again.
+ */
+export interface StatsLayout {
+  buffer: ArrayBufferLike;
+  shared: boolean;
+  fields: readonly StatField[];
+  stride: number;
+  devices: DeviceInfo[];
+  version: number;
+}
 
 export interface DeviceInfo {
   name: string;
@@ -49,9 +66,13 @@ export class DeviceStats {
     this.counters = new Float64Array(buffer);
   }
 
+  /** Bumped whenever the device table changes (a device added, the IRQ lines it drives). */
+  version = 0;
+
   /** Register a device; returns its row. */
   add(info: DeviceInfo): number {
     if (this.devices.length >= this.capacity) throw new Error(`more than ${this.capacity} devices on the bus`);
+    this.version++;
     this.devices.push(info);
     return this.devices.length - 1;
   }
@@ -62,6 +83,23 @@ export class DeviceStats {
 
   get(device: number, field: StatField): number {
     return this.counters[device * STRIDE + STAT_FIELDS.indexOf(field)];
+  }
+
+  layout(): StatsLayout {
+    const buffer = this.counters.buffer;
+    return {
+      buffer,
+      shared: typeof SharedArrayBuffer === 'function' && buffer instanceof SharedArrayBuffer,
+      fields: STAT_FIELDS,
+      stride: STRIDE,
+      devices: this.devices.map((d) => ({ ...d, irq: d.irq?.slice() })),
+      version: this.version,
+    };
+  }
+
+  /** Zero every counter (the devices panel's reset button). */
+  clear(): void {
+    this.counters.fill(0);
   }
 
   /** Plain-data snapshot: what `--stats FILE` writes. */

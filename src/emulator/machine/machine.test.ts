@@ -48,4 +48,24 @@ describe('the PC in deterministic mode', () => {
     };
     expect(run()).toEqual(run());
   });
+
+  it('saves its state as plain data and goes on identically from a loaded copy', { timeout: 120_000 }, () => {
+    const bios = new Uint8Array(fs.readFileSync(BIOS));
+    const make = (log: { text: string }) => createMachine({ memoryMiB: 32, bios, boot: 'c', deterministic: true }, { biosLog: (b) => (log.text += String.fromCharCode(b)) });
+    const logA = { text: '' };
+    const a = make(logA);
+    a.run(2_500_000); // in the middle of POST
+    const saved = structuredClone(a.saveState());
+    logA.text = '';
+    a.run(3_000_000);
+    const logB = { text: '' };
+    const b = make(logB);
+    b.loadState(saved);
+    b.run(3_000_000);
+    expect(logB.text.length).toBeGreaterThan(100);
+    expect(logB.text).toBe(logA.text);
+    expect(b.bus.clock.now()).toBe(a.bus.clock.now());
+    expect(b.cpu.instructionCount).toBe(a.cpu.instructionCount);
+    expect(Buffer.compare(b.bus.memory.ram, a.bus.memory.ram)).toBe(0);
+  });
 });

@@ -11,6 +11,9 @@
  * the host's clock.
  */
 import type { MachineConfig, MachineEvents } from './config.ts';
+import type { Device, DeviceContext, DeviceState, IrqLine } from '../bus/device.ts';
+import type { VirtualClock } from './clock.ts';
+import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import { Cpu } from '../cpu/cpu.ts';
 import { IF } from '../cpu/constants.ts';
 import { PlatformBus } from '../bus/platform-bus.ts';
@@ -49,6 +52,7 @@ export class Machine {
   readonly pci: PciBus;
   readonly hostBridge = new I440fxHostBridge();
   readonly isaBridge = new Piix3IsaBridge();
+  readonly fpuError = new FpuErrorLatch();
   /** Host time (ms) when wall-clock virtual time started. */
   private wallStart = 0;
   private readonly deterministic: boolean;
@@ -68,10 +72,7 @@ export class Machine {
     bus.log = (device, message) => events.log?.(`${device}: ${message}`);
     this.rtc = new Mc146818Rtc({ startMs: config.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now() });
 
-    // FERR# from the x87 raises IRQ13 (the PC's way with CR0.NE=0); writing port 0xF0 clears it.
-    const fpuCtx = bus.context(bus.stats.add({ name: 'fpu-error' }), 'fpu-error');
-    const ferr = fpuCtx.irq(13);
-    fpuCtx.mapPorts(0xf0, 1, { read: () => 0xff, write: () => ferr.lower() });
+    const ferr = this.fpuError;
 
     this.cpu = new Cpu({
       memory: bus.memory,
@@ -79,7 +80,7 @@ export class Machine {
       intrAcknowledge: () => this.pic.acknowledge(),
       // A 1 GHz time-stamp counter on virtual time.
       readTsc: () => Math.floor(bus.clock.now()),
-      ferr: () => ferr.raise(),
+      ferr: () => ferr.assert(),
       shutdown: (reason) => this.requestReset(reason),
     });
 
@@ -89,7 +90,7 @@ export class Machine {
     };
     this.pic.onIntr = (level) => this.cpu.setIntr(level);
 
-    for (const d of [this.pic, this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg]) bus.attach(d);
+    for (const d of [this.pic, this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.fpuError]) bus.attach(d);
     this.i8042.onA20 = (on) => bus.memory.setA20(on);
     this.i8042.onReset = () => this.requestReset('reset through the keyboard controller');
     this.debug.onBiosLog = (b) => events.biosLog?.(b);
@@ -113,7 +114,12 @@ export class Machine {
 
     // Time within a slice: by the instruction count, or by the host clock.
     let sliceStart = 0;
-    this.markSlice = () => (sliceStart = bus.clock.now());
+    this.markSlice = () => {
+      // The CPU's count is of the slice about to start: a stale count from the last
+      // slice would put now() (and so this slice's start) that far ahead.
+      this.cpu.retired = 0;
+      sliceStart = bus.clock.now();
+    };
     bus.clock.progress = config.deterministic
       ? () => sliceStart + this.cpu.retired * DETERMINISTIC_NS_PER_INSTRUCTION
       : () => (performance.now() - this.wallStart) * 1e6;
@@ -127,12 +133,61 @@ export class Machine {
     this.cpu.stopSlice = true;
   }
 
+  /**
+   * Every device, in the order a state load must follow: the interrupt controllers last,
+   * so the lines the other devices drive again as they load invent no edges.
+   */
+  private get devices(): Device[] {
+    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.hostBridge, this.isaBridge, this.pic];
+  }
+
   /** Hardware reset: the CPU and every device to their reset state; RAM is kept (as on a PC). */
   reset(reason: string): void {
     this.events.reset?.(reason);
     this.bus.memory.setA20(true);
-    for (const d of [this.pic, this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.hostBridge, this.isaBridge]) d.reset();
+    this.pci.reset();
+    for (const d of this.devices) d.reset();
     this.cpu.reset();
+    this.stopped = null;
+  }
+
+  /**
+   * The whole machine as plain data (DESIGN.md seam 2): typed arrays and numbers only, so
+   * it can be posted to another thread, stored in IndexedDB, or loaded into a machine
+   * built from the same config. Taken between run() calls.
+   */
+  saveState(): MachineState {
+    const devices: Record<string, DeviceState> = {};
+    for (const d of this.devices) devices[d.name] = d.saveState();
+    return {
+      version: 1,
+      memoryBytes: this.bus.memory.ram.length,
+      clock: this.bus.clock.saveState(),
+      cpu: this.cpu.saveState(),
+      memory: this.bus.memory.saveState(),
+      pci: this.pci.saveState(),
+      devices,
+    };
+  }
+
+  /** Load what saveState() returned (from a machine with the same config). */
+  loadState(state: MachineState): void {
+    if (state.version !== 1) throw new Error(`saved machine state version ${String(state.version)} is not one this emulator reads`);
+    if (state.memoryBytes !== this.bus.memory.ram.length) throw new Error(`the saved machine has ${state.memoryBytes >> 20} MiB of RAM, this one ${this.bus.memory.ram.length >> 20} MiB`);
+    const clock = this.bus.clock;
+    clock.loadState(state.clock); // drops timers: each device re-arms its own as it loads
+    this.bus.memory.loadState(state.memory);
+    this.bus.releaseIrqLines();
+    for (const d of this.devices) {
+      const s = state.devices[d.name];
+      if (!s) throw new Error(`the saved machine has no state for ${d.name}`);
+      d.loadState(s);
+      if (d === this.isaBridge) this.pci.loadState(state.pci);
+    }
+    this.cpu.loadState(state.cpu);
+    this.pendingReset = null;
+    this.stopped = null;
+    this.wallStart = performance.now() - clock.now() / 1e6;
   }
 
   /**
@@ -224,6 +279,47 @@ export class Machine {
   /** Type into COM1; returns how many bytes fitted (the rest should be offered again later). */
   serialInput(bytes: ArrayLike<number>): number {
     return this.com1.receive(bytes);
+  }
+}
+
+/** What Machine.saveState() returns: plain data (typed arrays, numbers, strings). */
+export interface MachineState {
+  version: 1;
+  memoryBytes: number;
+  clock: ReturnType<VirtualClock['saveState']>;
+  cpu: ReturnType<Cpu['saveState']>;
+  memory: ReturnType<PhysicalMemory['saveState']>;
+  pci: ReturnType<PciBus['saveState']>;
+  devices: Record<string, DeviceState>;
+}
+
+/**
+ * FERR# of the x87 (CR0.NE = 0, the PC way): the coprocessor error latch raises IRQ13
+ * until software writes port 0xF0 (IBM PC AT technical reference, "Math coprocessor").
+ */
+class FpuErrorLatch implements Device {
+  readonly name = 'fpu-error';
+  state = { asserted: false };
+  private line: IrqLine | null = null;
+  attach(ctx: DeviceContext): void {
+    this.line = ctx.irq(13);
+    ctx.mapPorts(0xf0, 1, { read: () => 0xff, write: () => this.set(false) });
+  }
+  assert(): void {
+    this.set(true);
+  }
+  private set(on: boolean): void {
+    this.state.asserted = on;
+    this.line?.set(on);
+  }
+  reset(): void {
+    this.set(false);
+  }
+  saveState(): DeviceState {
+    return { ...this.state };
+  }
+  loadState(s: DeviceState): void {
+    this.set((s as typeof this.state).asserted);
   }
 }
 

@@ -29,6 +29,8 @@ interface Slot {
   bars: (PciBarSpec | undefined)[];
   mappings: (Mapping | undefined)[];
   romMapping?: Mapping;
+  /** INTx# as the function drives it, and as it reaches the link (the command register may disable it). */
+  intxRequested: boolean;
   intxLevel: boolean;
 }
 
@@ -90,7 +92,7 @@ export class PciBus {
     }
     const ctx = this.bus.attach(device, { pci: `00:${slot.toString(16).padStart(2, '0')}.${fn}` });
     const row = this.bus.stats.devices.length - 1;
-    const s: Slot = { devfn, row, device, ctx, config, bars, mappings: new Array(6).fill(undefined), intxLevel: false };
+    const s: Slot = { devfn, row, device, ctx, config, bars, mappings: new Array(6).fill(undefined), intxRequested: false, intxLevel: false };
     // A function masters the bus only while its command register allows it (PCI 3.0 §6.2.2).
     this.bus.setDmaAllowed(this.bus.rowOf(device), () => (v.getUint16(0x04, true) & COMMAND_MASTER) !== 0);
     this.slots.set(devfn, s);
@@ -183,7 +185,10 @@ export class PciBus {
       }
       // Everything else in the header is read-only.
     }
-    if (barsTouched) this.updateBars(s);
+    if (barsTouched) {
+      this.updateBars(s);
+      this.applyIntx(s);
+    }
   }
 
   /** Apply the BAR size masks and (re)map each BAR per the command register (§6.2.5.1). */
@@ -255,11 +260,18 @@ export class PciBus {
   }
 
   private setIntx(s: Slot, level: boolean): void {
+    s.intxRequested = level;
+    this.applyIntx(s);
+  }
+
+  /** Pass the function's INTx# on unless the command register's Interrupt Disable masks it (PCI 3.0 §6.2.2). */
+  private applyIntx(s: Slot): void {
     const v = new DataView(s.config.buffer);
-    if ((v.getUint16(0x04, true) & COMMAND_INTX_DISABLE) !== 0) level = false;
+    // The status bit shows the function's own request even while it is masked (§6.2.3).
+    s.config[0x06] = s.intxRequested ? s.config[0x06] | STATUS_INTERRUPT : s.config[0x06] & ~STATUS_INTERRUPT;
+    const level = s.intxRequested && (v.getUint16(0x04, true) & COMMAND_INTX_DISABLE) === 0;
     if (level === s.intxLevel) return;
     s.intxLevel = level;
-    s.config[0x06] = level ? s.config[0x06] | STATUS_INTERRUPT : s.config[0x06] & ~STATUS_INTERRUPT;
     const link = this.link(s.devfn, s.config[0x3d]);
     const before = this.linkCount[link] > 0;
     this.linkCount[link] += level ? 1 : -1;
@@ -284,5 +296,54 @@ export class PciBus {
   setPirq(link: number, value: number): void {
     this.pirq[link] = value & 0x8f;
     this.refreshIrqs();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reset and state
+  // ---------------------------------------------------------------------------------------
+
+  /**
+   * PCIRST#: every function's header to its power-on values (command 0, so nothing is
+   * decoded; BARs back to their type bits; interrupt line 0). The functions' own
+   * registers are reset by their devices.
+   */
+  reset(): void {
+    this.address = 0;
+    this.resetControl = 0;
+    for (const s of this.slots.values()) {
+      const v = new DataView(s.config.buffer);
+      v.setUint16(0x04, 0, true);
+      s.config[0x06] &= STATUS_INTERRUPT;
+      s.config[0x07] = 0;
+      s.config[0x0c] = 0;
+      s.config[0x0d] = 0;
+      for (let i = 0; i < 6; i++) v.setUint32(0x10 + i * 4, 0, true);
+      v.setUint32(0x30, 0, true);
+      s.config[0x3c] = 0;
+      this.updateBars(s);
+      this.applyIntx(s);
+    }
+  }
+
+  /** The header and the bus's own registers; the functions save their own registers. */
+  saveState(): { address: number; resetControl: number; functions: { devfn: number; config: Uint8Array; intx: boolean }[] } {
+    return {
+      address: this.address,
+      resetControl: this.resetControl,
+      functions: [...this.slots.values()].map((s) => ({ devfn: s.devfn, config: s.config.slice(), intx: s.intxRequested })),
+    };
+  }
+
+  loadState(state: ReturnType<PciBus['saveState']>): void {
+    this.address = state.address;
+    this.resetControl = state.resetControl;
+    for (const f of state.functions) {
+      const s = this.slots.get(f.devfn);
+      if (!s) throw new Error(`saved state has a PCI function at devfn ${f.devfn} this machine lacks`);
+      s.config.set(f.config);
+      this.updateBars(s);
+      s.intxRequested = f.intx;
+      this.applyIntx(s);
+    }
   }
 }
