@@ -7,6 +7,7 @@
 import type { PhysicalBus, PortBus } from '../memory/physical-bus.ts';
 import { PAGE_DIRECT_READ, PAGE_DIRECT_WRITE } from '../memory/physical-bus.ts';
 import * as C from './constants.ts';
+import { taskSwitch } from './task.ts';
 import { OPS } from './ops.ts';
 import { disassemble } from './disasm.ts';
 
@@ -1226,18 +1227,14 @@ export class Cpu {
     return { ss, esp };
   }
 
-  /**
-   * Hardware task switches (task gates, JMP/CALL to a TSS, IRET with NT) are not
-   * implemented yet: they raise #GP naming the selector, so a guest that needs one fails
-   * visibly instead of running on with a wrong state.
-   */
+  /** An interrupt or exception through a task gate: switch to the gate's TSS (task.ts). */
   taskGate(selector: number, error: number, ext: number): void {
-    void error;
-    this.fault(C.GP, (selector & 0xfffc) + ext);
+    taskSwitch(this, selector, 'interrupt', error, ext);
   }
 
+  /** IRET with NT set: back to the task named by the current TSS's previous-task link. */
   taskReturn(): void {
-    this.fault(C.GP, this.tr & 0xfffc);
+    taskSwitch(this, this.readSys16(this.trBase), 'iret', -1, 0);
   }
 
   // =====================================================================================

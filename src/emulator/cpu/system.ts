@@ -5,6 +5,7 @@
  */
 import type { Cpu } from './cpu.ts';
 import * as C from './constants.ts';
+import { farTaskSwitch } from './task.ts';
 
 type Op = (c: Cpu) => void;
 
@@ -124,7 +125,7 @@ export function farJump(c: Cpu, sel: number, off: number): void {
     return;
   }
   // Task gates and TSS descriptors: hardware task switch.
-  c.taskGate(sel, -1, 0);
+  farTaskSwitch(c, sel, 'jmp');
 }
 
 export function farCall(c: Cpu, sel: number, off: number): void {
@@ -171,7 +172,7 @@ export function farCall(c: Cpu, sel: number, off: number): void {
     callGate(c, sel, type === 0x0c);
     return;
   }
-  c.taskGate(sel, -1, 0);
+  farTaskSwitch(c, sel, 'call');
 }
 
 /** CALL through a call gate, with a stack switch to a more privileged level (SDM vol.3 §5.8.5). */
