@@ -6,14 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createMachine } from './machine.ts';
+import { bundledMachineModule } from './testing/bundled.ts';
 import { PUBLISH_DIR } from '../../../images/paths.ts';
 
 const dir = path.join(PUBLISH_DIR, 'tiny-linux');
 const read = (f: string) => new Uint8Array(fs.readFileSync(f));
 
 describe('tiny-linux on the PC (deterministic)', () => {
-  it('boots to TRAPDOOR GUEST READY and answers on the serial console', { timeout: 600_000 }, () => {
+  it('boots to TRAPDOOR GUEST READY and answers on the serial console', { timeout: 600_000 }, async () => {
+    const { createMachine } = await bundledMachineModule();
     expect(fs.existsSync(path.join(dir, 'bzImage')), "tiny-linux is missing: run 'npm run images'").toBe(true);
     let serial = '';
     const resets: string[] = [];
