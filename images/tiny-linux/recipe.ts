@@ -50,7 +50,7 @@ export const tinyLinux: Recipe = {
   description: 'A small i686 Linux 6.1 built from Debian\'s linux-source with a busybox initramfs: prints TRAPDOOR GUEST READY, then a shell on the serial console.',
   dependsOn: [],
   prepare() {
-    aptInstall(['build-essential', 'bc', 'flex', 'bison', 'libelf-dev', 'libssl-dev', 'cpio', 'xz-utils', 'python3', 'kmod']);
+    aptInstall(['build-essential', 'bc', 'flex', 'bison', 'libelf-dev', 'libssl-dev', 'cpio', 'xz-utils', 'lz4', 'python3', 'kmod']);
     enableI386();
   },
   inputs() {
