@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aptInstall, candidateVersion, copy, run } from './lib.ts';
 import type { Recipe } from './recipe.ts';
-import { READY_MARKER } from './tiny-linux/recipe.ts';
+import { INITRD, READY_MARKER } from './tiny-linux/recipe.ts';
 
 const ISOLINUX_CFG = `SERIAL 0 115200
 DEFAULT linux
@@ -15,7 +15,7 @@ PROMPT 0
 TIMEOUT 0
 LABEL linux
   KERNEL /boot/bzImage
-  APPEND initrd=/boot/initramfs.cpio.gz console=tty0 console=ttyS0
+  APPEND initrd=/boot/${INITRD} console=tty0 console=ttyS0
 `;
 
 export const tinyLinuxIso: Recipe = {
@@ -34,7 +34,7 @@ export const tinyLinuxIso: Recipe = {
     const tree = path.join(out, '.tree');
     const linux = ctx.outputOf('tiny-linux');
     copy(path.join(linux, 'bzImage'), path.join(tree, 'boot', 'bzImage'));
-    copy(path.join(linux, 'initramfs.cpio.gz'), path.join(tree, 'boot', 'initramfs.cpio.gz'));
+    copy(path.join(linux, INITRD), path.join(tree, 'boot', INITRD));
     copy('/usr/lib/ISOLINUX/isolinux.bin', path.join(tree, 'isolinux', 'isolinux.bin'));
     copy('/usr/lib/syslinux/modules/bios/ldlinux.c32', path.join(tree, 'isolinux', 'ldlinux.c32'));
     fs.writeFileSync(path.join(tree, 'isolinux', 'isolinux.cfg'), ISOLINUX_CFG);

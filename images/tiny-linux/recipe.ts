@@ -44,6 +44,9 @@ export function linuxSource(ctx: RecipeContext): string {
   return tree;
 }
 
+/** The initramfs file in the image folder (LZ4: see config.fragment). */
+export const INITRD = 'initramfs.cpio.lz4';
+
 export const tinyLinux: Recipe = {
   name: 'tiny-linux',
   title: 'Tiny Linux 6.1',
@@ -97,18 +100,18 @@ export const tinyLinux: Recipe = {
     const work = ctx.workDir('tiny-linux-initramfs');
     fs.rmSync(work, { recursive: true, force: true });
     fs.mkdirSync(work, { recursive: true });
-    buildInitramfs({ work, genInitCpio: genInitCpio(src, work), out: path.join(out, 'initramfs.cpio.gz') });
+    buildInitramfs({ work, genInitCpio: genInitCpio(src, work), out: path.join(out, INITRD), compression: 'lz4' });
   },
   output() {
     return {
       files: [
         { role: 'kernel', path: 'bzImage' },
-        { role: 'initrd', path: 'initramfs.cpio.gz' },
+        { role: 'initrd', path: INITRD },
         { role: 'other', path: 'config' },
       ],
       // console=ttyS0 last: /dev/console (the shell and the marker) is the serial port;
       // the kernel's messages go to the screen as well.
-      boot: { kernel: 'bzImage', initrd: 'initramfs.cpio.gz', append: 'console=tty0 console=ttyS0', memoryMiB: 128 },
+      boot: { kernel: 'bzImage', initrd: INITRD, append: 'console=tty0 console=ttyS0', memoryMiB: 128 },
       readyMarker: READY_MARKER,
     };
   },

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { benchCpu } from './bench-cpu.ts';
 import { createMachine } from '../emulator/machine/machine.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
+import { INITRD } from '../../images/tiny-linux/recipe.ts';
 
 const seconds = Number(process.env.TRAPDOOR_BENCH_SECONDS ?? 5);
 const cpu = benchCpu(seconds);
@@ -22,7 +23,7 @@ if (process.env.TRAPDOOR_BENCH_BOOT !== '0') {
     let serial = '';
     const m = createMachine({
       memoryMiB: 128, bios: read(path.join(PUBLISH_DIR, 'firmware', 'bios.bin')), kernel: read(path.join(dir, 'bzImage')),
-      initrd: read(path.join(dir, 'initramfs.cpio.gz')), append: 'console=ttyS0', boot: 'c', deterministic: true,
+      initrd: read(path.join(dir, INITRD)), append: 'console=ttyS0', boot: 'c', deterministic: true,
     }, { serial: (_i, b) => { serial += String.fromCharCode(b); } });
     const start = performance.now();
     while (!serial.includes('TRAPDOOR GUEST READY') && performance.now() - start < 900_000 && !m.stopped) m.run(1_000_000);

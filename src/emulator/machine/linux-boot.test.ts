@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bundledMachineModule } from './testing/bundled.ts';
 import { PUBLISH_DIR } from '../../../images/paths.ts';
+import { INITRD } from '../../../images/tiny-linux/recipe.ts';
 
 const dir = path.join(PUBLISH_DIR, 'tiny-linux');
 const read = (f: string) => new Uint8Array(fs.readFileSync(f));
@@ -23,7 +24,7 @@ describe('tiny-linux on the PC (deterministic)', () => {
         memoryMiB: 128,
         bios: read(path.join(PUBLISH_DIR, 'firmware', 'bios.bin')),
         kernel: read(path.join(dir, 'bzImage')),
-        initrd: read(path.join(dir, 'initramfs.cpio.gz')),
+        initrd: read(path.join(dir, INITRD)),
         append: 'console=ttyS0',
         boot: 'c',
         deterministic: true,
