@@ -36,6 +36,7 @@ export interface CliOptions {
   script: ScriptStep[];
   timeoutSeconds: number | undefined;
   stats: string | undefined;
+  screen: string | undefined;
   deterministic: boolean;
   help: boolean;
   version: boolean;
@@ -71,6 +72,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'debugcon', value: 'debugcon', metavar: 'stdio|FILE', help: 'bytes the guest writes to port 0xE9', group: 'Output' },
   { long: 'debug-exit', help: 'port 0xF4 ends the process with status (value << 1) | 1', group: 'Output' },
   { long: 'stats', value: 'outfile', metavar: 'FILE', help: 'write the per-device counters as JSON at exit', group: 'Output' },
+  { long: 'screen', value: 'outfile', metavar: 'FILE', help: 'write the VGA text screen as plain lines at exit (empty in graphics modes)', group: 'Output' },
   { long: 'until', value: 'regex', metavar: 'REGEX', help: 'wait until serial or debugcon output matches; the process exits 0 once the last --until has matched', group: 'Scripting' },
   { long: 'send', value: 'text', metavar: 'TEXT', help: 'type TEXT into the serial port (\\n, \\r, \\t, \\\\ and \\xHH understood); runs in order with --until', group: 'Scripting' },
   { long: 'timeout', value: 'seconds', metavar: 'SECONDS', help: 'give up after SECONDS of wall time: exit 124 naming the pattern waited for', group: 'Scripting' },
@@ -128,7 +130,7 @@ export function defaultOptions(): CliOptions {
     memoryMiB: undefined, bios: undefined, vgaBios: undefined, kernel: undefined, initrd: undefined,
     append: undefined, cdrom: undefined, hda: undefined, fda: undefined, boot: undefined,
     serial: { kind: 'stdio' }, debugcon: undefined, debugExit: false, display: 'none', image: undefined,
-    script: [], timeoutSeconds: undefined, stats: undefined, deterministic: false, help: false, version: false,
+    script: [], timeoutSeconds: undefined, stats: undefined, screen: undefined, deterministic: false, help: false, version: false,
   };
 }
 
@@ -176,7 +178,8 @@ function applyValue(o: CliOptions, spec: FlagSpec, raw: string): void {
       return;
     case 'outfile':
       if (raw === '') throw new UsageError(`--${flag}: expected a file name`);
-      o.stats = raw;
+      if (flag === 'screen') o.screen = raw;
+      else o.stats = raw;
       return;
     case 'image':
       if (!/^[a-z0-9][a-z0-9-]*$/.test(raw)) throw new UsageError(`--${flag}: not an image name: '${raw}'`);

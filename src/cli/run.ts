@@ -83,6 +83,7 @@ export async function runHeadless(config: MachineConfig, o: CliOptions): Promise
       const report = { instructions: machine.cpu.instructionCount, virtualSeconds: machine.bus.clock.now() / 1e9, ...machine.bus.stats.snapshot() };
       fs.writeFileSync(o.stats, JSON.stringify(report, null, 2) + '\n');
     }
+    if (o.screen) fs.writeFileSync(o.screen, machine.vga.textMode ? machine.vga.textLines().join('\n') + '\n' : '');
     if (stdinIsUseful) {
       if (process.stdin.isTTY) process.stdin.setRawMode(false);
       process.stdin.pause();

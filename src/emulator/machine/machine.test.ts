@@ -9,6 +9,7 @@ import { createMachine } from './machine.ts';
 import { PUBLISH_DIR } from '../../../images/paths.ts';
 
 const BIOS = path.join(PUBLISH_DIR, 'firmware', 'bios.bin');
+const VGA_BIOS = path.join(PUBLISH_DIR, 'firmware', 'vgabios-stdvga.bin');
 
 describe('the PC in deterministic mode', () => {
   it('runs Debian\'s SeaBIOS through POST to "No bootable device" with nothing attached', { timeout: 120_000 }, () => {
@@ -16,7 +17,7 @@ describe('the PC in deterministic mode', () => {
     let log = '';
     const resets: string[] = [];
     const m = createMachine(
-      { memoryMiB: 128, bios: new Uint8Array(fs.readFileSync(BIOS)), boot: 'c', deterministic: true },
+      { memoryMiB: 128, bios: new Uint8Array(fs.readFileSync(BIOS)), vgaBios: new Uint8Array(fs.readFileSync(VGA_BIOS)), boot: 'c', deterministic: true },
       { biosLog: (b) => (log += String.fromCharCode(b)), reset: (r) => resets.push(r) },
     );
     while (!log.includes('No bootable device') && m.bus.clock.now() < 30e9 && !m.stopped) m.run(1_000_000);
@@ -30,6 +31,14 @@ describe('the PC in deterministic mode', () => {
     expect(log).toContain('PIIX3/PIIX4 init: elcr=00 0c');
     expect(log).toContain('No bootable device');
     expect(log).not.toContain('WARNING');
+    // The VGA BIOS ran from the ROM BAR, found the DISPI interface, and the banner and the
+    // boot messages are in the VGA's text buffer.
+    expect(log).toContain('Start SeaVGABIOS');
+    expect(log).not.toContain('No VBE DISPI interface detected');
+    expect(m.vga.textMode).toBe(true);
+    const screen = m.vga.textLines();
+    expect(screen[0]).toMatch(/^SeaBIOS \(version 1\.16/);
+    expect(screen.join('\n')).toContain('No bootable device.');
     // The bus counted what SeaBIOS did to the chipset.
     const stats = Object.fromEntries(m.bus.stats.snapshot().devices.map((d) => [d.name, d]));
     expect(stats.pit.portWrites).toBeGreaterThan(0);
@@ -37,6 +46,8 @@ describe('the PC in deterministic mode', () => {
     expect(stats.rtc.portReads).toBeGreaterThan(0);
     expect(stats.fw_cfg.dmaBytesWritten).toBeGreaterThan(0);
     expect(stats.pci.portWrites).toBeGreaterThan(0);
+    expect(stats.vga.mmioWrites).toBeGreaterThan(0);
+    expect(stats.vga.portWrites).toBeGreaterThan(0);
   });
 
   it('gives the same BIOS log on every deterministic run', { timeout: 120_000 }, () => {
