@@ -30,6 +30,7 @@ import { PciBus } from '../pci/pci-bus.ts';
 import { I440fxHostBridge } from '../pci/i440fx.ts';
 import { Piix3IsaBridge } from '../pci/piix3.ts';
 import { StdVga } from '../devices/vga/std-vga.ts';
+import { Piix3Ide } from '../devices/ide/piix3-ide.ts';
 
 /** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
 export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
@@ -55,6 +56,7 @@ export class Machine {
   readonly isaBridge = new Piix3IsaBridge();
   readonly fpuError = new FpuErrorLatch();
   readonly vga: StdVga;
+  readonly ide: Piix3Ide;
   /** Host time (ms) when wall-clock virtual time started. */
   private wallStart = 0;
   private readonly deterministic: boolean;
@@ -73,6 +75,7 @@ export class Machine {
     bus.memory.setBios(config.bios);
     bus.log = (device, message) => events.log?.(`${device}: ${message}`);
     this.vga = new StdVga({ vgaBios: config.vgaBios });
+    this.ide = new Piix3Ide({ hda: config.hda, cdrom: config.cdrom });
     this.rtc = new Mc146818Rtc({ startMs: config.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now() });
 
     const ferr = this.fpuError;
@@ -114,6 +117,7 @@ export class Machine {
     };
     this.pci.plug(this.hostBridge, 0);
     this.pci.plug(this.isaBridge, 1);
+    this.pci.plug(this.ide, 1, 1);
     this.pci.plug(this.vga, 2);
 
     // Time within a slice: by the instruction count, or by the host clock.
@@ -142,7 +146,7 @@ export class Machine {
    * so the lines the other devices drive again as they load invent no edges.
    */
   private get devices(): Device[] {
-    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.vga, this.hostBridge, this.isaBridge, this.pic];
+    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.vga, this.ide, this.hostBridge, this.isaBridge, this.pic];
   }
 
   /** Hardware reset: the CPU and every device to their reset state; RAM is kept (as on a PC). */

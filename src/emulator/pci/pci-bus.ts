@@ -204,11 +204,11 @@ export class PciBus {
       }
       const size = bar.kind === 'mem' ? Math.max(bar.size, 16) : Math.max(bar.size, 4);
       const low = bar.kind === 'io' ? 1 : bar.prefetchable ? 0x8 : 0;
-      const base = (v.getUint32(at, true) & ~(size - 1) & (bar.kind === 'io' ? 0xfffc : 0xfffffff0)) >>> 0;
+      const base = (v.getUint32(at, true) & ~(size - 1) & (bar.kind === 'io' ? 0xfffffffc : 0xfffffff0)) >>> 0;
       v.setUint32(at, (base | low) >>> 0, true);
       const enabled = (cmd & (bar.kind === 'io' ? COMMAND_IO : COMMAND_MEMORY)) !== 0;
       // A BAR at 0 or with its size mask (being sized) is not decoded.
-      const valid = enabled && base !== 0 && base !== ((bar.kind === 'io' ? 0xfffc : 0xfffffff0) & ~(size - 1)) >>> 0;
+      const valid = enabled && base !== 0 && base !== ((bar.kind === 'io' ? 0xfffffffc : 0xfffffff0) & ~(size - 1)) >>> 0;
       this.placeMapping(s, i, bar, valid ? base : -1);
     }
     const rom = s.device.pci.rom;
