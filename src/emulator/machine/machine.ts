@@ -31,6 +31,8 @@ import { I440fxHostBridge } from '../pci/i440fx.ts';
 import { Piix3IsaBridge } from '../pci/piix3.ts';
 import { StdVga } from '../devices/vga/std-vga.ts';
 import { Piix3Ide } from '../devices/ide/piix3-ide.ts';
+import { Dma8237 } from '../devices/dma8237.ts';
+import { Fdc82077 } from '../devices/fdc.ts';
 
 /** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
 export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
@@ -57,6 +59,8 @@ export class Machine {
   readonly fpuError = new FpuErrorLatch();
   readonly vga: StdVga;
   readonly ide: Piix3Ide;
+  readonly dma = new Dma8237();
+  readonly fdc: Fdc82077;
   /** Host time (ms) when wall-clock virtual time started. */
   private wallStart = 0;
   private readonly deterministic: boolean;
@@ -76,6 +80,8 @@ export class Machine {
     bus.log = (device, message) => events.log?.(`${device}: ${message}`);
     this.vga = new StdVga({ vgaBios: config.vgaBios });
     this.ide = new Piix3Ide({ hda: config.hda, cdrom: config.cdrom });
+    // The floppy controller gets channel 2's DREQ/DACK, not the DMA controller itself.
+    this.fdc = new Fdc82077(config.fda ?? null, this.dma.channel(2));
     this.rtc = new Mc146818Rtc({ startMs: config.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now() });
 
     const ferr = this.fpuError;
@@ -96,7 +102,7 @@ export class Machine {
     };
     this.pic.onIntr = (level) => this.cpu.setIntr(level);
 
-    for (const d of [this.pic, this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.fpuError]) bus.attach(d);
+    for (const d of [this.pic, this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.fpuError, this.dma, this.fdc]) bus.attach(d);
     this.i8042.onA20 = (on) => bus.memory.setA20(on);
     this.i8042.onReset = () => this.requestReset('reset through the keyboard controller');
     this.debug.onBiosLog = (b) => events.biosLog?.(b);
@@ -146,7 +152,7 @@ export class Machine {
    * so the lines the other devices drive again as they load invent no edges.
    */
   private get devices(): Device[] {
-    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.vga, this.ide, this.hostBridge, this.isaBridge, this.pic];
+    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.dma, this.fdc, this.vga, this.ide, this.hostBridge, this.isaBridge, this.pic];
   }
 
   /** Hardware reset: the CPU and every device to their reset state; RAM is kept (as on a PC). */
