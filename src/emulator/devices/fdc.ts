@@ -358,7 +358,7 @@ export class Fdc82077 implements Device {
     const s = this.state;
     const drive = cmd[1] & 3;
     let head = (cmd[1] >> 2) & 1;
-    let c = cmd[2];
+    const c = cmd[2];
     let r = cmd[4];
     const n = cmd[5];
     const eot = cmd[6];
