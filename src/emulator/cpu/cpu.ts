@@ -169,6 +169,7 @@ export class Cpu {
 
   /** RESET state (SDM vol.3 §9.1.1, table 9-1). */
   reset(): void {
+    this.fpu?.reset();
     this.r32.fill(0);
     this.r32[C.EDX] = 0x0000_0600 | 0x80 | 0x3; // family 6, model 8, stepping 3
     this.eip = 0xfff0;
@@ -1451,6 +1452,7 @@ export class Cpu {
       cpl: this.cpl, sysenter: [this.sysenterCs, this.sysenterEsp, this.sysenterEip], tscOffset: this.tscOffset,
       halted: this.halted, interruptShadow: this.interruptShadow, nmiPending: this.nmiPending, nmiMasked: this.nmiMasked,
       instructionCount: this.instructionCount,
+      fpu: this.fpu?.saveState(),
     };
   }
 
@@ -1477,6 +1479,7 @@ export class Cpu {
     this.nmiPending = s.nmiPending;
     this.nmiMasked = s.nmiMasked;
     this.instructionCount = s.instructionCount;
+    if (this.fpu && s.fpu !== undefined) this.fpu.loadState(s.fpu);
     for (let i = 0; i < 6; i++) this.computeSegRange(i);
     this.updateModeCaches();
     this.flushTlb(true);
@@ -1490,6 +1493,8 @@ export interface CpuState {
   gdtr: [number, number]; idtr: [number, number]; ldtr: [number, number, number]; tr: [number, number, number, number];
   cpl: number; sysenter: [number, number, number]; tscOffset: number;
   halted: boolean; interruptShadow: number; nmiPending: boolean; nmiMasked: boolean; instructionCount: number;
+  /** The x87's own plain-data state (fpu/x87.ts X87State), when one is installed. */
+  fpu?: unknown;
 }
 
 /** What the CPU needs of the x87 (src/emulator/cpu/fpu): execute one escape instruction. */
@@ -1497,6 +1502,11 @@ export interface FpuPort {
   exec(op: number, modrm: number, lin: number, seg: number, off: number, o32: boolean, pm: boolean, cs: number, eip: number): void;
   fwait(): void;
   reset(): void;
+  /** FXSAVE/FXRSTOR of the 512-byte image at a linear address (already limit-checked). */
+  fxsave(lin: number): void;
+  fxrstor(lin: number): void;
+  saveState(): unknown;
+  loadState(state: unknown): void;
 }
 
 /** Parity of each byte value: 1 when the number of set bits is even (PF). */

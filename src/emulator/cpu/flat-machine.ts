@@ -49,7 +49,9 @@ export class FlatTestMachine implements PhysicalBus, PortBus, CpuHost {
   out32(port: number, v: number): void { this.out8(port, v); }
   intrAcknowledge(): number { return 0; }
   readTsc(): number { return this.tsc; }
-  ferr(): void {}
+  /** FERR# assertions (x87 errors with CR0.NE = 0). */
+  ferrCount = 0;
+  ferr(): void { this.ferrCount++; }
   shutdown(reason: string): void { this.shutdownReason = reason; }
 
   debugText(): string {

@@ -700,6 +700,16 @@ for (let op = 0xd8; op <= 0xdf; op++) {
     c.fpu.exec(op, c.modrm, lin, c.sreg[c.eaSeg], c.eaOff, c.o32, c.protectedMode && !c.v86, c.sreg[C.CS], c.instrStart);
   };
 }
+// 0F AE /0 FXSAVE, /1 FXRSTOR (the other forms are SSE/SSE2: #UD on this CPU).
+OPS[0x1ae] = (c) => {
+  c.decodeModrm();
+  const reg = c.regField;
+  const fpu = c.fpu;
+  if (c.modrm >= 0xc0 || reg > 1 || !fpu) return c.undefinedOpcode();
+  if (c.cr0 & (C.CR0_EM | C.CR0_TS)) c.fault(C.NM);
+  if (reg === 0) fpu.fxsave(c.linW(c.eaSeg, c.eaOff, 512));
+  else fpu.fxrstor(c.linR(c.eaSeg, c.eaOff, 512));
+};
 /** Bytes of an x87 memory operand (SDM vol.1 §8.1.10 for the environment and state images). */
 export function x87OperandSize(op: number, reg: number, o32: boolean): number {
   const env = o32 ? 28 : 14;

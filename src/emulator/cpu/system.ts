@@ -625,10 +625,10 @@ function cpuid(c: Cpu): void {
   } else if (leaf === 1) {
     // Family 6, model 8, stepping 3 (a Pentium III class core without SSE).
     a = 0x00000683;
-    // fpu vme? no. de pse tsc msr cx8 apic sep mtrr? no. pge cmov fxsr
-    // fpu de pse tsc msr cx8 (apic when present) sep pge cmov: what issue 3 lists. No FXSR:
-    // FXSAVE/FXRSTOR arrive with the x87 (src/emulator/cpu/fpu).
-    d = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
+    // fpu de pse tsc msr cx8 (apic when present) sep pge cmov, and fxsr once an x87 (which
+    // does FXSAVE/FXRSTOR) is installed; no fpu bit without one.
+    d = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
+    if (c.fpu) d |= (1 << 0) | (1 << 24);
     if (c.host.apicPresent) d |= 1 << 9;
   } else if (leaf === 2) {
     // Cache and TLB descriptors: one iteration, a 32 KiB L1 and 256 KiB L2 of the P6 era.

@@ -15,6 +15,7 @@ import type { Device, DeviceContext, DeviceState, IrqLine } from '../bus/device.
 import type { VirtualClock } from './clock.ts';
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import { Cpu } from '../cpu/cpu.ts';
+import { X87 } from '../cpu/fpu/x87.ts';
 import { IF } from '../cpu/constants.ts';
 import { PlatformBus } from '../bus/platform-bus.ts';
 import { I8259Pic } from '../devices/pic.ts';
@@ -95,6 +96,7 @@ export class Machine {
       ferr: () => ferr.assert(),
       shutdown: (reason) => this.requestReset(reason),
     });
+    this.cpu.fpu = new X87(this.cpu);
 
     // Interrupt wiring: every ISA line to the 8259 pair, its INTR to the CPU.
     bus.irqSink = (line, level) => {

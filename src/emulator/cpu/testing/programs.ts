@@ -7,6 +7,7 @@
 import { Cpu } from '../cpu.ts';
 import { CS } from '../constants.ts';
 import { FlatTestMachine } from '../flat-machine.ts';
+import { X87 } from '../fpu/x87.ts';
 import { assemble } from './nasm.ts';
 
 export const LOAD_ADDRESS = 0x7c00;
@@ -80,6 +81,7 @@ export function boot(source: string, mebibytes = 32): { cpu: Cpu; machine: FlatT
   const machine = new FlatTestMachine(mebibytes);
   machine.load(LOAD_ADDRESS, assemble(source));
   const cpu = new Cpu(machine);
+  cpu.fpu = new X87(cpu);
   cpu.sreg[CS] = 0;
   cpu.setSegCache(CS, 0, 0xffff, 0x9b);
   cpu.updateModeCaches();
