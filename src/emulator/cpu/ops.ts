@@ -924,7 +924,8 @@ function group3d(c: Cpu, op: number): void {
       if (dn === 0) c.fault(C.DE);
       const high = c.r32[C.EDX] >>> 0;
       if (high < 0x200000) {
-        // The dividend fits in 53 bits: doubles divide it exactly.
+        // The dividend fits in 53 bits: the double quotient never rounds across an integer
+        // (that would take 1/dn < ulp(q)/2, i.e. q * dn >= 2^53), so its floor is exact.
         const n = high * 0x100000000 + (c.r32[0] >>> 0);
         const q = Math.floor(n / dn);
         if (q > 0xffffffff) c.fault(C.DE);
