@@ -51,8 +51,8 @@ describe('tiny-linux on the PC (deterministic)', () => {
     );
     expect(serial).toContain('Linux version 6.1');
     expect(serial).toContain('serial8250: ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A');
-    // lspci's view matches what the machine declares: host bridge, ISA bridge, IDE, VGA.
-    expect(serial).toMatch(/END-42\r?\n0000:00:00\.0\s+0000:00:01\.0\s+0000:00:01\.1\s+0000:00:02\.0/);
+    // lspci's view matches what the machine declares: host bridge, ISA bridge, IDE, ACPI, VGA.
+    expect(serial).toMatch(/END-42\r?\n0000:00:00\.0\s+0000:00:01\.0\s+0000:00:01\.1\s+0000:00:01\.3\s+0000:00:02\.0/);
     // The kernel's console went to the screen too: bochs-drm drew it into the framebuffer.
     expect(serial).toContain('bochs-drm');
     expect(machine.bus.stats.snapshot().devices.find((d) => d.name === 'vga')!.mmioWrites).toBeGreaterThan(100_000);

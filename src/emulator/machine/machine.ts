@@ -34,6 +34,9 @@ import { StdVga } from '../devices/vga/std-vga.ts';
 import { Piix3Ide } from '../devices/ide/piix3-ide.ts';
 import { Dma8237 } from '../devices/dma8237.ts';
 import { Fdc82077 } from '../devices/fdc.ts';
+import { LocalApic } from '../devices/local-apic.ts';
+import { IoApic82093 } from '../devices/io-apic.ts';
+import { Piix4Pm } from '../pci/piix4-pm.ts';
 
 /** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
 export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
@@ -62,6 +65,9 @@ export class Machine {
   readonly ide: Piix3Ide;
   readonly dma = new Dma8237();
   readonly fdc: Fdc82077;
+  readonly lapic = new LocalApic();
+  readonly ioapic = new IoApic82093();
+  readonly acpi = new Piix4Pm();
   /** Host time (ms) when wall-clock virtual time started. */
   private wallStart = 0;
   private readonly deterministic: boolean;
@@ -90,7 +96,11 @@ export class Machine {
     this.cpu = new Cpu({
       memory: bus.memory,
       io: bus.io,
-      intrAcknowledge: () => this.pic.acknowledge(),
+      // Interrupts reach the CPU through its local APIC (which passes the 8259's on as ExtINT).
+      intrAcknowledge: () => this.lapic.acknowledge(),
+      apicPresent: true,
+      getApicBase: () => this.lapic.baseMsr,
+      setApicBase: (v) => (this.lapic.baseMsr = v),
       // A 1 GHz time-stamp counter on virtual time.
       readTsc: () => Math.floor(bus.clock.now()),
       ferr: () => ferr.assert(),
@@ -99,12 +109,21 @@ export class Machine {
     this.cpu.fpu = new X87(this.cpu);
 
     // Interrupt wiring: every ISA line to the 8259 pair, its INTR to the CPU.
+    // Every ISA line goes to the 8259 pair and to the I/O APIC (IRQ 0 on pin 2, as in the
+    // MP table SeaBIOS writes); the 8259's INTR is LINT0 of the local APIC.
     bus.irqSink = (line, level) => {
       if (line < 16) this.pic.setIrq(line, level);
+      if (line === 0) this.ioapic.setPin(2, level);
+      else if (line !== 2) this.ioapic.setPin(line, level);
     };
-    this.pic.onIntr = (level) => this.cpu.setIntr(level);
+    this.pic.onIntr = (level) => this.lapic.picIntr(level);
+    this.lapic.cpuIntr = (level) => this.cpu.setIntr(level);
+    this.lapic.picAcknowledge = () => this.pic.acknowledge();
+    this.lapic.onNmi = () => this.cpu.nmi();
+    this.lapic.onEoi = (vector) => this.ioapic.eoi(vector);
+    this.ioapic.send = (vector, mode, level, dest, logical) => this.lapic.deliver(vector, mode, level, dest, logical);
 
-    for (const d of [this.pic, this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.fpuError, this.dma, this.fdc]) bus.attach(d);
+    for (const d of [this.pic, this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.fpuError, this.dma, this.fdc, this.lapic, this.ioapic]) bus.attach(d);
     this.i8042.onA20 = (on) => bus.memory.setA20(on);
     this.i8042.onReset = () => this.requestReset('reset through the keyboard controller');
     this.debug.onBiosLog = (b) => events.biosLog?.(b);
@@ -126,6 +145,11 @@ export class Machine {
     this.pci.plug(this.hostBridge, 0);
     this.pci.plug(this.isaBridge, 1);
     this.pci.plug(this.ide, 1, 1);
+    this.pci.plug(this.acpi, 1, 3);
+    this.acpi.onPowerOff = () => {
+      this.stopped = 'the guest powered the machine off (ACPI S5)';
+      this.cpu.stopSlice = true;
+    };
     this.pci.plug(this.vga, 2);
 
     // Time within a slice: by the instruction count, or by the host clock.
@@ -154,7 +178,7 @@ export class Machine {
    * so the lines the other devices drive again as they load invent no edges.
    */
   private get devices(): Device[] {
-    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.dma, this.fdc, this.vga, this.ide, this.hostBridge, this.isaBridge, this.pic];
+    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.dma, this.fdc, this.vga, this.ide, this.acpi, this.hostBridge, this.isaBridge, this.ioapic, this.lapic, this.pic];
   }
 
   /** Hardware reset: the CPU and every device to their reset state; RAM is kept (as on a PC). */
