@@ -337,6 +337,9 @@ export class IdeChannel {
       case 0x10: case 0x70: // RECALIBRATE, SEEK
         this.complete();
         return;
+      case 0xa0: case 0xa1: // PACKET, IDENTIFY PACKET DEVICE: how BIOSes tell a disk from a CD; a disk aborts them
+        this.abort();
+        return;
       default:
         if ((cmd & 0xf0) === 0x10 || (cmd & 0xf0) === 0x70) return this.complete(); // the old recalibrate/seek ranges
         this.log(`${this.name}: ATA command ${hex(cmd)} is not supported: aborted`);
