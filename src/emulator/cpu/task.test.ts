@@ -244,4 +244,39 @@ ${GDT2_DESC}`));
     expect(machine.debugcon).toEqual([1, 0x20, 0x42, 0x8f]);
     expect(machine.exitValue).toBe(0x86);
   });
+
+  it('switches to a 16-bit (286) TSS: its word-sized fields load the new task', () => {
+    const { cpu, machine } = boot(protectedMode(`
+${TASKS('0')}
+    ; turn the descriptor at 0x38 into an available 16-bit TSS (type 1, limit 0x2B)
+    mov dword [${GDT2} + 0x38], ((${TSS2} & 0xffff) << 16) | 0x2b
+    mov dword [${GDT2} + 0x3c], 0x00008100 | ((${TSS2} >> 16) & 0xff)
+    mov word [${TSS2} + 0x0e], task16         ; IP
+    mov word [${TSS2} + 0x10], 0x0002         ; FLAGS
+    mov word [${TSS2} + 0x18], 0x1616         ; BX
+    mov word [${TSS2} + 0x1a], 0xfff0         ; SP
+    mov word [${TSS2} + 0x22], 0x10           ; ES
+    mov word [${TSS2} + 0x24], 0x08           ; CS
+    mov word [${TSS2} + 0x26], 0x10           ; SS
+    mov word [${TSS2} + 0x28], 0x10           ; DS
+    mov word [${TSS2} + 0x2a], 0              ; LDT
+    mov ebx, 0xabcd1234
+    jmp 0x38:0
+task16:
+    mov ax, bx
+    out 0xe9, al              ; 0x16: BX from the 16-bit TSS
+    mov eax, [${LAYOUT.tss} + 0x34]
+    shr eax, 24
+    out 0xe9, al              ; 0xab: the old 32-bit task's EBX was saved whole
+    str ax
+    out 0xe9, al              ; 0x38
+    mov al, 0x16
+    jmp done
+${GDT2_DESC}`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.debugcon).toEqual([0x16, 0xab, 0x38]);
+    expect(machine.exitValue).toBe(0x16);
+    expect(typeOf(machine.read32(GDT2 + 0x3c))).toBe(0x3); // busy 16-bit TSS
+  });
 });
