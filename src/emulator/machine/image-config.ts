@@ -141,13 +141,16 @@ export function checkMedium(role: MediumRole, name: string, bytes: Uint8Array): 
   }
 }
 
-/** The role a dropped file most likely plays, from its contents, size and name. */
-export function guessRole(name: string, bytes: Uint8Array): MediumRole {
+/**
+ * The role a dropped file most likely plays, from its contents, size and name. `bytes`
+ * may be just the file's head (64 KiB is enough) when `size` gives the whole size.
+ */
+export function guessRole(name: string, bytes: Uint8Array, size = bytes.length): MediumRole {
   const lower = name.toLowerCase();
   if (isIso9660(bytes) || lower.endsWith('.iso')) return 'cdrom';
   if (isBzImage(bytes) || hasMultiboot(bytes) || /(bzimage|vmlinuz|kernel)/.test(lower)) return 'kernel';
   if (/(initrd|initramfs|\.cpio)/.test(lower)) return 'initrd';
-  if (FLOPPY_SIZES.includes(bytes.length) || /\.(ima|vfd|flp)$/.test(lower)) return 'fda';
+  if (FLOPPY_SIZES.includes(size) || /\.(ima|vfd|flp)$/.test(lower)) return 'fda';
   return 'hda';
 }
 

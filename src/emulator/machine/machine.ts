@@ -292,6 +292,15 @@ export class Machine {
     return Math.max(0, next / 1e6 - (performance.now() - this.wallStart));
   }
 
+  /**
+   * Wall-clock mode, after the caller paused the machine: virtual time carries on from
+   * where it stopped instead of jumping over the host time that passed (which would fire
+   * every timer at once and tell the guest its clock jumped).
+   */
+  resumeWallClock(): void {
+    this.wallStart = performance.now() - this.bus.clock.now() / 1e6;
+  }
+
   /** Type into COM1; returns how many bytes fitted (the rest should be offered again later). */
   serialInput(bytes: ArrayLike<number>): number {
     return this.com1.receive(bytes);

@@ -9,8 +9,8 @@ import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
 
 export interface SerialSink {
-  /** Subscribe to guest output; returns the unsubscribe function. */
-  subscribe(onData: (data: Uint8Array) => void): () => void;
+  /** Subscribe to guest output (`onClear`: a new machine powered on); returns the unsubscribe function. */
+  subscribe(onData: (data: Uint8Array) => void, onClear: () => void): () => void;
   /** Bytes the user typed. */
   send(data: Uint8Array): void;
 }
@@ -42,15 +42,35 @@ export function SerialConsole({ sink }: { sink: SerialSink }) {
     // onData covers typing and paste alike (xterm turns a paste into one data event).
     const input = term.onData((text) => sink.send(encoder.encode(text)));
     let text = '';
-    const unsubscribe = sink.subscribe((data) => {
-      term.write(data);
-      // Serial output is bytes; Latin-1 keeps every byte visible in the mirror.
-      let chunk = '';
-      for (const b of data) if (b === 10 || (b >= 32 && b !== 127)) chunk += String.fromCharCode(b);
-      text = (text + chunk).slice(-MIRROR_CHARS);
+    // The mirror is updated at most a few times a second: a live region that changes on
+    // every byte would flood a screen reader (and the page's layout).
+    let dirty = false;
+    const flush = window.setInterval(() => {
+      if (!dirty) return;
+      dirty = false;
       if (mirror.current) mirror.current.textContent = text;
-    });
+    }, 200);
+    const unsubscribe = sink.subscribe(
+      (data) => {
+        term.write(data);
+        // Serial output is bytes; Latin-1 keeps every byte visible in the mirror.
+        let chunk = '';
+        for (const b of data) if (b === 10 || (b >= 32 && b !== 127)) chunk += String.fromCharCode(b);
+        text = (text + chunk).slice(-MIRROR_CHARS);
+        dirty = true;
+      },
+      () => {
+        term.reset();
+        text = '';
+        dirty = true;
+      },
+    );
+    // The terminal's box can change size without a window resize (the layout reflowing).
+    const observer = new ResizeObserver(() => fit.fit());
+    observer.observe(el);
     return () => {
+      window.clearInterval(flush);
+      observer.disconnect();
       unsubscribe();
       input.dispose();
       window.removeEventListener('resize', onResize);
@@ -61,7 +81,7 @@ export function SerialConsole({ sink }: { sink: SerialSink }) {
   return (
     <div className="serial">
       <div ref={host} className="serial-term" data-testid="serial-terminal" />
-      <pre ref={mirror} className="sr-only" data-testid="serial-text" aria-live="polite" aria-label="Serial console output" />
+      <pre ref={mirror} className="sr-only" data-testid="serial-text" aria-live="polite" aria-label="Serial console output (COM1)" />
     </div>
   );
 }
