@@ -32,3 +32,26 @@ if (process.env.TRAPDOOR_BENCH_BOOT !== '0') {
     process.stdout.write(`boot: tiny-linux ${ok ? 'reached its marker' : 'did NOT reach its marker'} in ${wall.toFixed(1)} s wall, ${(m.bus.clock.now() / 1e9).toFixed(2)} s virtual, ${(m.cpu.instructionCount / 1e6).toFixed(0)} M instructions (${(m.cpu.instructionCount / wall / 1e6).toFixed(1)} MIPS; deterministic)\n`);
   }
 }
+
+if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
+  // Worker against CLI on the image as the manifest boots it (with the VGA BIOS and both consoles).
+  const { imageInputs, benchCliBoot, benchNodeWorker, benchChromium } = await import('./bench-worker.ts');
+  const image = 'tiny-linux';
+  if (!fs.existsSync(path.join(PUBLISH_DIR, 'manifest.json'))) {
+    process.stdout.write('worker: skipped, no images (npm run images)\n');
+  } else {
+    const { inputs, marker } = imageInputs(image);
+    const line = (what: string, r: { instructions: number; seconds: number; mips: number } | null, base?: number) =>
+      process.stdout.write(r
+        ? `worker: ${what}: ${(r.instructions / 1e6).toFixed(0)} M instructions in ${r.seconds.toFixed(1)} s, ${r.mips.toFixed(1)} MIPS${base ? ` (${((r.mips / base) * 100).toFixed(0)}% of the CLI)` : ''}\n`
+        : `worker: ${what}: did NOT reach the marker\n`);
+    const cli = benchCliBoot(inputs, marker);
+    line(`${image} to its marker, deterministic; cli (main thread, esbuild bundle)`, cli);
+    line('node-worker (MachineHost in a worker thread, esbuild bundle)', await benchNodeWorker(inputs, marker), cli?.mips);
+    if (process.env.TRAPDOOR_BENCH_BROWSER !== '0') {
+      const browser = await benchChromium(image, marker);
+      if (typeof browser === 'string') process.stdout.write(`worker: chromium: skipped, ${browser}\n`);
+      else line('chromium (the page\'s module worker, vite build, screen rendered)', browser, cli?.mips);
+    }
+  }
+}

@@ -18,14 +18,15 @@ const serialSink: SerialSink = {
 
 /**
  * `?boot=NAME` powers on that guest as soon as the page opens (`?boot` alone: the chosen
- * default); `&deterministic=1` runs it on instruction-count time (benchmarks, tests).
+ * default); `&deterministic=1` runs it on instruction-count time and `&pauseOn=TEXT`
+ * pauses it when COM1 prints TEXT (benchmarks, tests).
  */
-function autostart(): { deterministic: boolean } | null {
+function autostart(): { deterministic: boolean; pauseOn?: string } | null {
   const q = new URLSearchParams(location.search);
   if (!q.has('boot')) return null;
   const name = q.get('boot');
   if (name) usePage.getState().select(name);
-  return { deterministic: q.get('deterministic') === '1' };
+  return { deterministic: q.get('deterministic') === '1', pauseOn: q.get('pauseOn') ?? undefined };
 }
 
 export function App() {

@@ -71,7 +71,7 @@ interface PageState {
   select(name: string): void;
   setMemory(mib: number | undefined): void;
   setAppend(append: string): void;
-  powerOn(options?: { deterministic?: boolean }): Promise<void>;
+  powerOn(options?: { deterministic?: boolean; pauseOn?: string }): Promise<void>;
   bootFiles(files: ChosenFile[], options?: { deterministic?: boolean }): Promise<void>;
   powerOff(): void;
   reset(): void;
@@ -184,7 +184,7 @@ export const usePage = create<PageState>((set, get) => {
         const total = firmwareSize(manifest.manifest) + image.files.filter((f) => Object.values(plan.files).includes(f.path)).reduce((a, f) => a + f.size, 0);
         const p = progressOf(`Loading ${image.title}`, total);
         const fw = await loadFirmware(manifest.manifest, p);
-        const request: BootRequest = { label: image.title, ...fw, memoryMiB: get().memoryMiB ?? plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: options.deterministic ?? false };
+        const request: BootRequest = { label: image.title, ...fw, memoryMiB: get().memoryMiB ?? plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: options.deterministic ?? false, pauseOn: options.pauseOn };
         for (const [role, rel] of Object.entries(plan.files) as [MediumRole, string][]) {
           request[role] = { name: rel.split('/').pop()!, bytes: p.add(await fetchBytes(IMAGES_URL + rel, rel, p.part())) };
         }

@@ -22,6 +22,13 @@ const SLICE_MS = 10;
 const MAX_SLEEP_MS = 16;
 /** Least host time between two rendered frames (60 Hz). */
 const FRAME_MS = 1000 / 60;
+/**
+ * Rendering may take at most this share of the worker's time: after a frame that took r
+ * ms to draw the next waits r / RENDER_SHARE ms. An idle or text screen costs next to
+ * nothing and stays at 60 Hz; a framebuffer console scrolling at full speed redraws
+ * everything each frame and is shown at a lower rate rather than slowing the guest.
+ */
+const RENDER_SHARE = 0.04;
 const STATUS_MS = 500;
 /** Counter copies without shared memory: ten a second, as the page reads them. */
 const STATS_MS = 100;
@@ -47,7 +54,7 @@ export class MachineHost {
   private visible = false;
   /** The page drew the last frame (or none was sent yet). */
   private frameAcked = true;
-  private lastFrame = 0;
+  private nextFrame = 0;
   private lastStats = 0;
   // Speed accounting.
   /** Host time spent in the running phase before `runningSince`. */
@@ -58,6 +65,9 @@ export class MachineHost {
   private statusBusyMs = 0;
   private statusAt = 0;
   private biosLine = '';
+  /** BootRequest.pauseOn, and the tail of COM1's output it is looked for in. */
+  private pauseOn: string | null = null;
+  private serialTail = '';
 
   constructor(private readonly post: Post) {
     const bytes = MAX_WIDTH * MAX_HEIGHT * 4;
@@ -198,6 +208,8 @@ export class MachineHost {
     this.statusBusyMs = 0;
     this.statusAt = performance.now();
     this.biosLine = '';
+    this.pauseOn = r.pauseOn || null;
+    this.serialTail = '';
     const layout = machine.bus.stats.layout();
     const shared = (b: ArrayBufferLike) => (hasShared && b instanceof SharedArrayBuffer ? b : null);
     this.post({
@@ -272,6 +284,11 @@ export class MachineHost {
       this.statusInstructions += r.instructions;
       this.flushSerial();
       if (this.machine !== m) return; // powered off from inside (cannot happen today, but cheap)
+      if (this.pauseOn !== null && this.serialTail.includes(this.pauseOn)) {
+        this.pauseOn = null;
+        this.setPhase('paused');
+        return;
+      }
       this.maybeRender(end);
       this.maybeStats(end);
       this.reportStatus(end, false);
@@ -304,6 +321,9 @@ export class MachineHost {
       if (q.length === 0) continue;
       const data = Uint8Array.from(q);
       this.serialOut[i] = [];
+      if (i === 0 && this.pauseOn !== null) {
+        this.serialTail = (this.serialTail + String.fromCharCode(...data.subarray(-1024))).slice(-2048);
+      }
       this.post({ type: 'serial-out', index: i, data }, [data.buffer]);
     }
   }
@@ -328,9 +348,10 @@ export class MachineHost {
   private maybeRender(now: number): void {
     const m = this.machine;
     const renderer = this.renderer;
-    if (!m || !renderer || !this.visible || !this.frameAcked || now - this.lastFrame < FRAME_MS) return;
-    this.lastFrame = now;
+    if (!m || !renderer || !this.visible || !this.frameAcked || now < this.nextFrame) return;
     const info = renderer.render(this.frame, m.bus.clock.now());
+    const took = performance.now() - now;
+    this.nextFrame = now + Math.max(FRAME_MS, took / RENDER_SHARE);
     this.frameAcked = false;
     const text = info.mode === 'text' && info.rects.length > 0 ? m.vga.textLines() : undefined;
     if (hasShared) {

@@ -36,6 +36,8 @@ export interface BootRequest {
   boot?: string;
   /** Virtual time from the instruction count (tests, benchmarks) instead of the wall clock. */
   deterministic: boolean;
+  /** Pause the machine as soon as COM1 has printed this text (benchmarks: "boot to marker"). */
+  pauseOn?: string;
 }
 
 /** Page -> worker. */

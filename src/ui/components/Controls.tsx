@@ -47,7 +47,7 @@ export function Controls() {
         </span>
       )}
       {status && status.phase !== 'off' && (
-        <span className="speed" data-testid="speed" data-mips={status.mips} title="Instructions per second over the last half second; in brackets while the CPU was not idle">
+        <span className="speed" data-testid="speed" data-mips={status.mips} data-busy-mips={status.busyMips} data-instructions={status.instructions} data-real-seconds={status.realSeconds} data-virtual-seconds={status.virtualSeconds} title="Instructions per second over the last half second; in brackets while the CPU was not idle">
           {status.mips.toFixed(1)} MIPS ({status.busyMips.toFixed(1)} busy) · guest time {fmtTime(status.virtualSeconds)} / host time {fmtTime(status.realSeconds)} · {(status.instructions / 1e6).toFixed(0)} M instructions
         </span>
       )}

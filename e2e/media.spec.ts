@@ -1,0 +1,60 @@
+/**
+ * A user's own files: the tiny-linux ISO dropped onto the page boots from the ATAPI
+ * CD-ROM; files that cannot be used are refused in plain words, and the page stays up.
+ */
+import { test, expect, type Page } from '@playwright/test';
+
+/** Drop files onto the page the way a file manager does: a drop event carrying File objects. */
+async function dropFiles(page: Page, files: { name: string; url?: string; bytes?: number[] }[]): Promise<void> {
+  const dataTransfer = await page.evaluateHandle(async (list) => {
+    const dt = new DataTransfer();
+    for (const f of list) {
+      const bytes = f.url ? await (await fetch(f.url)).arrayBuffer() : new Uint8Array(f.bytes ?? []);
+      dt.items.add(new File([bytes], f.name));
+    }
+    return dt;
+  }, files);
+  await page.dispatchEvent('body', 'dragenter', { dataTransfer });
+  await expect(page.getByTestId('dropzone')).toHaveClass(/active/);
+  await page.dispatchEvent('body', 'drop', { dataTransfer });
+}
+
+test('dropping the tiny-linux ISO onto the page boots it from the CD-ROM', async ({ page }, testInfo) => {
+  test.setTimeout(360_000);
+  await page.goto('/');
+  await expect(page.getByTestId('image-list')).toBeVisible();
+  await dropFiles(page, [{ name: 'tiny-linux.iso', url: '/images/tiny-linux-iso/tiny-linux.iso' }]);
+  await expect(page.getByTestId('chosen-files').getByRole('combobox')).toHaveValue('cdrom');
+  await expect(page.getByTestId('phase')).toContainText('running: tiny-linux.iso', { timeout: 30_000 });
+  await expect(page.getByTestId('screen-text')).toContainText('Booting from DVD/CD', { timeout: 60_000 });
+  await expect(page.getByTestId('serial-text')).toContainText('TRAPDOOR GUEST READY', { timeout: 300_000 });
+  await expect(page.getByTestId('serial-text')).toContainText('ata2.00: ATAPI');
+  // The IDE controller did the work: its counters moved.
+  expect(Number(await page.getByTestId('stat-ide-portReads').getAttribute('data-value'))).toBeGreaterThan(1000);
+  await page.getByTestId('screen').screenshot({ path: testInfo.outputPath('screen-iso.png') });
+});
+
+test('files that cannot be used are refused in plain words', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('image-list')).toBeVisible();
+
+  // 1000 bytes are no disk: not a whole number of sectors.
+  await dropFiles(page, [{ name: 'notes.img', bytes: Array.from({ length: 1000 }, (_, i) => i & 0xff) }]);
+  const alert = page.getByTestId('notice-error').last();
+  await expect(alert).toContainText('notes.img (1000 bytes) is not a whole number of 512-byte sectors');
+  await expect(page.getByTestId('phase')).toHaveText('off');
+
+  // A qcow2 image is named as such, with the command that converts it.
+  const qcow = [0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3, ...new Array(504).fill(0)];
+  await page.getByTestId('file-input').setInputFiles({ name: 'disk.qcow2', mimeType: 'application/octet-stream', buffer: Buffer.from(qcow) });
+  await expect(page.getByTestId('notice-error').last()).toContainText('disk.qcow2 is a qcow2 image');
+  await expect(page.getByTestId('notice-error').last()).toContainText('qemu-img convert -O raw');
+
+  // A kernel that is not one.
+  await dropFiles(page, [{ name: 'bzImage', bytes: new Array(4096).fill(0x90) }]);
+  await expect(page.getByTestId('notice-error').last()).toContainText('bzImage is neither a Linux bzImage nor a Multiboot kernel');
+
+  // The page is still all there.
+  await expect(page.getByTestId('image-list')).toBeVisible();
+  await expect(page.getByTestId('power')).toHaveText('Power on');
+});
