@@ -254,10 +254,9 @@ export const usePage = create<PageState>((set, get) => {
       client.send({ type: 'ctrl-alt-del' });
     },
     notify(kind, message, hint) {
-      // The same message twice in a row (a guest retrying) shows once.
-      const last = get().notices.at(-1);
-      if (last && last.message === message) return;
-      set({ notices: [...get().notices.slice(-4), { id: ++noticeId, kind, message, hint }] });
+      // A message already shown (a guest retrying) moves to the end instead of piling up.
+      const others = get().notices.filter((n) => n.message !== message);
+      set({ notices: [...others.slice(-4), { id: ++noticeId, kind, message, hint }] });
     },
     dismiss(id) {
       set({ notices: get().notices.filter((n) => n.id !== id) });
@@ -283,11 +282,12 @@ function onWorkerMessage(m: FromWorker, set: Set, get: () => PageState): void {
       set({ statsCopy: m.counters });
       return;
     case 'reset':
+      // Guests reset on purpose (a reboot, SeaBIOS retrying the boot): counted in the status.
+      // A triple fault is a crash: the user hears about it.
       set({ resets: get().resets + 1 });
-      if (m.reason !== 'the reset button') {
-        const fault = /triple fault|shutdown/i.test(m.reason);
-        get().notify(fault ? 'error' : 'info', `The guest reset the machine (${m.reason}).`,
-          fault ? 'A triple fault means the guest crashed badly; the machine restarts from the BIOS. Power off, or try another guest.' : undefined);
+      if (/triple fault/i.test(m.reason)) {
+        get().notify('error', `The guest crashed and the machine reset itself: ${m.reason}.`,
+          'The machine restarts from the BIOS. Power it off, or try another guest; if a guest that works on QEMU does this, please report it.');
       }
       return;
     case 'machine':

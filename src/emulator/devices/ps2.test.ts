@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { I8042, translateSet2 } from './ps2.ts';
 import { PlatformBus } from '../bus/platform-bus.ts';
+import { createTestBus } from '../bus/test-harness.ts';
 
 function setup() {
   const bus = new PlatformBus(1 << 20);
@@ -92,6 +93,9 @@ describe('I8042', () => {
     // Pause: E1 14 77 E1 F0 14 F0 77 becomes E1 1D 45 E1 9D C5.
     kbc.keyboard([0xe1, 0x14, 0x77, 0xe1, 0xf0, 0x14, 0xf0, 0x77]);
     expect(drain()).toEqual([0xe1, 0x1d, 0x45, 0xe1, 0x9d, 0xc5]);
+    // The keyboard's answers are translated too: its ID AB 83 reads AB 41.
+    io.out8(0x60, 0xf2);
+    expect(drain()).toEqual([0xfa, 0xab, 0x41]);
   });
 
   it('maps the keys of a 102-key keyboard from set 2 to their set 1 codes', () => {
@@ -167,5 +171,21 @@ describe('I8042', () => {
     io.out8(0x64, 0xa7); // auxiliary interface disabled
     kbc.mouse(1, 1, 0);
     expect(drain()).toEqual([]);
+  });
+
+  it('raises a new IRQ1 edge for each byte of a multi-byte answer (Get ID: FA AB 83)', () => {
+    const t = createTestBus();
+    const kbc = new I8042();
+    t.attach(kbc);
+    t.out8(0x64, 0x60);
+    t.out8(0x60, 0x01); // keyboard interrupt on, no translation
+    t.out8(0x60, 0xf2);
+    const bytes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      expect(t.irqEdges(1)).toBe(i + 1);
+      bytes.push(t.in8(0x60));
+    }
+    expect(bytes).toEqual([0xfa, 0xab, 0x83]);
+    expect(t.irqLevel(1)).toBe(0);
   });
 });

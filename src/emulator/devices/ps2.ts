@@ -150,6 +150,12 @@ export class I8042 implements Device {
     const s = this.state;
     const v = s.out;
     s.status &= ~(STATUS_OBF | STATUS_AUXB);
+    // Reading the output buffer drops IRQ1/IRQ12; a byte still queued raises it again, a
+    // new edge for the edge-triggered 8259. (On the real part the next byte arrives a
+    // millisecond later over the wire; without the drop a keyboard's multi-byte answer,
+    // such as FA AB 83 to Get ID, would interrupt once and Linux's atkbd would time out.)
+    this.irq1.set(false);
+    this.irq12.set(false);
     this.update();
     return v;
   }
@@ -220,6 +226,10 @@ export class I8042 implements Device {
     this.update();
   }
 
+  /**
+   * The keyboard's answers travel the same wire as its scan codes, so translation applies
+   * to them too (the ID AB 83 reads AB 41 with XLAT on, as Linux's atkbd expects).
+   */
   private keyboardCommand(v: number): void {
     const s = this.state;
     const param = s.kbdPending;
@@ -227,35 +237,35 @@ export class I8042 implements Device {
       s.kbdPending = 0;
       if (param === 0xf0) {
         if (v === 0) {
-          this.push(ACK, false);
-          this.push(s.kbdSet, false);
+          this.fromKeyboard(ACK);
+          this.fromKeyboard(s.kbdSet);
         } else if (v >= 1 && v <= 3) {
           s.kbdSet = v;
-          this.push(ACK, false);
-        } else this.push(RESEND, false);
+          this.fromKeyboard(ACK);
+        } else this.fromKeyboard(RESEND);
       } else {
-        this.push(ACK, false); // LED state (0xED) or typematic rate (0xF3)
+        this.fromKeyboard(ACK); // LED state (0xED) or typematic rate (0xF3)
       }
       return;
     }
     switch (v) {
       case 0xed: case 0xf0: case 0xf3:
         s.kbdPending = v;
-        this.push(ACK, false);
+        this.fromKeyboard(ACK);
         break;
-      case 0xee: this.push(0xee, false); break; // echo
-      case 0xf2: this.push(ACK, false); this.push(0xab, false); this.push(0x83, false); break; // MF2 keyboard ID
-      case 0xf4: s.kbdEnabled = true; this.push(ACK, false); break;
-      case 0xf5: s.kbdEnabled = false; this.push(ACK, false); break;
-      case 0xf6: s.kbdEnabled = true; s.kbdSet = 2; this.push(ACK, false); break;
+      case 0xee: this.fromKeyboard(0xee); break; // echo
+      case 0xf2: this.fromKeyboard(ACK); this.fromKeyboard(0xab); this.fromKeyboard(0x83); break; // MF2 keyboard ID
+      case 0xf4: s.kbdEnabled = true; this.fromKeyboard(ACK); break;
+      case 0xf5: s.kbdEnabled = false; this.fromKeyboard(ACK); break;
+      case 0xf6: s.kbdEnabled = true; s.kbdSet = 2; this.fromKeyboard(ACK); break;
       case 0xff:
         s.kbdSet = 2;
         s.kbdEnabled = true;
-        this.push(ACK, false);
-        this.push(SELF_TEST_OK, false);
+        this.fromKeyboard(ACK);
+        this.fromKeyboard(SELF_TEST_OK);
         break;
       default:
-        this.push(RESEND, false);
+        this.fromKeyboard(RESEND);
     }
   }
 
