@@ -88,6 +88,16 @@ test('tiny-linux boots in the page: screen, serial console, devices panel, pause
   expect(after.com1PortWrites).toBeGreaterThan(before.com1PortWrites);
   await expect.poll(async () => (await counters(page)).vgaMmioWrites, { timeout: 10_000 }).toBeGreaterThan(before.vgaMmioWrites);
 
+  // Sort and filter the cards; the machine view lists the PCI functions as the BIOS set them up.
+  await page.getByLabel('Filter devices').fill('com');
+  await expect(page.locator('[data-testid^="device-"]')).toHaveCount(2);
+  await page.getByLabel('Filter devices').fill('');
+  await page.getByLabel('Sort devices').selectOption('name');
+  const names = await page.locator('[data-testid^="device-"] header strong').allTextContents();
+  expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
+  await expect(page.getByTestId('pci-00:02.0')).toContainText(/vga.*1234:1111.*VGA controller.*BAR0 mem 0x[0-9a-f]{8}, 16 MiB/);
+  await expect(page.getByTestId('pci-00:01.1')).toContainText(/ide.*8086:7010.*BAR4 I\/O 0x[0-9a-f]{4}, 16 bytes/);
+
   // Pause: nothing moves. Resume: it carries on.
   await page.getByTestId('pause').click();
   await expect(page.getByTestId('phase')).toContainText('paused');

@@ -58,3 +58,14 @@ test('files that cannot be used are refused in plain words', async ({ page }) =>
   await expect(page.getByTestId('image-list')).toBeVisible();
   await expect(page.getByTestId('power')).toHaveText('Power on');
 });
+
+test('a guest whose files are missing on the server is reported with what to do', async ({ page }) => {
+  await page.route('**/images/tiny-linux/bzImage', (route) => route.fulfill({ status: 404, body: 'not here' }));
+  await page.goto('/');
+  await page.getByTestId('power').click();
+  await expect(page.getByTestId('notice-error').last()).toContainText("Could not download tiny-linux/bzImage: the server answered 404");
+  await expect(page.getByTestId('notice-error').last()).toContainText("npm run images");
+  await expect(page.getByTestId('phase')).toHaveText('off');
+  await expect(page.getByTestId('image-list')).toBeVisible();
+});
+

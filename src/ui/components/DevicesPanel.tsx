@@ -128,6 +128,12 @@ function rate(field: string, r: number): string {
   return field === 'timeNs' ? `${((r / 1e9) * 100).toFixed(1)}%` : `${fmt(r)}/s`;
 }
 
+/** The PCI bus's own row drives every ISA line its INTx links may be routed to: say so rather than list 16 IRQs. */
+function irqText(r: DeviceRow): string {
+  if (r.name === 'pci') return 'IRQs of the PCI INTx links';
+  return `IRQ ${r.irq!.join(', ')}`;
+}
+
 type SortKey = 'rate' | 'name' | 'pci' | 'irq';
 
 export function DevicesPanel() {
@@ -170,7 +176,7 @@ export function DevicesPanel() {
             <header>
               <strong>{r.name}</strong>
               {r.pci && <span className="pci">PCI {r.pci}</span>}
-              {r.irq && r.irq.length > 0 && <span className="irq">IRQ {r.irq.join(', ')}</span>}
+              {r.irq && r.irq.length > 0 && <span className="irq">{irqText(r)}</span>}
               <span className="access-rate" data-testid={`rate-${r.name}`} data-value={r.accessRate}>{fmt(r.accessRate)} accesses/s</span>
             </header>
             <RatePlot history={histories.get(r.name) ?? []} label={`${r.name}: register accesses per second over the last 30 seconds, now ${fmt(r.accessRate)}`} />

@@ -27,7 +27,8 @@ export function MachineView() {
   }, [share, phase]);
 
   if (!share) return null;
-  const isa = share.stats.devices.filter((d) => !d.pci && d.irq && d.irq.length > 0);
+  // The PCI bus's row holds every line a PIRQ link may use: its routing is shown above instead.
+  const isa = share.stats.devices.filter((d) => !d.pci && d.name !== 'pci' && d.irq && d.irq.length > 0);
   return (
     <section className="panel machine-view" aria-labelledby="machine-title">
       <h2 id="machine-title">Machine</h2>
