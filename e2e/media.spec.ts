@@ -34,6 +34,20 @@ test('dropping the tiny-linux ISO onto the page boots it from the CD-ROM', async
   await page.getByTestId('screen').screenshot({ path: testInfo.outputPath('screen-iso.png') });
 });
 
+test('a picked 1.44 MB image boots from the floppy, and the keyboard starts memtest86+', async ({ page }) => {
+  test.setTimeout(180_000);
+  await page.goto('/');
+  await expect(page.getByTestId('image-list')).toBeVisible();
+  await page.getByTestId('file-input').setInputFiles('public/images/memtest-floppy/memtest.img');
+  await expect(page.getByTestId('chosen-files').getByRole('combobox')).toHaveValue('fda');
+  await expect(page.getByTestId('screen-text')).toContainText('Memtest86+', { timeout: 60_000 });
+  await expect(page.getByTestId('screen-text')).toContainText('<Enter> to start testing');
+  // memtest polls the 8042 itself: Enter on the captured screen starts the tests.
+  await page.getByTestId('screen').click();
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('screen-text')).toContainText('Status: Testing', { timeout: 60_000 });
+});
+
 test('files that cannot be used are refused in plain words', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('image-list')).toBeVisible();

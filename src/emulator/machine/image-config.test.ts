@@ -94,6 +94,8 @@ describe('image-config', () => {
     expect(guessRole('whatever', withText(8192, 0x202, 'HdrS'))).toBe('kernel');
     expect(guessRole('initramfs.cpio.gz', new Uint8Array(100))).toBe('initrd');
     expect(guessRole('dos.img', new Uint8Array(65536), 1474560)).toBe('fda');
+    // memtest86+ on a floppy carries a bzImage header too: the floppy size decides.
+    expect(guessRole('memtest.img', withText(65536, 0x202, 'HdrS'), 1474560)).toBe('fda');
     expect(guessRole('disk.raw', new Uint8Array(65536), 64 << 20)).toBe('hda');
   });
 });

@@ -148,9 +148,11 @@ export function checkMedium(role: MediumRole, name: string, bytes: Uint8Array): 
 export function guessRole(name: string, bytes: Uint8Array, size = bytes.length): MediumRole {
   const lower = name.toLowerCase();
   if (isIso9660(bytes) || lower.endsWith('.iso')) return 'cdrom';
+  // Exactly a floppy's size wins over a kernel header: memtest86+ written to a floppy is
+  // both a bzImage and a bootable 1.44 MB disk, and was meant as the disk.
+  if (FLOPPY_SIZES.includes(size) || /\.(ima|vfd|flp)$/.test(lower)) return 'fda';
   if (isBzImage(bytes) || hasMultiboot(bytes) || /(bzimage|vmlinuz|kernel)/.test(lower)) return 'kernel';
   if (/(initrd|initramfs|\.cpio)/.test(lower)) return 'initrd';
-  if (FLOPPY_SIZES.includes(size) || /\.(ima|vfd|flp)$/.test(lower)) return 'fda';
   return 'hda';
 }
 
