@@ -1,7 +1,7 @@
 /**
  * COM1 in xterm.js: guest output is written as it arrives, keystrokes and pastes go to
- * the guest's serial input. The text is mirrored into an off-screen, polite live region
- * so screen readers (and tests) can read what the guest printed.
+ * the guest's serial input. The text is mirrored into an off-screen log region so screen
+ * readers (and tests) can read what the guest printed.
  */
 import { useEffect, useRef } from 'react';
 import { Terminal } from '@xterm/xterm';
@@ -41,28 +41,33 @@ export function SerialConsole({ sink }: { sink: SerialSink }) {
     const encoder = new TextEncoder();
     // onData covers typing and paste alike (xterm turns a paste into one data event).
     const input = term.onData((text) => sink.send(encoder.encode(text)));
-    let text = '';
-    // The mirror is updated at most a few times a second: a live region that changes on
-    // every byte would flood a screen reader (and the page's layout).
-    let dirty = false;
+    // The mirror is a log: new text is appended a few times a second as its own text node
+    // (a screen reader announces what was added, not the whole console again), and the
+    // oldest nodes go once it holds more than MIRROR_CHARS.
+    let pending = '';
+    let held = 0;
     const flush = window.setInterval(() => {
-      if (!dirty) return;
-      dirty = false;
-      if (mirror.current) mirror.current.textContent = text;
+      const el = mirror.current;
+      if (!el || pending === '') return;
+      el.append(pending);
+      held += pending.length;
+      pending = '';
+      while (held > MIRROR_CHARS && el.firstChild) {
+        held -= el.firstChild.textContent?.length ?? 0;
+        el.firstChild.remove();
+      }
     }, 200);
     const unsubscribe = sink.subscribe(
       (data) => {
         term.write(data);
         // Serial output is bytes; Latin-1 keeps every byte visible in the mirror.
-        let chunk = '';
-        for (const b of data) if (b === 10 || (b >= 32 && b !== 127)) chunk += String.fromCharCode(b);
-        text = (text + chunk).slice(-MIRROR_CHARS);
-        dirty = true;
+        for (const b of data) if (b === 10 || (b >= 32 && b !== 127)) pending += String.fromCharCode(b);
       },
       () => {
         term.reset();
-        text = '';
-        dirty = true;
+        pending = '';
+        held = 0;
+        mirror.current?.replaceChildren();
       },
     );
     // The terminal's box can change size without a window resize (the layout reflowing).
@@ -81,7 +86,7 @@ export function SerialConsole({ sink }: { sink: SerialSink }) {
   return (
     <div className="serial">
       <div ref={host} className="serial-term" data-testid="serial-terminal" />
-      <pre ref={mirror} className="sr-only" data-testid="serial-text" aria-live="polite" aria-label="Serial console output (COM1)" />
+      <pre ref={mirror} className="sr-only" data-testid="serial-text" role="log" aria-label="Serial console output (COM1)" />
     </div>
   );
 }
