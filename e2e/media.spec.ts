@@ -73,6 +73,28 @@ test('files that cannot be used are refused in plain words', async ({ page }) =>
   await expect(page.getByTestId('power')).toHaveText('Power on');
 });
 
+test('a kernel that triple-faults is reported, and the page stays up', async ({ page }) => {
+  test.setTimeout(120_000);
+  // A Multiboot kernel (a.out-kludge header, loaded at 1 MiB) that loads an empty IDT and
+  // executes INT3: #GP, then #DF, then a triple fault, which resets the PC.
+  const k = new Uint8Array(0x40);
+  const v = new DataView(k.buffer);
+  const flags = 0x00010000;
+  [0x1badb002, flags, (-(0x1badb002 + flags)) >>> 0, 0x100000, 0x100000, 0, 0, 0x100020].forEach((x, i) => v.setUint32(i * 4, x, true));
+  k.set([0x0f, 0x01, 0x1d, 0x30, 0x00, 0x10, 0x00, 0xcc, 0xeb, 0xfe], 0x20); // lidt [0x100030]; int3; jmp $
+  await page.goto('/');
+  await expect(page.getByTestId('image-list')).toBeVisible();
+  await dropFiles(page, [{ name: 'crash.bin', bytes: Array.from(k) }]);
+  await expect(page.getByTestId('chosen-files').getByRole('combobox')).toHaveValue('kernel');
+  const alert = page.getByTestId('notice-error').last();
+  await expect(alert).toContainText('The guest crashed and the machine reset itself: triple fault', { timeout: 60_000 });
+  await expect(alert).toContainText(/triple fault: .* at [0-9a-f]{4}:0010002[0-9a-f]/);
+  await expect(page.getByTestId('phase')).toContainText(/reset \d+×/);
+  await page.getByTestId('power').click();
+  await expect(page.getByTestId('phase')).toHaveText('off');
+  await expect(page.getByTestId('image-list')).toBeVisible();
+});
+
 test('a guest whose files are missing on the server is reported with what to do', async ({ page }) => {
   await page.route('**/images/tiny-linux/bzImage', (route) => route.fulfill({ status: 404, body: 'not here' }));
   await page.goto('/');

@@ -87,37 +87,67 @@ export async function benchNodeWorker(inputs: MachineInputs, marker: string, lim
 }
 
 /**
- * The page in Chromium. Needs Debian's chromium (or TRAPDOOR_CHROMIUM) and builds the page
- * first; returns null with a reason when it cannot run here.
+ * The page's worker in Chromium, two ways: `page`, the whole page as a user has it (the
+ * screen drawn, the serial console and the devices panel live on the main thread), and
+ * `worker`, the same worker module started from a blank page of the same origin (only
+ * the machine runs: the figure to hold against the Node worker). Needs Debian's chromium
+ * (or TRAPDOOR_CHROMIUM) and builds the page first; returns why not when it cannot run.
  */
-export async function benchChromium(image: string, marker: string, limitMs = 600_000): Promise<BootRun | string> {
+export async function benchChromium(image: string, marker: string, repeat = 1, limitMs = 600_000): Promise<{ page: BootRun[]; worker: BootRun[] } | string> {
   const executablePath = process.env.TRAPDOOR_CHROMIUM ?? '/usr/bin/chromium';
   if (!fs.existsSync(executablePath)) return `no Chromium at ${executablePath} (set TRAPDOOR_CHROMIUM)`;
   const root = path.resolve(PUBLISH_DIR, '..', '..');
   execFileSync('npx', ['vite', 'build', '--logLevel', 'error'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const workerFile = fs.readdirSync(path.join(root, 'dist', 'assets')).find((f) => /^machine-worker-.*\.js$/.test(f));
+  if (!workerFile) return 'vite build made no machine-worker bundle';
   const port = 4300 + (process.pid % 500);
   const preview = spawn('npx', ['vite', 'preview', '--strictPort', '--port', String(port)], { cwd: root, stdio: 'ignore', detached: true });
   const { chromium } = await import('@playwright/test');
   const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
-  try {
+  const origin = `http://127.0.0.1:${port}`;
+  const open = async (url: string) => {
     const page = await browser.newPage();
-    const url = `http://127.0.0.1:${port}/?boot=${encodeURIComponent(image)}&deterministic=1&pauseOn=${encodeURIComponent(marker)}`;
     for (let i = 0; ; i++) {
       try {
         await page.goto(url);
-        break;
+        return page;
       } catch (e) {
         if (i > 50) throw e;
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    await page.getByTestId('phase').filter({ hasText: 'paused' }).waitFor({ timeout: limitMs });
-    const speed = page.getByTestId('speed');
-    const status: Partial<MachineStatus> = {
-      instructions: Number(await speed.getAttribute('data-instructions')),
-      realSeconds: Number(await speed.getAttribute('data-real-seconds')),
-    };
-    return run(status.instructions!, status.realSeconds!);
+  };
+  const result = { page: [] as BootRun[], worker: [] as BootRun[] };
+  try {
+    for (let i = 0; i < repeat; i++) {
+      const page = await open(`${origin}/?boot=${encodeURIComponent(image)}&deterministic=1&pauseOn=${encodeURIComponent(marker)}`);
+      await page.getByTestId('phase').filter({ hasText: 'paused' }).waitFor({ timeout: limitMs });
+      const speed = page.getByTestId('speed');
+      result.page.push(run(Number(await speed.getAttribute('data-instructions')), Number(await speed.getAttribute('data-real-seconds'))));
+      await page.close();
+
+      const blank = await open(`${origin}/images/manifest.json`);
+      const plan = planImage(readManifest(PUBLISH_DIR), image);
+      const fw = firmwarePaths(readManifest(PUBLISH_DIR));
+      const status = await blank.evaluate(async ({ workerUrl, plan, fw, marker }) => {
+        const get = async (rel: string) => ({ name: rel, bytes: await (await fetch(`/images/${rel}`)).arrayBuffer() });
+        const request: Record<string, unknown> = { label: 'bench', memoryMiB: plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: true, pauseOn: marker };
+        request.bios = await get(fw.bios!);
+        if (fw.vgaBios) request.vgaBios = await get(fw.vgaBios);
+        for (const [role, rel] of Object.entries(plan.files)) request[role] = await get(rel as string);
+        const w = new window.Worker(workerUrl, { type: 'module' });
+        return new Promise<MachineStatus>((resolve, reject) => {
+          w.onmessage = (e: MessageEvent<FromWorker>) => {
+            if (e.data.type === 'error') reject(new Error(e.data.message));
+            if (e.data.type === 'status' && e.data.status.phase === 'paused') resolve(e.data.status);
+          };
+          w.postMessage({ type: 'boot', request });
+        });
+      }, { workerUrl: `/assets/${workerFile}`, plan, fw, marker });
+      result.worker.push(run(status.instructions, status.realSeconds));
+      await blank.close();
+    }
+    return result;
   } finally {
     await browser.close();
     // The preview server runs in its own process group (npx, then vite): end the group.

@@ -249,7 +249,8 @@ export class Machine {
         }
       } else {
         clock.advanceTo((performance.now() - this.wallStart) * 1e6);
-        if (cpu.halted) {
+        // A triple fault halts the CPU with a reset pending: that is not an idle HLT.
+        if (cpu.halted && this.pendingReset === null) {
           this.haltedForGood();
           break; // the caller sleeps until nextWakeMs()
         }

@@ -35,7 +35,7 @@ export function Controls() {
       <span className={`phase phase-${phase}`} data-testid="phase" role="status">
         {phase === 'loading' ? 'loading' : phase}
         {share && phase !== 'off' ? `: ${share.label}` : ''}
-        {resets > 0 ? ` (reset ${resets}×)` : ''}
+        {resets > 0 && phase !== 'off' ? ` (reset ${resets}×)` : ''}
       </span>
       {progress && (
         <span className="progress">
