@@ -5,6 +5,8 @@ import { defineConfig } from '@playwright/test';
  * here). The preview server serves the production build with the isolation headers.
  */
 const chromium = process.env.TRAPDOOR_CHROMIUM ?? '/usr/bin/chromium';
+/** Another checkout's preview may hold the default port: TRAPDOOR_E2E_PORT picks another. */
+const port = Number(process.env.TRAPDOOR_E2E_PORT ?? 4173);
 
 export default defineConfig({
   testDir: 'e2e',
@@ -14,7 +16,7 @@ export default defineConfig({
   reporter: [['list']],
   outputDir: 'test-results',
   use: {
-    baseURL: 'http://127.0.0.1:4173',
+    baseURL: `http://127.0.0.1:${port}`,
     browserName: 'chromium',
     launchOptions: {
       executablePath: chromium,
@@ -25,8 +27,8 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: 'npx vite build && npx vite preview --strictPort',
-    url: 'http://127.0.0.1:4173',
+    command: `npx vite build && npx vite preview --strictPort --port ${port}`,
+    url: `http://127.0.0.1:${port}`,
     reuseExistingServer: !process.env.CI,
     timeout: 180_000,
   },

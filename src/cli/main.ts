@@ -8,9 +8,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { helpText, parseArgs, UsageError, type CliOptions } from './args.ts';
 import type { MachineConfig } from '../emulator/machine/config.ts';
-import { MemoryBlockDevice } from '../emulator/devices/block-device.ts';
 import { KernelImageError } from '../emulator/firmware/linux-boot.ts';
-import { findImage, type ImageManifest } from '../../images/manifest.ts';
+import {
+  buildMachineConfig, firmwarePaths, ImageConfigError, MEDIUM_ROLES, planImage, type ImagePlan, type MachineInputs, type MediumRole,
+} from '../emulator/machine/image-config.ts';
+import type { ImageManifest } from '../../images/manifest.ts';
 import { readManifest } from '../../images/read-manifest.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 
@@ -34,61 +36,52 @@ function loadManifest(why: string): ImageManifest {
   }
 }
 
-/** Resolve flags (and --image) into files on disk, then into a MachineConfig. */
+/** Resolve flags (and --image) into files on disk, then into a MachineConfig (image-config.ts, shared with the page). */
 export function resolveConfig(o: CliOptions): MachineConfig {
   let manifest: ImageManifest | undefined;
-  const fromImage: Partial<Record<'kernel' | 'initrd' | 'cdrom' | 'hda' | 'fda', string>> & { append?: string; boot?: string; memoryMiB?: number } = {};
+  let plan: ImagePlan = { files: {} };
   if (o.image !== undefined) {
     manifest = loadManifest(`--image ${o.image}`);
-    const image = findImage(manifest, o.image);
-    if (!image) {
-      throw new UsageError(`--image: no image named '${o.image}'; built: ${manifest.images.map((i) => i.name).join(', ')}`);
-    }
-    const b = image.boot;
-    for (const key of ['kernel', 'initrd', 'cdrom', 'hda', 'fda'] as const) {
-      const rel = b[key];
-      if (rel !== undefined) fromImage[key] = path.join(IMAGES_DIR, rel);
-    }
-    if (b.append !== undefined) fromImage.append = b.append;
-    if (b.boot !== undefined) fromImage.boot = b.boot;
-    if (b.memoryMiB !== undefined) fromImage.memoryMiB = b.memoryMiB;
+    plan = planImage(manifest, o.image);
   }
+  const fromImage = (role: MediumRole) => {
+    const rel = plan.files[role];
+    return rel === undefined ? undefined : path.join(IMAGES_DIR, rel);
+  };
 
-  const firmwareFile = (flag: string, given: string | undefined, name: string): string | undefined => {
+  const firmwareFile = (flag: string, given: string | undefined, key: 'bios' | 'vgaBios', name: string): string => {
     if (given !== undefined) return given;
     manifest ??= loadManifest(`no --${flag} given and the default firmware is missing`);
-    const fw = findImage(manifest, 'firmware');
-    const file = fw?.files.find((f) => path.basename(f.path) === name);
-    if (!file) throw new UsageError(`no --${flag} given and the firmware image has no ${name} (run 'npm run images firmware')`);
-    return path.join(IMAGES_DIR, file.path);
+    const rel = firmwarePaths(manifest)[key];
+    if (rel === undefined) throw new UsageError(`no --${flag} given and the firmware image has no ${name} (run 'npm run images firmware')`);
+    return path.join(IMAGES_DIR, rel);
   };
 
-  const biosPath = firmwareFile('bios', o.bios, 'bios.bin')!;
-  const bios = readFile('bios', biosPath);
-  if (bios.length % 65536 !== 0) throw new UsageError(`--bios: ${biosPath} is ${bios.length} bytes, not a multiple of 64 KiB`);
-  const vgaPath = firmwareFile('vga-bios', o.vgaBios, 'vgabios-stdvga.bin');
-
-  const kernel = o.kernel ?? fromImage.kernel;
-  const initrd = o.initrd ?? fromImage.initrd;
-  const cdrom = o.cdrom ?? fromImage.cdrom;
-  const hda = o.hda ?? fromImage.hda;
-  const fda = o.fda ?? fromImage.fda;
-  const config: MachineConfig = {
-    memoryMiB: o.memoryMiB ?? fromImage.memoryMiB ?? 128,
-    bios,
-    boot: o.boot ?? fromImage.boot ?? (cdrom && !hda ? 'dc' : 'cad'),
+  const biosPath = firmwareFile('bios', o.bios, 'bios', 'bios.bin');
+  const vgaPath = firmwareFile('vga-bios', o.vgaBios, 'vgaBios', 'vgabios-stdvga.bin');
+  const files: Partial<Record<MediumRole, string>> = {
+    kernel: o.kernel ?? fromImage('kernel'),
+    initrd: o.initrd ?? fromImage('initrd'),
+    cdrom: o.cdrom ?? fromImage('cdrom'),
+    hda: o.hda ?? fromImage('hda'),
+    fda: o.fda ?? fromImage('fda'),
+  };
+  const inputs: MachineInputs = {
+    memoryMiB: o.memoryMiB ?? plan.memoryMiB,
+    bios: readFile('bios', biosPath),
+    vgaBios: readFile('vga-bios', vgaPath),
+    append: o.append ?? plan.append,
+    boot: o.boot ?? plan.boot,
     deterministic: o.deterministic,
+    names: { bios: biosPath },
   };
-  if (vgaPath !== undefined) config.vgaBios = readFile('vga-bios', vgaPath);
-  if (kernel !== undefined) config.kernel = readFile('kernel', kernel);
-  if (initrd !== undefined) config.initrd = readFile('initrd', initrd);
-  const append = o.append ?? fromImage.append;
-  if (append !== undefined) config.append = append;
-  if (cdrom !== undefined) config.cdrom = new MemoryBlockDevice(readFile('cdrom', cdrom), true);
-  // Writes to a disk stay in memory (QEMU's -snapshot): the user's file is never changed.
-  if (hda !== undefined) config.hda = new MemoryBlockDevice(readFile('hda', hda));
-  if (fda !== undefined) config.fda = new MemoryBlockDevice(readFile('fda', fda));
-  return config;
+  for (const role of MEDIUM_ROLES) {
+    const file = files[role];
+    if (file === undefined) continue;
+    inputs[role] = readFile(role, file);
+    inputs.names![role] = file;
+  }
+  return buildMachineConfig(inputs);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -108,6 +101,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`trapdoor: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof ImageConfigError) {
+      process.stderr.write(`trapdoor: --${e.field === 'vgaBios' ? 'vga-bios' : e.field}: ${e.message}\n`);
       return 2;
     }
     if (e instanceof KernelImageError) {

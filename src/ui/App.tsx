@@ -1,11 +1,49 @@
 import { useEffect } from 'react';
-import { isBootable, usePage } from './store.ts';
+import { usePage } from './store.ts';
+import { client } from './machine-client.ts';
+import { Controls } from './components/Controls.tsx';
+import { Screen } from './components/Screen.tsx';
+import { SerialConsole, type SerialSink } from './components/SerialConsole.tsx';
+import { DevicesPanel } from './components/DevicesPanel.tsx';
+import { MachineView } from './components/MachineView.tsx';
+import { GuestsPanel } from './components/GuestsPanel.tsx';
+import { Notices } from './components/Notices.tsx';
+import { ErrorBoundary } from './components/ErrorBoundary.tsx';
+
+/** COM1 of whatever machine runs: output from the worker, typed bytes to it. */
+const serialSink: SerialSink = {
+  subscribe: (onData, onClear) => client.subscribeSerial(onData, onClear),
+  send: (data) => client.send({ type: 'serial-in', data }),
+};
+
+/**
+ * `?boot=NAME` powers on that guest as soon as the page opens (`?boot` alone: the chosen
+ * default); `&deterministic=1` runs it on instruction-count time and `&pauseOn=TEXT`
+ * pauses it when COM1 prints TEXT (benchmarks, tests).
+ */
+function autostart(): { deterministic: boolean; pauseOn?: string } | null {
+  const q = new URLSearchParams(location.search);
+  if (!q.has('boot')) return null;
+  const name = q.get('boot');
+  if (name) usePage.getState().select(name);
+  return { deterministic: q.get('deterministic') === '1', pauseOn: q.get('pauseOn') ?? undefined };
+}
 
 export function App() {
-  const { manifest, selected, loadManifest, select } = usePage();
+  const loadManifest = usePage((s) => s.loadManifest);
   useEffect(() => {
-    void loadManifest();
+    void loadManifest().then(() => {
+      const auto = autostart();
+      if (auto) void usePage.getState().powerOn(auto);
+    });
   }, [loadManifest]);
+
+  // Keep running in the background, but render only while someone can see it.
+  useEffect(() => {
+    const onVisibility = () => client.send({ type: 'visibility', visible: document.visibilityState === 'visible' });
+    document.addEventListener('visibilitychange', onVisibility);
+    return () => document.removeEventListener('visibilitychange', onVisibility);
+  }, []);
 
   return (
     <div className="app">
@@ -20,46 +58,32 @@ export function App() {
           {crossOriginIsolated ? 'cross-origin isolated' : 'not isolated: shared memory unavailable'}
         </span>
       </header>
-      <main>
-        <section className="panel" aria-labelledby="guests-title">
-          <h2 id="guests-title">Guests</h2>
-          {manifest.kind === 'loading' && <p>Loading the image list…</p>}
-          {manifest.kind === 'missing' && (
-            <p role="alert" className="error">
-              {manifest.message}
-            </p>
-          )}
-          {manifest.kind === 'ready' && (
-            <ul className="images" data-testid="image-list">
-              {manifest.manifest.images.map((image) => (
-                <li key={image.name} data-testid={`image-${image.name}`}>
-                  <label>
-                    <input
-                      type="radio"
-                      name="guest"
-                      value={image.name}
-                      disabled={!isBootable(image)}
-                      checked={selected === image.name}
-                      onChange={() => select(image.name)}
-                    />
-                    <strong>{image.title}</strong> <code>{image.name}</code>
-                  </label>
-                  <p>{image.description}</p>
-                  <p className="files">
-                    {image.files.map((f) => `${f.path.split('/').pop()} (${formatSize(f.size)})`).join(' · ')}
-                  </p>
-                </li>
-              ))}
-            </ul>
-          )}
-        </section>
+      <Controls />
+      <Notices />
+      <main className="layout">
+        <div className="column">
+          <ErrorBoundary name="Screen">
+            <Screen />
+          </ErrorBoundary>
+          <ErrorBoundary name="Serial console">
+            <section className="panel" aria-labelledby="serial-title">
+              <h2 id="serial-title">Serial console (COM1)</h2>
+              <SerialConsole sink={serialSink} />
+            </section>
+          </ErrorBoundary>
+          <ErrorBoundary name="Guests">
+            <GuestsPanel />
+          </ErrorBoundary>
+        </div>
+        <div className="column">
+          <ErrorBoundary name="Devices">
+            <DevicesPanel />
+          </ErrorBoundary>
+          <ErrorBoundary name="Machine">
+            <MachineView />
+          </ErrorBoundary>
+        </div>
       </main>
     </div>
   );
-}
-
-function formatSize(bytes: number): string {
-  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
-  if (bytes >= 1 << 10) return `${(bytes / (1 << 10)).toFixed(0)} KiB`;
-  return `${bytes} B`;
 }

@@ -1,10 +1,17 @@
 /**
- * The typed messages between the page and the machine's worker.
+ * The typed messages between the page and the machine's worker (machine-host.ts).
  *
- * Bulk data never travels in messages: guest RAM, video memory, the framebuffer and the
- * statistics counters live in SharedArrayBuffers that both sides map once (`ready`).
- * Messages carry commands, serial bytes, and small state changes.
+ * Bulk data never travels in messages: guest RAM, video memory, the rendered frame and
+ * the statistics counters live in SharedArrayBuffers that both sides map once (`ready`).
+ * Messages carry commands, serial bytes, frame descriptions and small state changes.
+ * Without cross-origin isolation there are no SharedArrayBuffers: the worker then posts
+ * copies (`stats`, and the pixels with each `frame`) instead.
  */
+import type { FrameInfo } from '../emulator/devices/vga/renderer.ts';
+import type { DeviceInfo, StatField } from '../emulator/bus/stats.ts';
+import type { PciFunctionInfo } from '../emulator/pci/pci-bus.ts';
+
+export type { FrameInfo, DeviceInfo, StatField, PciFunctionInfo };
 
 /** A file handed to the machine: bytes plus the name the user knows it by. */
 export interface MediumFile {
@@ -12,8 +19,11 @@ export interface MediumFile {
   bytes: ArrayBuffer;
 }
 
+/** What to build: the files' bytes and the settings of image-config.ts's MachineInputs. */
 export interface BootRequest {
-  memoryMiB: number;
+  /** Shown in the status line: the image's title or the dropped file's name. */
+  label: string;
+  memoryMiB?: number;
   bios: MediumFile;
   vgaBios?: MediumFile;
   kernel?: MediumFile;
@@ -22,8 +32,12 @@ export interface BootRequest {
   cdrom?: MediumFile;
   hda?: MediumFile;
   fda?: MediumFile;
-  boot: string;
+  /** Boot order letters (a, c, d); default from image-config.ts. */
+  boot?: string;
+  /** Virtual time from the instruction count (tests, benchmarks) instead of the wall clock. */
   deterministic: boolean;
+  /** Pause the machine as soon as COM1 has printed this text (benchmarks: "boot to marker"). */
+  pauseOn?: string;
 }
 
 /** Page -> worker. */
@@ -33,32 +47,71 @@ export type ToWorker =
   | { type: 'reset' }
   | { type: 'pause' }
   | { type: 'resume' }
-  /** Bytes typed into COM1. */
+  /** Bytes typed (or pasted) into COM1. */
   | { type: 'serial-in'; data: Uint8Array }
-  /** PS/2 set-2 scancode bytes for one key event (make or break). */
+  /** PS/2 scan code set 2 bytes of key events (make or F0-prefixed break codes). */
   | { type: 'key'; scancodes: number[] }
-  | { type: 'mouse'; dx: number; dy: number; buttons: number }
+  /** A pointer movement in PS/2 terms: dx right, dy up; buttons bit 0 left, 1 right, 2 middle; wheel clicks. */
+  | { type: 'mouse'; dx: number; dy: number; buttons: number; wheel: number }
   /** Ctrl+Alt+Del as the keyboard sends it. */
   | { type: 'ctrl-alt-del' }
   /** The page is hidden: keep running, stop rendering. */
-  | { type: 'visibility'; visible: boolean };
+  | { type: 'visibility'; visible: boolean }
+  /** The page has drawn the last `frame`: the worker may render the next one. */
+  | { type: 'frame-ack' }
+  /** Ask for a `machine` message (PCI functions, BARs, IRQ routing). */
+  | { type: 'describe' };
 
-/** Layout of the statistics counters: `counters[device * fields.length + field]`. */
-export interface StatsLayout {
-  fields: string[];
-  devices: { name: string; pci?: string; irq?: number[]; kind?: string }[];
+/** Everything a statistics reader needs (bus/stats.ts StatsLayout, minus the version). */
+export interface StatsShare {
+  /** SharedArrayBuffer: read live; otherwise the counters come in `stats` messages. */
+  buffer: SharedArrayBuffer | null;
+  fields: readonly StatField[];
+  stride: number;
+  devices: DeviceInfo[];
+}
+
+export type MachinePhase = 'off' | 'running' | 'paused' | 'stopped';
+
+export interface MachineStatus {
+  phase: MachinePhase;
+  /** Instructions per second over the last report interval (wall time, idle included). */
+  mips: number;
+  /** Instructions per second of the time the CPU actually ran (idle sleeping excluded). */
+  busyMips: number;
+  instructions: number;
+  /** Guest (virtual) time since power-on, and host time the machine has been running. */
+  virtualSeconds: number;
+  realSeconds: number;
 }
 
 /** Worker -> page. */
 export type FromWorker =
   | {
       type: 'ready';
-      /** Per-device counters, read by the page at ~10 Hz without copying. */
-      stats: { buffer: SharedArrayBuffer | ArrayBuffer; layout: StatsLayout };
+      label: string;
+      memoryMiB: number;
+      deterministic: boolean;
+      stats: StatsShare;
+      /** Guest RAM and video memory (SharedArrayBuffers, or null without isolation). */
+      ram: SharedArrayBuffer | null;
+      vram: SharedArrayBuffer | null;
+      /** RGBA frame the worker renders into (row stride = FrameInfo.width * 4). */
+      frame: SharedArrayBuffer | null;
     }
   | { type: 'serial-out'; index: number; data: Uint8Array }
-  | { type: 'status'; running: boolean; paused: boolean; mips: number; virtualSeconds: number; realSeconds: number }
+  | { type: 'status'; status: MachineStatus }
+  /**
+   * A rendered frame; `pixels` only without shared memory (the visible area, row stride
+   * width * 4). In text modes, when the frame changed, `text` has the screen's lines (for
+   * screen readers and tests).
+   */
+  | { type: 'frame'; info: FrameInfo; pixels?: ArrayBuffer; text?: string[] }
+  /** Counter copies when the counters are not shared. */
+  | { type: 'stats'; counters: Float64Array }
+  /** The guest reset the machine (triple fault, keyboard controller, 0xCF9): why, in words. */
   | { type: 'reset'; reason: string }
+  | { type: 'machine'; functions: PciFunctionInfo[]; pirq: { link: string; irq: number | null }[] }
   | { type: 'log'; message: string }
   /** A failure the user must see, in plain words, with what to do. */
   | { type: 'error'; message: string; hint?: string };

@@ -5,8 +5,10 @@
  * Device Controller"), and the keyboard and mouse command sets of the same manual.
  *
  * For the machine: `onA20(enabled)` and `onReset()` from the output port (command 0xD1,
- * pulse command 0xFE). Key and pointer input from the page arrive in a later change,
- * together with the set 2 to set 1 translation table.
+ * pulse command 0xFE). For whoever feeds input (the page's worker): `keyboard(bytes)`
+ * takes the bytes a PS/2 keyboard sends in scan code set 2 (make codes, F0-prefixed
+ * break codes, E0/E1 prefixes) and `mouse(dx, dy, buttons, wheel)` a movement, which the
+ * mouse turns into a stream-mode packet when reporting is on.
  */
 import type { Device, DeviceContext, DeviceState, IrqLine } from '../bus/device.ts';
 
@@ -23,9 +25,37 @@ const CCB_SYS = 0x04;
 const CCB_KBD_DISABLE = 0x10;
 const CCB_AUX_DISABLE = 0x20;
 
+const CCB_XLAT = 0x40; // translate set 2 to set 1 (PC-compatible scan codes)
+
 const ACK = 0xfa;
 const RESEND = 0xfe;
 const SELF_TEST_OK = 0xaa;
+
+/**
+ * The controller's scan code translation (IBM PS/2 Hardware Interface Technical Reference,
+ * "Keyboard/Auxiliary Device Controller", scan code translation table): with command
+ * byte bit 6 set, each set 2 byte from the keyboard leaves the controller as its set 1
+ * equivalent; an F0 (break) prefix is swallowed and sets bit 7 of the next byte. Bytes
+ * from 0x85 up (E0, E1, the keyboard's answers) pass unchanged.
+ */
+const SET2_TO_SET1 = Uint8Array.from([
+  0xff, 0x43, 0x41, 0x3f, 0x3d, 0x3b, 0x3c, 0x58, 0x64, 0x44, 0x42, 0x40, 0x3e, 0x0f, 0x29, 0x59,
+  0x65, 0x38, 0x2a, 0x70, 0x1d, 0x10, 0x02, 0x5a, 0x66, 0x71, 0x2c, 0x1f, 0x1e, 0x11, 0x03, 0x5b,
+  0x67, 0x2e, 0x2d, 0x20, 0x12, 0x05, 0x04, 0x5c, 0x68, 0x39, 0x2f, 0x21, 0x14, 0x13, 0x06, 0x5d,
+  0x69, 0x31, 0x30, 0x23, 0x22, 0x15, 0x07, 0x5e, 0x6a, 0x72, 0x32, 0x24, 0x16, 0x08, 0x09, 0x5f,
+  0x6b, 0x33, 0x25, 0x17, 0x18, 0x0b, 0x0a, 0x60, 0x6c, 0x34, 0x35, 0x26, 0x27, 0x19, 0x0c, 0x61,
+  0x6d, 0x73, 0x28, 0x74, 0x1a, 0x0d, 0x62, 0x6e, 0x3a, 0x36, 0x1c, 0x1b, 0x75, 0x2b, 0x63, 0x76,
+  0x55, 0x56, 0x77, 0x78, 0x79, 0x7a, 0x0e, 0x7b, 0x7c, 0x4f, 0x7d, 0x4b, 0x47, 0x7e, 0x7f, 0x6f,
+  0x52, 0x53, 0x50, 0x4c, 0x4d, 0x48, 0x01, 0x45, 0x57, 0x4e, 0x51, 0x4a, 0x37, 0x49, 0x46, 0x54,
+  0x80, 0x81, 0x82, 0x41, 0x54,
+]);
+
+export function translateSet2(byte: number): number {
+  return byte < SET2_TO_SET1.length ? SET2_TO_SET1[byte] : byte;
+}
+
+/** Bytes the controller holds at most before input from the devices is dropped (a guest not reading). */
+const QUEUE_LIMIT = 256;
 
 /** A byte waiting in the controller: from the keyboard (aux = false) or the mouse. */
 interface Queued {
@@ -55,6 +85,10 @@ export class I8042 implements Device {
     auxResolution: 2,
     auxScaling: 1,
     queue: [] as Queued[],
+    /** Keyboard bytes held while the keyboard interface is disabled (its clock line inhibited). */
+    kbdHeld: [] as number[],
+    /** Translation saw an F0 break prefix: the next byte leaves with bit 7 set. */
+    xlatBreak: false,
     /** The byte in the output buffer now. */
     out: 0,
     outAux: false,
@@ -79,6 +113,8 @@ export class I8042 implements Device {
     s.kbdPending = 0;
     s.auxPending = 0;
     s.queue = [];
+    s.kbdHeld = [];
+    s.xlatBreak = false;
     s.outputPort = 0x03;
     this.update();
   }
@@ -91,6 +127,11 @@ export class I8042 implements Device {
   /** Move the next byte into the output buffer when it is empty, and drive the IRQs. */
   private update(): void {
     const s = this.state;
+    if (s.kbdHeld.length && !(s.commandByte & CCB_KBD_DISABLE)) {
+      const held = s.kbdHeld;
+      s.kbdHeld = [];
+      for (const b of held) this.fromKeyboard(b);
+    }
     if (!(s.status & STATUS_OBF) && s.queue.length) {
       const q = s.queue.shift()!;
       s.out = q.byte;
@@ -109,6 +150,12 @@ export class I8042 implements Device {
     const s = this.state;
     const v = s.out;
     s.status &= ~(STATUS_OBF | STATUS_AUXB);
+    // Reading the output buffer drops IRQ1/IRQ12; a byte still queued raises it again, a
+    // new edge for the edge-triggered 8259. (On the real part the next byte arrives a
+    // millisecond later over the wire; without the drop a keyboard's multi-byte answer,
+    // such as FA AB 83 to Get ID, would interrupt once and Linux's atkbd would time out.)
+    this.irq1.set(false);
+    this.irq12.set(false);
     this.update();
     return v;
   }
@@ -179,6 +226,10 @@ export class I8042 implements Device {
     this.update();
   }
 
+  /**
+   * The keyboard's answers travel the same wire as its scan codes, so translation applies
+   * to them too (the ID AB 83 reads AB 41 with XLAT on, as Linux's atkbd expects).
+   */
   private keyboardCommand(v: number): void {
     const s = this.state;
     const param = s.kbdPending;
@@ -186,35 +237,35 @@ export class I8042 implements Device {
       s.kbdPending = 0;
       if (param === 0xf0) {
         if (v === 0) {
-          this.push(ACK, false);
-          this.push(s.kbdSet, false);
+          this.fromKeyboard(ACK);
+          this.fromKeyboard(s.kbdSet);
         } else if (v >= 1 && v <= 3) {
           s.kbdSet = v;
-          this.push(ACK, false);
-        } else this.push(RESEND, false);
+          this.fromKeyboard(ACK);
+        } else this.fromKeyboard(RESEND);
       } else {
-        this.push(ACK, false); // LED state (0xED) or typematic rate (0xF3)
+        this.fromKeyboard(ACK); // LED state (0xED) or typematic rate (0xF3)
       }
       return;
     }
     switch (v) {
       case 0xed: case 0xf0: case 0xf3:
         s.kbdPending = v;
-        this.push(ACK, false);
+        this.fromKeyboard(ACK);
         break;
-      case 0xee: this.push(0xee, false); break; // echo
-      case 0xf2: this.push(ACK, false); this.push(0xab, false); this.push(0x83, false); break; // MF2 keyboard ID
-      case 0xf4: s.kbdEnabled = true; this.push(ACK, false); break;
-      case 0xf5: s.kbdEnabled = false; this.push(ACK, false); break;
-      case 0xf6: s.kbdEnabled = true; s.kbdSet = 2; this.push(ACK, false); break;
+      case 0xee: this.fromKeyboard(0xee); break; // echo
+      case 0xf2: this.fromKeyboard(ACK); this.fromKeyboard(0xab); this.fromKeyboard(0x83); break; // MF2 keyboard ID
+      case 0xf4: s.kbdEnabled = true; this.fromKeyboard(ACK); break;
+      case 0xf5: s.kbdEnabled = false; this.fromKeyboard(ACK); break;
+      case 0xf6: s.kbdEnabled = true; s.kbdSet = 2; this.fromKeyboard(ACK); break;
       case 0xff:
         s.kbdSet = 2;
         s.kbdEnabled = true;
-        this.push(ACK, false);
-        this.push(SELF_TEST_OK, false);
+        this.fromKeyboard(ACK);
+        this.fromKeyboard(SELF_TEST_OK);
         break;
       default:
-        this.push(RESEND, false);
+        this.fromKeyboard(RESEND);
     }
   }
 
@@ -263,12 +314,89 @@ export class I8042 implements Device {
     }
   }
 
+  // ---------------------------------------------------------------------------------------
+  // Input from the host
+  // ---------------------------------------------------------------------------------------
+
+  /**
+   * Key events as a PS/2 keyboard reports them in scan code set 2 (e.g. 1C for A down,
+   * F0 1C for A up, E0 75 for cursor up). A keyboard switched to set 1 (command F0 01)
+   * sends set 1 codes itself; set 3 is sent as set 2. Dropped while the keyboard has
+   * scanning disabled (command F5); held while the controller inhibits the keyboard.
+   */
+  keyboard(set2: ArrayLike<number>): void {
+    const s = this.state;
+    if (!s.kbdEnabled) return;
+    let bytes: number[] = Array.from(set2, (b) => b & 0xff);
+    if (s.kbdSet === 1) bytes = set2ToSet1(bytes);
+    if (s.commandByte & CCB_KBD_DISABLE) {
+      if (s.kbdHeld.length + bytes.length <= QUEUE_LIMIT) s.kbdHeld.push(...bytes);
+      return;
+    }
+    for (const b of bytes) this.fromKeyboard(b);
+    this.update();
+  }
+
+  /** One byte on the keyboard's wire into the controller, through translation when XLAT is on. */
+  private fromKeyboard(byte: number): void {
+    const s = this.state;
+    if (s.queue.length >= QUEUE_LIMIT) return;
+    if (!(s.commandByte & CCB_XLAT)) {
+      s.queue.push({ byte, aux: false });
+      return;
+    }
+    if (byte === 0xf0) {
+      s.xlatBreak = true;
+      return;
+    }
+    const t = translateSet2(byte) | (s.xlatBreak ? 0x80 : 0);
+    s.xlatBreak = false;
+    s.queue.push({ byte: t, aux: false });
+  }
+
+  /**
+   * A pointer movement: dx right, dy up (PS/2 convention), buttons bit 0 left, 1 right,
+   * 2 middle, wheel clicks (positive: towards the user) for an IntelliMouse (ID 3). Sent
+   * as one stream-mode packet (PS/2 reference, "Data report") when reporting is enabled
+   * and the auxiliary interface is not disabled; movements beyond ±255 set the overflow
+   * bits and are clamped. Resolution and 2:1 scaling are not applied.
+   */
+  mouse(dx: number, dy: number, buttons: number, wheel = 0): void {
+    const s = this.state;
+    if (!s.auxReporting || s.commandByte & CCB_AUX_DISABLE) return;
+    if (s.queue.length + 4 > QUEUE_LIMIT) return;
+    const clamp = (v: number) => Math.max(-255, Math.min(255, Math.trunc(v)));
+    const x = clamp(dx), y = clamp(dy);
+    const head = (buttons & 7) | 0x08 | (x < 0 ? 0x10 : 0) | (y < 0 ? 0x20 : 0) | (x !== Math.trunc(dx) ? 0x40 : 0) | (y !== Math.trunc(dy) ? 0x80 : 0);
+    s.queue.push({ byte: head, aux: true }, { byte: x & 0xff, aux: true }, { byte: y & 0xff, aux: true });
+    if (s.auxId === 3) s.queue.push({ byte: Math.max(-8, Math.min(7, Math.trunc(wheel))) & 0xff, aux: true });
+    this.update();
+  }
+
   saveState(): DeviceState {
     return structuredClone(this.state);
   }
 
   loadState(s: DeviceState): void {
     this.state = structuredClone(s) as typeof this.state;
+    // States saved before the keyboard took input have no held bytes.
+    this.state.kbdHeld ??= [];
+    this.state.xlatBreak ??= false;
     this.update();
   }
+}
+
+/** What a keyboard in set 1 sends for a set 2 sequence: each code translated, F0 x as x | 0x80. */
+function set2ToSet1(bytes: number[]): number[] {
+  const out: number[] = [];
+  let brk = false;
+  for (const b of bytes) {
+    if (b === 0xf0) {
+      brk = true;
+      continue;
+    }
+    out.push(translateSet2(b) | (brk ? 0x80 : 0));
+    brk = false;
+  }
+  return out;
 }

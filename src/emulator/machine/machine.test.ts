@@ -79,4 +79,19 @@ describe('the PC in deterministic mode', () => {
     expect(b.cpu.instructionCount).toBe(a.cpu.instructionCount);
     expect(Buffer.compare(b.bus.memory.ram, a.bus.memory.ram)).toBe(0);
   });
+
+  it('resets on a triple fault in both time modes (a shutdown is not a final HLT)', () => {
+    // A 64 KiB "BIOS" whose reset vector loads an empty IDT and executes INT3: #GP, #DF,
+    // then shutdown. The halted CPU has interrupts off, but a reset is pending.
+    const rom = new Uint8Array(65536);
+    rom.set([0x2e, 0x0f, 0x01, 0x1e, 0xe0, 0xff, 0xcc, 0xeb, 0xfe], 0xfff0); // lidt cs:[0xffe0]; int3; jmp $
+    for (const deterministic of [true, false]) {
+      const resets: string[] = [];
+      const m = createMachine({ memoryMiB: 16, bios: rom, boot: 'c', deterministic }, { reset: (r) => resets.push(r) });
+      for (let i = 0; i < 5; i++) m.run(1000);
+      expect(m.stopped, `deterministic: ${deterministic}`).toBeNull();
+      expect(resets.length).toBeGreaterThan(1);
+      expect(resets[0]).toMatch(/^triple fault: .* at f000:fff6 \(int3\)/);
+    }
+  });
 });

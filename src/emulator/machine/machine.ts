@@ -273,7 +273,8 @@ export class Machine {
         }
       } else {
         clock.advanceTo((performance.now() - this.wallStart) * 1e6);
-        if (cpu.halted) {
+        // A triple fault halts the CPU with a reset pending: that is not an idle HLT.
+        if (cpu.halted && this.pendingReset === null) {
           this.haltedForGood();
           break; // the caller sleeps until nextWakeMs()
         }
@@ -314,6 +315,15 @@ export class Machine {
     const next = this.bus.clock.nextDeadline();
     if (next === Infinity) return 100;
     return Math.max(0, next / 1e6 - (performance.now() - this.wallStart));
+  }
+
+  /**
+   * Wall-clock mode, after the caller paused the machine: virtual time carries on from
+   * where it stopped instead of jumping over the host time that passed (which would fire
+   * every timer at once and tell the guest its clock jumped).
+   */
+  resumeWallClock(): void {
+    this.wallStart = performance.now() - this.bus.clock.now() / 1e6;
   }
 
   /** Type into COM1; returns how many bytes fitted (the rest should be offered again later). */

@@ -109,4 +109,21 @@ describe('PciBus', () => {
     expect(bus.irqLevels[11]).toBe(0);
     expect(bus.irqLevels[5]).toBe(1);
   });
+
+  it('describes each function for the machine view: BARs as programmed, INTx link and routed IRQ', () => {
+    const { pci, write32 } = setup();
+    write32(3, 0x10, 0xc001);
+    write32(3, 0x04, 0x0001); // I/O decode only
+    pci.setPirq(2, 0x0b); // slot 3 INTA -> link C -> IRQ 11
+    const { functions, pirq } = pci.describe();
+    expect(functions.map((f) => f.bdf)).toEqual(['00:00.0', '00:01.0', '00:03.0']);
+    const nic = functions[2];
+    expect(nic).toMatchObject({ name: 'testfn', vendorId: 0x10ec, deviceId: 0x8029, classCode: 0x020000, interruptPin: 1, link: 'C', irq: 11 });
+    expect(nic.bars).toEqual([
+      { index: 0, kind: 'io', base: 0xc000, size: 32, decoded: true },
+      { index: 1, kind: 'mem', base: 0, size: 4096, decoded: false },
+    ]);
+    expect(pirq).toEqual([{ link: 'A', irq: null }, { link: 'B', irq: null }, { link: 'C', irq: 11 }, { link: 'D', irq: null }]);
+  });
 });
+

@@ -19,6 +19,26 @@ const COMMAND_INTX_DISABLE = 0x400;
 const COMMAND_WRITABLE = 0x0107 | COMMAND_INTX_DISABLE;
 const STATUS_INTERRUPT = 0x08;
 
+/** One PCI function as PciBus.describe() reports it. */
+export interface PciFunctionInfo {
+  bdf: string;
+  name: string;
+  vendorId: number;
+  deviceId: number;
+  /** Base class << 16 | subclass << 8 | programming interface. */
+  classCode: number;
+  command: number;
+  bars: { index: number; kind: 'io' | 'mem'; base: number; size: number; decoded: boolean }[];
+  /** 0 none, 1-4 INTA#-INTD#. */
+  interruptPin: number;
+  /** What the BIOS wrote to the interrupt line register (config 0x3C). */
+  interruptLine: number;
+  /** PIRQ link the pin reaches through the slot swizzle ('A'-'D'). */
+  link?: string;
+  /** ISA IRQ that link is routed to (null: routing disabled or no pin). */
+  irq: number | null;
+}
+
 interface Slot {
   devfn: number;
   /** The function's statistics row. */
@@ -296,6 +316,48 @@ export class PciBus {
   setPirq(link: number, value: number): void {
     this.pirq[link] = value & 0x8f;
     this.refreshIrqs();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The machine view
+  // ---------------------------------------------------------------------------------------
+
+  /**
+   * Every function as the guest has programmed it (for the page's machine view): IDs,
+   * class, BARs with their current base and whether they decode, the INTx pin with its
+   * PIRQ link and the ISA IRQ the link is routed to.
+   */
+  describe(): { functions: PciFunctionInfo[]; pirq: { link: string; irq: number | null }[] } {
+    const route = (link: number): number | null => {
+      const r = this.pirq[link];
+      return r & 0x80 ? null : r & 0x0f;
+    };
+    const functions = [...this.slots.values()].sort((a, b) => a.devfn - b.devfn).map((s): PciFunctionInfo => {
+      const v = new DataView(s.config.buffer);
+      const cmd = v.getUint16(0x04, true);
+      const bars = s.bars.flatMap((bar, i) => {
+        if (!bar) return [];
+        const raw = v.getUint32(0x10 + i * 4, true);
+        const base = (bar.kind === 'io' ? raw & 0xfffffffc : raw & 0xfffffff0) >>> 0;
+        return [{ index: i, kind: bar.kind, base, size: bar.size, decoded: s.mappings[i]?.mapped ?? false }];
+      });
+      const pin = s.config[0x3d];
+      const link = pin ? this.link(s.devfn, pin) : undefined;
+      return {
+        bdf: `00:${(s.devfn >> 3).toString(16).padStart(2, '0')}.${s.devfn & 7}`,
+        name: s.device.name,
+        vendorId: v.getUint16(0x00, true),
+        deviceId: v.getUint16(0x02, true),
+        classCode: s.config[0x09] | (s.config[0x0a] << 8) | (s.config[0x0b] << 16),
+        command: cmd,
+        bars,
+        interruptPin: pin,
+        interruptLine: s.config[0x3c],
+        link: link === undefined ? undefined : 'ABCD'[link],
+        irq: link === undefined ? null : route(link),
+      };
+    });
+    return { functions, pirq: [0, 1, 2, 3].map((l) => ({ link: 'ABCD'[l], irq: route(l) })) };
   }
 
   // ---------------------------------------------------------------------------------------

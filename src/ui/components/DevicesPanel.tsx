@@ -1,15 +1,18 @@
 /**
  * One card per device on the bus, with its counters as totals and rates per second and a
  * small live plot of the access rate. The counters are read straight from the shared
- * statistics buffer the worker's bus writes (DESIGN.md seam 3), ten times a second.
+ * statistics buffer the worker's bus writes (DESIGN.md seam 3), ten times a second; a
+ * page without cross-origin isolation gets copies from the worker at the same rate.
  */
 import { useEffect, useMemo, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { StatsLayout } from '../../worker/protocol.ts';
+import type { StatsShare } from '../../worker/protocol.ts';
+import { usePage } from '../store.ts';
 
 /** How many samples (at 10 Hz) each device's rate plot keeps: 30 seconds. */
 const HISTORY = 300;
+const SAMPLE_MS = 100;
 
 export interface DeviceRow {
   name: string;
@@ -22,12 +25,9 @@ export interface DeviceRow {
 }
 
 /** Turn two snapshots of the counters into per-device totals and rates. */
-export function computeRows(layout: StatsLayout, now: Float64Array, prev: Float64Array | undefined, seconds: number): DeviceRow[] {
-  const n = layout.fields.length;
-  const accessFields = layout.fields
-    .map((f, i) => [f, i] as const)
-    .filter(([f]) => /^(port|mmio)(Reads|Writes)$/.test(f))
-    .map(([, i]) => i);
+export function computeRows(layout: Pick<StatsShare, 'fields' | 'stride' | 'devices'>, now: Float64Array, prev: Float64Array | undefined, seconds: number): DeviceRow[] {
+  const n = layout.stride;
+  const accessFields = layout.fields.flatMap((f, i) => (/^(port|mmio)(Reads|Writes)$/.test(f) ? [i] : []));
   return layout.devices.map((d, di) => {
     const totals: Record<string, number> = {};
     const rates: Record<string, number> = {};
@@ -35,7 +35,7 @@ export function computeRows(layout: StatsLayout, now: Float64Array, prev: Float6
     layout.fields.forEach((f, fi) => {
       const v = now[di * n + fi];
       totals[f] = v;
-      const r = prev && seconds > 0 ? (v - prev[di * n + fi]) / seconds : 0;
+      const r = prev && seconds > 0 ? Math.max(0, (v - prev[di * n + fi]) / seconds) : 0;
       rates[f] = r;
       if (accessFields.includes(fi)) accessRate += r;
     });
@@ -43,7 +43,54 @@ export function computeRows(layout: StatsLayout, now: Float64Array, prev: Float6
   });
 }
 
-function RatePlot({ history }: { history: number[] }) {
+/** Sample the counters at 10 Hz while a machine is on: rows plus a rate history per device. */
+interface Sampled {
+  share: unknown;
+  rows: DeviceRow[];
+  histories: Map<string, number[]>;
+  /** Samples taken so far. */
+  tick: number;
+}
+
+const NO_ROWS: Sampled = { share: null, rows: [], histories: new Map(), tick: 0 };
+
+function useDeviceRows(): Sampled {
+  const share = usePage((s) => s.share);
+  const [state, setState] = useState<Sampled>(NO_ROWS);
+  useEffect(() => {
+    if (!share) return;
+    const layout = share.stats;
+    const size = layout.devices.length * layout.stride;
+    const live = layout.buffer ? new Float64Array(layout.buffer, 0, size) : null;
+    const histories = new Map<string, number[]>();
+    let prev: Float64Array | undefined;
+    let prevAt = 0;
+    let tick = 0;
+    const sample = () => {
+      const src = live ?? usePage.getState().statsCopy;
+      if (!src) return;
+      const now = src.slice(0, size);
+      const at = performance.now();
+      const rows = computeRows(layout, now, prev, (at - prevAt) / 1000);
+      prev = now;
+      prevAt = at;
+      for (const r of rows) {
+        const h = (histories.get(r.name) ?? []).concat(r.accessRate);
+        histories.set(r.name, h.length > HISTORY ? h.slice(h.length - HISTORY) : h);
+      }
+      setState({ share, rows, histories: new Map(histories), tick: ++tick });
+    };
+    const id = window.setInterval(sample, SAMPLE_MS);
+    return () => window.clearInterval(id);
+  }, [share]);
+  // Rows of an earlier machine are not shown for this one.
+  return state.share === share && share ? state : NO_ROWS;
+}
+
+/** Plots are redrawn every PLOT_EVERY samples (about 3 Hz): cheaper than the numbers, and as readable. */
+const PLOT_EVERY = 3;
+
+function RatePlot({ history, label, tick }: { history: number[]; label: string; tick: number }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   useEffect(() => {
@@ -63,10 +110,13 @@ function RatePlot({ history }: { history: number[] }) {
     );
     return () => plot.current?.destroy();
   }, []);
+  const due = Math.floor(tick / PLOT_EVERY);
   useEffect(() => {
     plot.current?.setData([history.map((_, i) => i), history]);
-  }, [history]);
-  return <div ref={el} className="rate-plot" aria-hidden="true" />;
+    // Redrawn when `due` moves on; `history` is read as it is then.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [due]);
+  return <div ref={el} className="rate-plot" role="img" aria-label={label} />;
 }
 
 function fmt(v: number): string {
@@ -76,42 +126,82 @@ function fmt(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(1);
 }
 
-type SortKey = 'name' | 'rate';
+/** Counter names in words, for the table and screen readers. */
+const FIELD_LABELS: Record<string, string> = {
+  portReads: 'port reads', portWrites: 'port writes', mmioReads: 'MMIO reads', mmioWrites: 'MMIO writes',
+  bytesRead: 'bytes read', bytesWritten: 'bytes written', traps: 'traps', dmaBytesRead: 'DMA bytes read',
+  dmaBytesWritten: 'DMA bytes written', dmaFaults: 'DMA faults', irqs: 'IRQs raised', timeNs: 'time in device',
+  configReads: 'config reads', configWrites: 'config writes',
+};
 
-export function DevicesPanel({ rows, histories }: { rows: DeviceRow[]; histories: Map<string, number[]> }) {
+function total(field: string, v: number): string {
+  return field === 'timeNs' ? `${(v / 1e6).toFixed(v < 1e7 ? 2 : 0)} ms` : fmt(v);
+}
+
+function rate(field: string, r: number): string {
+  // Time in the device per second of host time is a share of the CPU.
+  return field === 'timeNs' ? `${((r / 1e9) * 100).toFixed(1)}%` : `${fmt(r)}/s`;
+}
+
+/** The PCI bus's own row drives every ISA line its INTx links may be routed to: say so rather than list 16 IRQs. */
+function irqText(r: DeviceRow): string {
+  if (r.name === 'pci') return 'IRQs of the PCI INTx links';
+  return `IRQ ${r.irq!.join(', ')}`;
+}
+
+type SortKey = 'rate' | 'name' | 'pci' | 'irq';
+
+export function DevicesPanel() {
+  const { rows, histories, tick } = useDeviceRows();
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState<SortKey>('rate');
+  const [showZero, setShowZero] = useState(false);
   const shown = useMemo(() => {
     const f = filter.trim().toLowerCase();
-    const list = rows.filter((r) => !f || r.name.toLowerCase().includes(f) || (r.pci ?? '').includes(f));
-    return list.sort((a, b) => (sort === 'name' ? a.name.localeCompare(b.name) : b.accessRate - a.accessRate));
+    const list = rows.filter((r) => !f || r.name.toLowerCase().includes(f) || (r.pci ?? '').includes(f) || (r.irq ?? []).some((i) => `irq ${i}` === f || String(i) === f));
+    const irqOf = (r: DeviceRow) => r.irq?.[0] ?? 99;
+    return list.sort((a, b) => {
+      switch (sort) {
+        case 'name': return a.name.localeCompare(b.name);
+        case 'pci': return (a.pci ?? 'zz').localeCompare(b.pci ?? 'zz') || a.name.localeCompare(b.name);
+        case 'irq': return irqOf(a) - irqOf(b) || a.name.localeCompare(b.name);
+        case 'rate': return b.accessRate - a.accessRate || a.name.localeCompare(b.name);
+      }
+    });
   }, [rows, filter, sort]);
   return (
     <section className="panel devices" aria-labelledby="devices-title">
       <div className="panel-head">
         <h2 id="devices-title">Devices</h2>
-        <input type="search" placeholder="filter" value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="Filter devices" />
+        <input type="search" placeholder="filter: name, 00:02.0, 4" value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="Filter devices" />
         <select value={sort} onChange={(e) => setSort(e.target.value as SortKey)} aria-label="Sort devices">
           <option value="rate">busiest first</option>
           <option value="name">by name</option>
+          <option value="pci">by PCI address</option>
+          <option value="irq">by IRQ</option>
         </select>
+        <label className="check">
+          <input type="checkbox" checked={showZero} onChange={(e) => setShowZero(e.target.checked)} /> zero counters
+        </label>
       </div>
+      {rows.length === 0 && <p className="muted">Power the machine on to see its devices.</p>}
       <div className="cards">
         {shown.map((r) => (
           <article key={r.name} className="card" data-testid={`device-${r.name}`} aria-label={`Device ${r.name}`}>
             <header>
               <strong>{r.name}</strong>
               {r.pci && <span className="pci">PCI {r.pci}</span>}
-              {r.irq && r.irq.length > 0 && <span className="irq">IRQ {r.irq.join(', ')}</span>}
+              {r.irq && r.irq.length > 0 && <span className="irq">{irqText(r)}</span>}
+              <span className="access-rate" data-testid={`rate-${r.name}`} data-value={r.accessRate}>{fmt(r.accessRate)} accesses/s</span>
             </header>
-            <RatePlot history={histories.get(r.name) ?? []} />
+            <RatePlot history={histories.get(r.name) ?? []} tick={tick} label={`${r.name}: register accesses per second over the last 30 seconds, now ${fmt(r.accessRate)}`} />
             <table>
               <tbody>
                 {Object.entries(r.totals).map(([k, v]) => (
-                  <tr key={k}>
-                    <th scope="row">{k}</th>
-                    <td data-testid={`stat-${r.name}-${k}`} data-value={v}>{fmt(v)}</td>
-                    <td className="rate">{fmt(Math.max(0, r.rates[k]))}/s</td>
+                  <tr key={k} className={v === 0 && !showZero ? 'zero' : undefined}>
+                    <th scope="row">{FIELD_LABELS[k] ?? k}</th>
+                    <td data-testid={`stat-${r.name}-${k}`} data-value={v}>{total(k, v)}</td>
+                    <td className="rate" data-testid={`statrate-${r.name}-${k}`} data-value={r.rates[k]}>{rate(k, r.rates[k])}</td>
                   </tr>
                 ))}
               </tbody>

@@ -1,7 +1,7 @@
 /**
  * COM1 in xterm.js: guest output is written as it arrives, keystrokes and pastes go to
- * the guest's serial input. The text is mirrored into an off-screen, polite live region
- * so screen readers (and tests) can read what the guest printed.
+ * the guest's serial input. The text is mirrored into an off-screen log region so screen
+ * readers (and tests) can read what the guest printed.
  */
 import { useEffect, useRef } from 'react';
 import { Terminal } from '@xterm/xterm';
@@ -9,8 +9,8 @@ import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
 
 export interface SerialSink {
-  /** Subscribe to guest output; returns the unsubscribe function. */
-  subscribe(onData: (data: Uint8Array) => void): () => void;
+  /** Subscribe to guest output (`onClear`: a new machine powered on); returns the unsubscribe function. */
+  subscribe(onData: (data: Uint8Array) => void, onClear: () => void): () => void;
   /** Bytes the user typed. */
   send(data: Uint8Array): void;
 }
@@ -41,16 +41,41 @@ export function SerialConsole({ sink }: { sink: SerialSink }) {
     const encoder = new TextEncoder();
     // onData covers typing and paste alike (xterm turns a paste into one data event).
     const input = term.onData((text) => sink.send(encoder.encode(text)));
-    let text = '';
-    const unsubscribe = sink.subscribe((data) => {
-      term.write(data);
-      // Serial output is bytes; Latin-1 keeps every byte visible in the mirror.
-      let chunk = '';
-      for (const b of data) if (b === 10 || (b >= 32 && b !== 127)) chunk += String.fromCharCode(b);
-      text = (text + chunk).slice(-MIRROR_CHARS);
-      if (mirror.current) mirror.current.textContent = text;
-    });
+    // The mirror is a log: new text is appended a few times a second as its own text node
+    // (a screen reader announces what was added, not the whole console again), and the
+    // oldest nodes go once it holds more than MIRROR_CHARS.
+    let pending = '';
+    let held = 0;
+    const flush = window.setInterval(() => {
+      const el = mirror.current;
+      if (!el || pending === '') return;
+      el.append(pending);
+      held += pending.length;
+      pending = '';
+      while (held > MIRROR_CHARS && el.firstChild) {
+        held -= el.firstChild.textContent?.length ?? 0;
+        el.firstChild.remove();
+      }
+    }, 200);
+    const unsubscribe = sink.subscribe(
+      (data) => {
+        term.write(data);
+        // Serial output is bytes; Latin-1 keeps every byte visible in the mirror.
+        for (const b of data) if (b === 10 || (b >= 32 && b !== 127)) pending += String.fromCharCode(b);
+      },
+      () => {
+        term.reset();
+        pending = '';
+        held = 0;
+        mirror.current?.replaceChildren();
+      },
+    );
+    // The terminal's box can change size without a window resize (the layout reflowing).
+    const observer = new ResizeObserver(() => fit.fit());
+    observer.observe(el);
     return () => {
+      window.clearInterval(flush);
+      observer.disconnect();
       unsubscribe();
       input.dispose();
       window.removeEventListener('resize', onResize);
@@ -61,7 +86,7 @@ export function SerialConsole({ sink }: { sink: SerialSink }) {
   return (
     <div className="serial">
       <div ref={host} className="serial-term" data-testid="serial-terminal" />
-      <pre ref={mirror} className="sr-only" data-testid="serial-text" aria-live="polite" aria-label="Serial console output" />
+      <pre ref={mirror} className="sr-only" data-testid="serial-text" role="log" aria-label="Serial console output (COM1)" />
     </div>
   );
 }

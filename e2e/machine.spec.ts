@@ -1,0 +1,113 @@
+/**
+ * The whole page in Chromium: the default tiny-linux guest boots in the machine's worker
+ * in wall-clock mode, its screen goes from SeaBIOS's text banner to the Linux console on
+ * bochs-drm's framebuffer, the shell on COM1 answers through the xterm console, the
+ * devices panel's counters grow from the shared statistics buffer, and pause stops them.
+ */
+import { test, expect, type Page } from '@playwright/test';
+
+/** A counter's value as the devices panel shows it (data-value carries the exact number). */
+async function counter(page: Page, device: string, field: string): Promise<number> {
+  const v = await page.getByTestId(`stat-${device}-${field}`).getAttribute('data-value');
+  return Number(v);
+}
+
+async function counters(page: Page): Promise<Record<string, number>> {
+  return {
+    pitIrqs: await counter(page, 'pit', 'irqs'),
+    pitPortWrites: await counter(page, 'pit', 'portWrites'),
+    com1PortWrites: await counter(page, 'com1', 'portWrites'),
+    com1PortReads: await counter(page, 'com1', 'portReads'),
+    vgaMmioWrites: await counter(page, 'vga', 'mmioWrites'),
+    vgaPortWrites: await counter(page, 'vga', 'portWrites'),
+  };
+}
+
+/** How many pixels of the screen canvas are not black (the canvas is drawn from the worker's frames). */
+async function litPixels(page: Page): Promise<number> {
+  return page.getByTestId('screen').evaluate((el) => {
+    const c = el as HTMLCanvasElement;
+    const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let lit = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i] + data[i + 1] + data[i + 2] > 48) lit++;
+    return lit;
+  });
+}
+
+test('tiny-linux boots in the page: screen, serial console, devices panel, pause and resume', async ({ page }, testInfo) => {
+  test.setTimeout(360_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto('/');
+  await expect(page.getByTestId('image-tiny-linux').getByRole('radio')).toBeChecked();
+  await page.getByTestId('power').click();
+
+  // SeaBIOS's banner in VGA text mode, drawn from the font in plane 2.
+  await expect(page.getByTestId('screen-text')).toContainText('SeaBIOS (version', { timeout: 60_000 });
+  await expect(page.getByTestId('screen-mode')).toContainText('720×400 text');
+  expect(await litPixels(page)).toBeGreaterThan(500);
+  await page.getByTestId('screen').screenshot({ path: testInfo.outputPath('screen-seabios.png') });
+
+  // Linux: the marker on COM1, the console on bochs-drm's framebuffer.
+  await expect(page.getByTestId('serial-text')).toContainText('TRAPDOOR GUEST READY', { timeout: 300_000 });
+  await expect(page.getByTestId('screen-mode')).toContainText('graphics', { timeout: 30_000 });
+  await expect.poll(() => litPixels(page), { timeout: 30_000 }).toBeGreaterThan(2000);
+  await page.getByTestId('screen').screenshot({ path: testInfo.outputPath('screen-linux.png') });
+  await testInfo.attach('screen-linux', { path: testInfo.outputPath('screen-linux.png'), contentType: 'image/png' });
+
+  // The shell answers on the serial console.
+  await expect(page.getByTestId('serial-text')).toContainText('trapdoor:/# ', { timeout: 60_000 });
+  const before = await counters(page);
+  for (const [k, v] of Object.entries(before)) if (!k.startsWith('com1PortReads')) expect(v, k).toBeGreaterThan(0);
+  await page.getByTestId('serial-terminal').click();
+  await page.keyboard.type('uname -a');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('serial-text')).toContainText(/uname -a\s*\nLinux \S+ 6\.1\.\S+ .*i686/, { timeout: 60_000 });
+
+  // The PS/2 keyboard: keys typed on the captured screen reach the shell on Linux's console
+  // (tty1) through the 8042's set 2 to set 1 translation and the atkbd driver.
+  await page.getByTestId('screen').click();
+  await expect(page.getByRole('button', { name: /Release keyboard/ })).toBeVisible();
+  await page.keyboard.type('mkdir /tmp/typed-on-the-ps2-keyboard');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Control+Alt+KeyG');
+  await expect(page.getByRole('button', { name: 'Capture keyboard' })).toBeVisible();
+  // The tty1 shell runs it in its own time: ask on COM1 until the directory is there.
+  await page.getByTestId('serial-terminal').click();
+  await expect.poll(async () => {
+    await page.keyboard.type('ls /tmp');
+    await page.keyboard.press('Enter');
+    await page.waitForTimeout(1000);
+    return page.getByTestId('serial-text').textContent();
+  }, { timeout: 30_000 }).toMatch(/ls \/tmp\s*\n\S*typed-on-the-ps2-keyboard/);
+  await expect(page.getByTestId('screen-text')).toContainText('(graphics mode');
+
+  // Counters are non-zero and grow: the PIT ticks, the console wrote to COM1, fbcon drew.
+  await expect.poll(async () => (await counters(page)).pitIrqs, { timeout: 10_000 }).toBeGreaterThan(before.pitIrqs);
+  const after = await counters(page);
+  expect(after.com1PortWrites).toBeGreaterThan(before.com1PortWrites);
+  await expect.poll(async () => (await counters(page)).vgaMmioWrites, { timeout: 10_000 }).toBeGreaterThan(before.vgaMmioWrites);
+
+  // Sort and filter the cards; the machine view lists the PCI functions as the BIOS set them up.
+  await page.getByLabel('Filter devices').fill('com');
+  await expect(page.locator('[data-testid^="device-"]')).toHaveCount(2);
+  await page.getByLabel('Filter devices').fill('');
+  await page.getByLabel('Sort devices').selectOption('name');
+  const names = await page.locator('[data-testid^="device-"] header strong').allTextContents();
+  expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
+  await expect(page.getByTestId('pci-00:02.0')).toContainText(/vga.*1234:1111.*VGA controller.*BAR0 mem 0x[0-9a-f]{8}, 16 MiB/);
+  await expect(page.getByTestId('pci-00:01.1')).toContainText(/ide.*8086:7010.*BAR4 I\/O 0x[0-9a-f]{4}, 16 bytes/);
+
+  // Pause: nothing moves. Resume: it carries on.
+  await page.getByTestId('pause').click();
+  await expect(page.getByTestId('phase')).toContainText('paused');
+  await page.waitForTimeout(500);
+  const paused = await counters(page);
+  await page.waitForTimeout(1500);
+  expect(await counters(page)).toEqual(paused);
+  await page.getByTestId('pause').click();
+  await expect(page.getByTestId('phase')).toContainText('running');
+  await expect.poll(async () => (await counters(page)).pitIrqs, { timeout: 10_000 }).toBeGreaterThan(paused.pitIrqs);
+
+  expect(errors).toEqual([]);
+});

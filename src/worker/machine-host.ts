@@ -1,0 +1,404 @@
+/**
+ * The machine's side of the worker protocol, independent of the host it runs in: a
+ * browser module worker (machine-worker.ts) or a Node worker thread (node-worker.ts, used
+ * by `npm run bench`). It builds the machine from a `boot` message, runs it in slices that
+ * give the event loop back between them (so commands, keys and serial input get in),
+ * sleeps while the guest idles until its next timer, batches serial output, renders the
+ * screen once per animation frame while the page is visible and has drawn the last one,
+ * and reports speed and failures in plain words.
+ */
+import type { Machine } from '../emulator/machine/machine.ts';
+import { createMachine } from '../emulator/machine/machine.ts';
+import { buildMachineConfig, ImageConfigError, type MachineInputs } from '../emulator/machine/image-config.ts';
+import { KernelImageError } from '../emulator/firmware/linux-boot.ts';
+import { MAX_HEIGHT, MAX_WIDTH, VgaRenderer } from '../emulator/devices/vga/renderer.ts';
+import type { BootRequest, FromWorker, MachinePhase, MachineStatus, ToWorker } from './protocol.ts';
+
+export type Post = (message: FromWorker, transfer?: Transferable[]) => void;
+
+/** Host time a slice of guest execution may take before the event loop gets a turn. */
+const SLICE_MS = 10;
+/** Longest sleep while the guest idles (it also bounds how late a frame or a key can be). */
+const MAX_SLEEP_MS = 16;
+/** Least host time between two rendered frames (60 Hz). */
+const FRAME_MS = 1000 / 60;
+/**
+ * Rendering may take at most this share of the worker's time: after a frame that took r
+ * ms to draw the next waits r / RENDER_SHARE ms. An idle or text screen costs next to
+ * nothing and stays at 60 Hz; a framebuffer console scrolling at full speed redraws
+ * everything each frame and is shown at a lower rate rather than slowing the guest.
+ */
+const RENDER_SHARE = 0.04;
+const STATUS_MS = 500;
+/** Counter copies without shared memory: ten a second, as the page reads them. */
+const STATS_MS = 100;
+/** Serial bytes are posted once per slice, or sooner when this many are waiting. */
+const SERIAL_BATCH = 4096;
+
+/** Make-then-break of Ctrl, Alt, Delete in scan code set 2 (Delete is E0 71). */
+const CTRL_ALT_DEL = [0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14];
+
+const hasShared = typeof SharedArrayBuffer === 'function';
+
+export class MachineHost {
+  private machine: Machine | null = null;
+  private renderer: VgaRenderer | null = null;
+  private readonly frame: Uint8ClampedArray;
+  private phase: MachinePhase = 'off';
+  private generation = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private queued = false;
+  private readonly channel: MessageChannel | null;
+  private serialOut: number[][] = [[], []];
+  private serialIn: number[] = [];
+  private visible = false;
+  /** The page drew the last frame (or none was sent yet). */
+  private frameAcked = true;
+  private nextFrame = 0;
+  private lastStats = 0;
+  // Speed accounting.
+  /** Host time spent in the running phase before `runningSince`. */
+  private runningMs = 0;
+  private runningSince: number | null = null;
+  private lastStatus = 0;
+  private statusInstructions = 0;
+  private statusBusyMs = 0;
+  private statusAt = 0;
+  private biosLine = '';
+  /** BootRequest.pauseOn, and the tail of COM1's output it is looked for in. */
+  private pauseOn: string | null = null;
+  private serialTail = '';
+
+  constructor(private readonly post: Post) {
+    const bytes = MAX_WIDTH * MAX_HEIGHT * 4;
+    this.frame = new Uint8ClampedArray(hasShared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    // A message to ourselves runs the next slice right after pending events, without the
+    // 4 ms clamp browsers put on nested setTimeout(0).
+    this.channel = typeof MessageChannel === 'function' ? new MessageChannel() : null;
+    if (this.channel) {
+      this.channel.port1.onmessage = () => this.tick();
+      // Node's MessagePort keeps the thread alive only while started; unref lets a Node host exit.
+      (this.channel.port1 as unknown as { unref?: () => void }).unref?.();
+    }
+  }
+
+  handle(msg: ToWorker): void {
+    try {
+      this.dispatch(msg);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private dispatch(msg: ToWorker): void {
+    const m = this.machine;
+    switch (msg.type) {
+      case 'boot':
+        this.boot(msg.request);
+        return;
+      case 'power-off':
+        this.powerOff();
+        return;
+      case 'reset':
+        if (m) {
+          m.reset('the reset button');
+          this.renderer?.invalidate();
+          if (this.phase === 'stopped') this.setPhase('running');
+          this.wake();
+        }
+        return;
+      case 'pause':
+        if (m && this.phase === 'running') this.setPhase('paused');
+        return;
+      case 'resume':
+        if (m && this.phase === 'paused') {
+          if (!m.config.deterministic) m.resumeWallClock();
+          this.setPhase('running');
+          this.wake();
+        }
+        return;
+      case 'serial-in':
+        for (const b of msg.data) this.serialIn.push(b);
+        this.feedSerial();
+        this.wake();
+        return;
+      case 'key':
+        m?.i8042.keyboard(msg.scancodes);
+        this.wake();
+        return;
+      case 'mouse':
+        m?.i8042.mouse(msg.dx, msg.dy, msg.buttons, msg.wheel);
+        this.wake();
+        return;
+      case 'ctrl-alt-del':
+        m?.i8042.keyboard(CTRL_ALT_DEL);
+        this.wake();
+        return;
+      case 'visibility':
+        this.visible = msg.visible;
+        if (msg.visible) {
+          // A page that comes back may have dropped the frame it was sent while hidden.
+          this.frameAcked = true;
+          this.renderer?.invalidate();
+          this.maybeRender(performance.now());
+        }
+        return;
+      case 'frame-ack':
+        this.frameAcked = true;
+        return;
+      case 'describe':
+        if (m) this.post({ type: 'machine', ...m.pci.describe() });
+        return;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Power
+  // -------------------------------------------------------------------------------------
+
+  private boot(r: BootRequest): void {
+    this.powerOff();
+    const bytes = (f: { bytes: ArrayBuffer } | undefined) => (f ? new Uint8Array(f.bytes) : undefined);
+    const inputs: MachineInputs = {
+      memoryMiB: r.memoryMiB,
+      bios: new Uint8Array(r.bios.bytes),
+      vgaBios: bytes(r.vgaBios),
+      kernel: bytes(r.kernel),
+      initrd: bytes(r.initrd),
+      append: r.append,
+      cdrom: bytes(r.cdrom),
+      hda: bytes(r.hda),
+      fda: bytes(r.fda),
+      boot: r.boot,
+      deterministic: r.deterministic,
+      names: { bios: r.bios.name, kernel: r.kernel?.name, initrd: r.initrd?.name, cdrom: r.cdrom?.name, hda: r.hda?.name, fda: r.fda?.name },
+    };
+    let machine: Machine;
+    try {
+      const config = buildMachineConfig(inputs);
+      const generation = this.generation;
+      machine = createMachine(config, {
+        serial: (index, byte) => {
+          const q = this.serialOut[index];
+          q.push(byte);
+          if (q.length >= SERIAL_BATCH) this.flushSerial();
+        },
+        reset: (reason) => {
+          if (generation !== this.generation) return;
+          this.renderer?.invalidate();
+          this.post({ type: 'reset', reason });
+        },
+        biosLog: (byte) => this.biosLog(byte),
+        log: (message) => this.post({ type: 'log', message }),
+      });
+    } catch (e) {
+      if (e instanceof ImageConfigError || e instanceof KernelImageError) {
+        this.post({ type: 'error', message: `This machine cannot start: ${e.message}`, hint: 'Choose another file, or another role for it (CD, hard disk, floppy, kernel).' });
+        this.setPhase('off');
+        return;
+      }
+      throw e;
+    }
+    this.machine = machine;
+    this.renderer = new VgaRenderer(machine.vga);
+    this.frameAcked = true;
+    this.runningMs = 0;
+    this.runningSince = null;
+    this.statusInstructions = 0;
+    this.statusBusyMs = 0;
+    this.statusAt = performance.now();
+    this.biosLine = '';
+    this.pauseOn = r.pauseOn || null;
+    this.serialTail = '';
+    const layout = machine.bus.stats.layout();
+    const shared = (b: ArrayBufferLike) => (hasShared && b instanceof SharedArrayBuffer ? b : null);
+    this.post({
+      type: 'ready',
+      label: r.label,
+      memoryMiB: machine.config.memoryMiB,
+      deterministic: machine.config.deterministic,
+      stats: { buffer: shared(layout.buffer), fields: layout.fields, stride: layout.stride, devices: layout.devices },
+      ram: shared(machine.bus.memory.ram.buffer),
+      vram: shared(machine.vga.vram.buffer),
+      frame: shared(this.frame.buffer),
+    });
+    this.setPhase('running');
+    this.wake();
+  }
+
+  private powerOff(): void {
+    this.generation++;
+    this.cancel();
+    this.flushSerial();
+    this.machine = null;
+    this.renderer = null;
+    this.serialIn = [];
+    if (this.phase !== 'off') this.setPhase('off');
+  }
+
+  private setPhase(phase: MachinePhase): void {
+    const now = performance.now();
+    if (this.runningSince !== null) this.runningMs += now - this.runningSince;
+    this.runningSince = phase === 'running' ? now : null;
+    this.phase = phase;
+    this.reportStatus(performance.now(), true);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // The run loop
+  // -------------------------------------------------------------------------------------
+
+  private cancel(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Run the next slice as soon as the event loop allows (cancelling an idle sleep). */
+  private wake(): void {
+    if (this.phase !== 'running' || !this.machine) return;
+    this.cancel();
+    if (this.queued) return;
+    this.queued = true;
+    if (this.channel) this.channel.port2.postMessage(null);
+    else this.timer = setTimeout(() => this.tick(), 0);
+  }
+
+  private sleep(ms: number): void {
+    this.cancel();
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.wake();
+    }, ms);
+  }
+
+  private tick(): void {
+    this.queued = false;
+    const m = this.machine;
+    if (!m || this.phase !== 'running') return;
+    try {
+      this.feedSerial();
+      const start = performance.now();
+      const r = m.runSlice(SLICE_MS);
+      const end = performance.now();
+      this.statusBusyMs += end - start;
+      this.statusInstructions += r.instructions;
+      this.flushSerial();
+      if (this.machine !== m) return; // powered off from inside (cannot happen today, but cheap)
+      if (this.pauseOn !== null && this.serialTail.includes(this.pauseOn)) {
+        this.pauseOn = null;
+        this.setPhase('paused');
+        return;
+      }
+      this.maybeRender(end);
+      this.maybeStats(end);
+      this.reportStatus(end, false);
+      if (r.stopped !== null) {
+        this.post({
+          type: 'error',
+          message: `The guest stopped the machine: ${r.stopped}.`,
+          hint: 'This is how some guests end (a kernel panic or a finished test halts with interrupts off). Reset the machine or power it off.',
+        });
+        this.setPhase('stopped');
+        return;
+      }
+      if (r.halted && r.sleepMs > 0) this.sleep(Math.min(MAX_SLEEP_MS, r.sleepMs));
+      else this.wake();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private feedSerial(): void {
+    const m = this.machine;
+    if (!m || this.serialIn.length === 0) return;
+    const n = m.serialInput(this.serialIn);
+    if (n > 0) this.serialIn.splice(0, n);
+  }
+
+  private flushSerial(): void {
+    for (let i = 0; i < 2; i++) {
+      const q = this.serialOut[i];
+      if (q.length === 0) continue;
+      const data = Uint8Array.from(q);
+      this.serialOut[i] = [];
+      if (i === 0 && this.pauseOn !== null) {
+        this.serialTail = (this.serialTail + String.fromCharCode(...data.subarray(-1024))).slice(-2048);
+      }
+      this.post({ type: 'serial-out', index: i, data }, [data.buffer]);
+    }
+  }
+
+  /** SeaBIOS's log (port 0x402), watched line by line for the one failure users hit. */
+  private biosLog(byte: number): void {
+    if (byte !== 10) {
+      if (this.biosLine.length < 200) this.biosLine += String.fromCharCode(byte);
+      return;
+    }
+    const line = this.biosLine.trim();
+    this.biosLine = '';
+    if (line.startsWith('No bootable device')) {
+      this.post({
+        type: 'error',
+        message: 'The BIOS found nothing to boot: no bootable floppy, hard disk or CD (it retries every few seconds).',
+        hint: 'Choose a guest from the list, or drop a bootable image (an ISO as CD, a raw disk image as hard disk).',
+      });
+    }
+  }
+
+  private maybeRender(now: number): void {
+    const m = this.machine;
+    const renderer = this.renderer;
+    if (!m || !renderer || !this.visible || !this.frameAcked || now < this.nextFrame) return;
+    const info = renderer.render(this.frame, m.bus.clock.now());
+    const took = performance.now() - now;
+    this.nextFrame = now + Math.max(FRAME_MS, took / RENDER_SHARE);
+    this.frameAcked = false;
+    const text = info.mode === 'text' && info.rects.length > 0 ? m.vga.textLines() : undefined;
+    if (hasShared) {
+      this.post({ type: 'frame', info, text });
+    } else {
+      const pixels = this.frame.slice(0, info.width * info.height * 4).buffer;
+      this.post({ type: 'frame', info, pixels, text }, [pixels]);
+    }
+  }
+
+  private maybeStats(now: number): void {
+    const m = this.machine;
+    if (hasShared || !m || now - this.lastStats < STATS_MS) return;
+    this.lastStats = now;
+    const counters = m.bus.stats.counters.slice();
+    this.post({ type: 'stats', counters }, [counters.buffer]);
+  }
+
+  private reportStatus(now: number, force: boolean): void {
+    if (!force && now - this.lastStatus < STATUS_MS) return;
+    const m = this.machine;
+    const interval = now - this.statusAt;
+    const status: MachineStatus = {
+      phase: this.phase,
+      mips: interval > 0 ? this.statusInstructions / interval / 1e3 : 0,
+      busyMips: this.statusBusyMs > 0 ? this.statusInstructions / this.statusBusyMs / 1e3 : 0,
+      instructions: m ? m.cpu.instructionCount : 0,
+      virtualSeconds: m ? m.bus.clock.now() / 1e9 : 0,
+      realSeconds: (this.runningMs + (this.runningSince !== null ? now - this.runningSince : 0)) / 1000,
+    };
+    this.lastStatus = now;
+    this.statusAt = now;
+    this.statusInstructions = 0;
+    this.statusBusyMs = 0;
+    this.post({ type: 'status', status });
+  }
+
+  /** An exception out of the emulator: stop this machine and say so, never a silent hang. */
+  private fail(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.post({ type: 'log', message: err.stack ?? err.message });
+    this.post({
+      type: 'error',
+      message: `The emulator stopped on an internal error: ${err.message}`,
+      hint: 'Reset the machine or power it off and on again; if it happens again with the same guest, please report it with the guest\'s name.',
+    });
+    this.cancel();
+    if (this.machine) this.setPhase('stopped');
+  }
+}
