@@ -1,0 +1,153 @@
+/**
+ * Trapdoor's x87 against a real one, bit for bit: testdata/x87-vectors.json holds what a
+ * host CPU's FPU computed for ~1500 operand sets (scripts/x87-vectors/generate.ts, run by
+ * hand with `npm run x87-vectors`), and each is replayed here through the emulated CPU with
+ * the very same routine (testing/x87-forms.ts): FNINIT, FLDCW, the operands pushed from
+ * memory, EFLAGS loaded, the instruction, then FNSTSW, PUSHFD and FNSAVE. Compared: the
+ * status word (TOP, condition codes, exception flags, ES/B), the tag word, every register
+ * left on the stack, OF/SF/ZF/AF/PF/CF, and the bytes a store wrote. The transcendental
+ * instructions are left out (Trapdoor computes them in double precision on purpose).
+ *
+ * Each form runs as one program over all its vectors; if the machine shuts down (a fault
+ * with no IDT), its vectors are rerun one by one to name the one that faults.
+ */
+import * as fs from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { boot, protectedMode, runToExit } from '../testing/programs.ts';
+import { nasmAvailable } from '../testing/nasm.ts';
+import { EFLAGS_MASK, MEM_SIZE, RECORD, recordLoop, SAVE, X87_FORMS, type X87Form } from '../testing/x87-forms.ts';
+
+interface Vector {
+  cw: string;
+  eflags: string;
+  a?: string;
+  b?: string;
+  mem?: string;
+  expect: { sw: string; tw: string; st: string[]; eflags: string; mem?: string };
+}
+
+interface VectorFile {
+  cpu: string;
+  forms: Record<string, Vector[]>;
+}
+
+const file = JSON.parse(fs.readFileSync(new URL('./testdata/x87-vectors.json', import.meta.url), 'utf8')) as VectorFile;
+
+/** Guest addresses: the record count, then the records (RECORD.size bytes each). */
+const COUNT = 0x1ffffc;
+const RECORDS = 0x200000;
+const EXIT_OK = 0x55;
+
+function program(form: X87Form): string {
+  return protectedMode(`
+    mov ebx, ${RECORDS}
+    mov ecx, [${COUNT}]
+    call x87_records
+    mov al, ${EXIT_OK}
+    jmp done
+${recordLoop([form])}`);
+}
+
+const hex = (v: number | bigint, digits: number) => v.toString(16).padStart(digits, '0');
+
+function parse80(s: string): Uint8Array {
+  const [se, m] = s.split(':');
+  const b = new Uint8Array(10);
+  let mant = BigInt(`0x${m}`);
+  for (let i = 0; i < 8; i++, mant >>= 8n) b[i] = Number(mant & 0xffn);
+  b[8] = parseInt(se, 16) & 0xff;
+  b[9] = parseInt(se, 16) >> 8;
+  return b;
+}
+
+const parseBytes = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (x) => parseInt(x, 16));
+const bytesHex = (b: Uint8Array) => Array.from(b, (x) => hex(x, 2)).join('');
+
+function hex80(b: Uint8Array): string {
+  let m = 0n;
+  for (let i = 7; i >= 0; i--) m = (m << 8n) | BigInt(b[i]);
+  return `${hex(b[8] | (b[9] << 8), 4)}:${hex(m, 16)}`;
+}
+
+/** The record a vector starts from, as the generator laid it out (the store's slot holds 0xA5s). */
+function record(v: Vector): Uint8Array {
+  const r = new Uint8Array(RECORD.size);
+  const dv = new DataView(r.buffer);
+  dv.setUint16(RECORD.cw, parseInt(v.cw, 16), true);
+  dv.setUint32(RECORD.eflags, parseInt(v.eflags, 16), true);
+  if (v.a) r.set(parse80(v.a), RECORD.a);
+  if (v.b) r.set(parse80(v.b), RECORD.b);
+  r.fill(0xa5, RECORD.mem, RECORD.mem + 16);
+  if (v.mem) r.set(parseBytes(v.mem), RECORD.mem);
+  return r;
+}
+
+/** Run `vectors` of `form` in one program: their result records, or null if the machine shut down. */
+function runBatch(form: X87Form, vectors: Vector[]): Uint8Array[] | null {
+  const { cpu, machine } = boot(program(form));
+  expect(cpu.fpu, 'cpu.fpu is null: the CPU has no x87 installed').not.toBeNull();
+  machine.write32(COUNT, vectors.length);
+  vectors.forEach((v, i) => machine.load(RECORDS + i * RECORD.size, record(v)));
+  runToExit(cpu, machine);
+  if (machine.shutdownReason || machine.exitValue !== EXIT_OK) return null;
+  return vectors.map((_, i) => machine.ram.slice(RECORDS + i * RECORD.size, RECORDS + (i + 1) * RECORD.size));
+}
+
+/** What differs between a vector's expectation and Trapdoor's record, as `field expected≠got` items. */
+function differences(form: X87Form, v: Vector, rec: Uint8Array): string[] {
+  const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+  const out: string[] = [];
+  const sw = dv.getUint16(RECORD.sw, true);
+  const tw = dv.getUint16(RECORD.save + SAVE.tagWord, true);
+  const eflags = dv.getUint32(RECORD.eflagsOut, true) & EFLAGS_MASK;
+  if (hex(sw, 4) !== v.expect.sw) out.push(`sw ${v.expect.sw}≠${hex(sw, 4)}`);
+  if (hex(tw, 4) !== v.expect.tw) out.push(`tw ${v.expect.tw}≠${hex(tw, 4)}`);
+  v.expect.st.forEach((want, i) => {
+    const got = hex80(rec.subarray(RECORD.save + SAVE.st0 + 10 * i, RECORD.save + SAVE.st0 + 10 * i + 10));
+    if (got !== want) out.push(`st${i} ${want}≠${got}`);
+  });
+  if (hex(eflags, 4) !== v.expect.eflags) out.push(`eflags ${v.expect.eflags}≠${hex(eflags, 4)}`);
+  if (form.memOut && v.expect.mem !== undefined) {
+    const got = bytesHex(rec.subarray(RECORD.mem, RECORD.mem + MEM_SIZE[form.memOut]));
+    if (got !== v.expect.mem) out.push(`mem ${v.expect.mem}≠${got}`);
+  }
+  return out;
+}
+
+function describeVector(form: X87Form, v: Vector): string {
+  const ops = [v.a && `a=${v.a}`, v.b && `b=${v.b}`, v.mem && form.memIn && `m=${v.mem}`].filter(Boolean).join(' ');
+  return `${form.name} cw=${v.cw} ${ops}`;
+}
+
+let total = 0;
+let passed = 0;
+
+describe.skipIf(!nasmAvailable())(`x87 against a real x87 (${file.cpu})`, () => {
+  afterAll(() => {
+    if (passed < total) console.info(`x87 vectors: ${passed}/${total} pass`);
+  });
+
+  it('has vectors for every form, and no vectors for forms that are gone', () => {
+    expect(Object.keys(file.forms).sort()).toEqual(X87_FORMS.map((f) => f.name).sort());
+  });
+
+  for (const form of X87_FORMS) {
+    it(form.name, () => {
+      const vectors = file.forms[form.name] ?? [];
+      expect(vectors.length).toBeGreaterThan(0);
+      let records = runBatch(form, vectors);
+      const failures: string[] = [];
+      if (!records) {
+        records = vectors.map((v) => runBatch(form, [v])?.[0] ?? new Uint8Array(0));
+      }
+      vectors.forEach((v, i) => {
+        total++;
+        const rec = records[i];
+        const diffs = rec.length === 0 ? ['machine shut down (a fault)'] : differences(form, v, rec);
+        if (diffs.length === 0) passed++;
+        else failures.push(`${describeVector(form, v)}: ${diffs.join(', ')}`);
+      });
+      if (failures.length) expect.fail(`${failures.length}/${vectors.length} vectors differ (expected≠got):\n${failures.join('\n')}`);
+    });
+  }
+});
