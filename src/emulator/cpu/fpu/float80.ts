@@ -6,8 +6,8 @@
  * for the basic operations (add, subtract, multiply, divide, square root, conversions).
  *
  * Exceptions are reported as flags (`Flags` bits, the same positions as the status word);
- * the x87 unit decides about masking. Tininess is detected before rounding, as the x87
- * does (SDM vol.1 §4.9.1.5).
+ * the x87 unit decides about masking. Tininess is judged on the result rounded as if the
+ * exponent range were unbounded ("after rounding"), as measured on a real x87.
  */
 
 export interface F80 {
@@ -50,7 +50,7 @@ export function f80(sign: number, exp: number, mant: bigint): F80 {
 // Classification (SDM vol.1 table 8-3, FXAM)
 // ---------------------------------------------------------------------------------------
 
-export const isNaN80 = (a: F80) => a.exp === MAX_EXP && (a.mant & ~ONE & MANT_MASK) !== 0n;
+export const isNaN80 = (a: F80) => a.exp === MAX_EXP && (a.mant & ONE) !== 0n && (a.mant & ~ONE & MANT_MASK) !== 0n;
 export const isSNaN = (a: F80) => isNaN80(a) && (a.mant & (1n << 62n)) === 0n;
 export const isInf = (a: F80) => a.exp === MAX_EXP && a.mant === ONE;
 export const isZero = (a: F80) => a.exp === 0 && a.mant === 0n;
@@ -105,6 +105,9 @@ export function round(sign: number, sig: bigint, exp2: number, sticky: boolean, 
   }
   const n = bitLength(sig);
   let e = exp2 + n - 1;
+  const origSig = sig;
+  const origN = n;
+  const e0 = e;
   let p = precision;
   const tiny = e < fmt.emin;
   if (tiny) p -= fmt.emin - e;
@@ -141,7 +144,7 @@ export function round(sign: number, sig: bigint, exp2: number, sticky: boolean, 
     }
   }
   let flags = inexact ? PE : 0;
-  if (tiny && inexact) flags |= UE;
+  if (tiny && inexact && tinyAfterRounding(sign, origSig, origN, precision, sticky, rc, e0, fmt.emin)) flags |= UE;
   if (sig === 0n) return { sign, e: 0, sig: 0n, denormal: false, zero: true, inf: false, flags, up };
   // A denormal that rounded up to the smallest normal becomes normal.
   const denormal = tiny && bitLength(sig) < precision;
@@ -154,6 +157,28 @@ export function round(sign: number, sig: bigint, exp2: number, sticky: boolean, 
     return { sign, e: fmt.emax, sig: (1n << BigInt(precision)) - 1n, denormal: false, zero: false, inf: false, flags, up: false };
   }
   return { sign, e: denormal ? fmt.emin : e, sig, denormal, zero: false, inf: false, flags, up };
+}
+
+/**
+ * Is a tiny-before-rounding value still tiny once rounded to full precision with an
+ * unbounded exponent? Only a value just below the smallest normal can round up out of it.
+ */
+function tinyAfterRounding(sign: number, sig: bigint, n: number, precision: number, sticky: boolean, rc: number, e: number, emin: number): boolean {
+  if (e < emin - 1) return true;
+  const shift = n - precision;
+  if (shift <= 0) return true; // exact at full precision: the value itself is tiny
+  const rem = sig & ((1n << BigInt(shift)) - 1n);
+  const half = 1n << BigInt(shift - 1);
+  let q = sig >> BigInt(shift);
+  const inexact = rem !== 0n || sticky;
+  let up = false;
+  if (inexact) {
+    if (rc === RC_NEAREST) up = rem > half || (rem === half && (sticky || (q & 1n) === 1n));
+    else if (rc === RC_DOWN) up = sign === 1;
+    else if (rc === RC_UP) up = sign === 0;
+  }
+  if (up) q += 1n;
+  return bitLength(q) <= precision; // no carry into the next binade: still below 2^emin
 }
 
 /** A rounded result in extended format (the precision may be 24/53/64 bits; the range is extended's). */
@@ -306,9 +331,10 @@ export function fromIeee(bits: bigint, fmt: 'single' | 'double'): { value: F80; 
   const bias = (1 << (ebits - 1)) - 1;
   if (e === emax) {
     if (m === 0n) return { value: { sign, exp: MAX_EXP, mant: ONE }, flags: 0 };
+    // The NaN is widened as it is (an SNaN stays signalling): the instruction decides.
     const nan = { sign, exp: MAX_EXP, mant: ONE | (m << BigInt(63 - mbits)) };
     const snan = (m & (1n << BigInt(mbits - 1))) === 0n;
-    return { value: snan ? quiet(nan) : nan, flags: snan ? IE : 0 };
+    return { value: nan, flags: snan ? IE : 0 };
   }
   if (e === 0) {
     if (m === 0n) return { value: { sign, exp: 0, mant: 0n }, flags: 0 };

@@ -238,13 +238,13 @@ export class X87 implements FpuPort {
 
   private memoryOp(op: number, reg: number, lin: number, o32: boolean, pm: boolean): void {
     switch (op) {
-      case 0xd8: return this.arith(reg, 0, this.loadReal(lin, 'single'), false);
-      case 0xdc: return this.arith(reg, 0, this.loadReal(lin, 'double'), false);
+      case 0xd8: { const m = this.loadReal(lin, 'single'); return this.arith(reg, 0, m.value, false, -1, m.flags & DE); }
+      case 0xdc: { const m = this.loadReal(lin, 'double'); return this.arith(reg, 0, m.value, false, -1, m.flags & DE); }
       case 0xda: return this.arith(reg, 0, this.loadInt(lin, 4), false);
       case 0xde: return this.arith(reg, 0, this.loadInt(lin, 2), false);
       case 0xd9:
         switch (reg) {
-          case 0: return this.fld(this.loadReal(lin, 'single'));
+          case 0: { const m = this.loadReal(lin, 'single'); return this.fldIeee(m.value, m.flags); }
           case 2: return this.storeReal(lin, 'single', false);
           case 3: return this.storeReal(lin, 'single', true);
           case 4: return this.fldenv(lin, o32, pm);
@@ -258,13 +258,13 @@ export class X87 implements FpuPort {
           case 0: return this.fld(this.loadInt(lin, 4));
           case 2: return this.storeInt(lin, 4, false);
           case 3: return this.storeInt(lin, 4, true);
-          case 5: return this.fld(this.load80(lin));
+          case 5: return this.push(this.load80(lin)); // FLD m80: as it is, no IE for an SNaN, no DE
           case 7: return this.store80(lin);
           default: return this.ud();
         }
       case 0xdd:
         switch (reg) {
-          case 0: return this.fld(this.loadReal(lin, 'double'));
+          case 0: { const m = this.loadReal(lin, 'double'); return this.fldIeee(m.value, m.flags); }
           case 2: return this.storeReal(lin, 'double', false);
           case 3: return this.storeReal(lin, 'double', true);
           case 4: return this.frstor(lin, o32, pm);
@@ -303,10 +303,9 @@ export class X87 implements FpuPort {
     this.cpu.writeLin32((lin + 4) | 0, Number((v >> 32n) & 0xffffffffn) | 0);
   }
 
-  private loadReal(lin: number, fmt: 'single' | 'double'): F80 {
+  private loadReal(lin: number, fmt: 'single' | 'double'): { value: F80; flags: number } {
     const bits = fmt === 'single' ? BigInt(this.cpu.readLin32(lin) >>> 0) : this.read64(lin);
-    const r = fromIeee(bits, fmt);
-    return r.value;
+    return fromIeee(bits, fmt);
   }
 
   private loadInt(lin: number, size: 2 | 4 | 8): F80 {
@@ -335,17 +334,19 @@ export class X87 implements FpuPort {
     return r;
   }
 
-  /** FLD of a loaded value: SNaN sources raise IE (and load quieted); denormal sources raise DE. */
-  private fld(v: F80, fromRegister = false): void {
-    let flags = 0;
-    if (isSNaN(v)) {
-      flags |= IE;
-      v = quiet(v);
-    } else if (!fromRegister && isDenormal(v)) {
-      flags |= DE;
-    }
+  /** FLD of an integer or BCD: exact, nothing to signal. */
+  private fld(v: F80): void {
+    this.push(v);
+  }
+
+  /**
+   * FLD m32/m64: an SNaN source raises IE and loads quieted (nothing with IE unmasked); a
+   * denormal source raises DE and loads anyway (SDM vol.2 FLD; measured on hardware).
+   */
+  private fldIeee(v: F80, flags: number): void {
+    if (isSNaN(v)) v = quiet(v);
     if (flags) this.exception(flags);
-    if (this.blocked()) return;
+    if ((this.raised & IE & ~this.cw) !== 0) return;
     this.push(v);
   }
 
@@ -360,9 +361,15 @@ export class X87 implements FpuPort {
       return;
     }
     const v = this.get(0);
+    if (isUnsupported(v)) {
+      this.exception(IE);
+      if (this.blocked()) return;
+      this.writeBits(lin, size, toIeee(INDEFINITE, fmt, RC_NEAREST).bits);
+      if (popAfter) this.pop();
+      return;
+    }
     const r = toIeee(v, fmt, this.rc);
-    let flags = r.flags;
-    if (isDenormal(v)) flags |= DE;
+    const flags = r.flags;
     this.sw = (this.sw & ~C1) | (r.up ? C1 : 0);
     if (flags) this.exception(flags);
     if (this.blocked() || (flags & (OE | UE) & ~this.cw)) return; // unmasked: memory unchanged
@@ -396,6 +403,7 @@ export class X87 implements FpuPort {
           if (this.blocked()) return;
           out = indefinite;
         } else {
+          this.sw = (this.sw & ~C1) | (inexact && roundedAway(v, value) ? C1 : 0);
           if (inexact) this.exception(PE);
           out = BigInt.asUintN(size * 8, value);
         }
@@ -437,6 +445,7 @@ export class X87 implements FpuPort {
         const mag = value < 0n ? -value : value;
         if (mag >= 10n ** 18n) invalid = true;
         else {
+          this.sw = (this.sw & ~C1) | (inexact && roundedAway(v, value) ? C1 : 0);
           if (inexact) this.exception(PE);
           let m = mag;
           for (let i = 0; i < 9; i++) {
@@ -473,7 +482,7 @@ export class X87 implements FpuPort {
    * The eight basic operations by the ModRM reg field: add, mul, com, comp, sub, subr, div, divr.
    * `dst` is the ST index written (0 for the D8 forms and memory operands).
    */
-  private arith(kind: number, dst: number, operand: F80 | null, popAfter: boolean, srcIndex = -1): void {
+  private arith(kind: number, dst: number, operand: F80 | null, popAfter: boolean, srcIndex = -1, operandFlags = 0): void {
     if (this.isEmpty(dst) || (srcIndex >= 0 && this.isEmpty(srcIndex))) {
       if (this.underflow()) return;
       if (kind === 2 || kind === 3) {
@@ -488,24 +497,25 @@ export class X87 implements FpuPort {
     const a = this.get(dst);
     const b = operand ?? this.get(srcIndex);
     if (kind === 2 || kind === 3) {
-      this.compareInto(a, b, false);
-      if (kind === 3) this.pop();
+      this.compareInto(a, b, false, false, operandFlags);
+      if (kind === 3 && !this.blocked()) this.pop();
       return;
     }
     const [x, y] = kind === 5 || kind === 7 ? [b, a] : [a, b];
-    const result = this.binary(kind === 0 ? 'add' : kind === 1 ? 'mul' : kind === 4 || kind === 5 ? 'sub' : 'div', x, y);
+    const result = this.binary(kind === 0 ? 'add' : kind === 1 ? 'mul' : kind === 4 || kind === 5 ? 'sub' : 'div', x, y, operandFlags);
     if (result && !this.blocked()) this.set(dst, result);
     if (popAfter && !this.blocked()) this.pop();
   }
 
   /** x op y with the IEEE special cases of SDM vol.1 tables 8-10 and 4-7 to 4-9. */
-  private binary(op: 'add' | 'sub' | 'mul' | 'div', x: F80, y: F80): F80 | null {
+  private binary(op: 'add' | 'sub' | 'mul' | 'div', x: F80, y: F80, operandFlags = 0): F80 | null {
     if (isUnsupported(x) || isUnsupported(y)) {
       this.exception(IE);
       return INDEFINITE;
     }
     if (isNaN80(x) || isNaN80(y)) return this.nanResult(x, y);
-    let flags = 0;
+    // A denormal memory operand was widened to a normal extended value: its DE comes from the load.
+    let flags = operandFlags & DE;
     if (isDenormal(x) || isDenormal(y)) flags |= DE;
     const ys = op === 'sub' ? { ...y, sign: y.sign ^ 1 } : y;
     if (op === 'add' || op === 'sub') {
@@ -548,21 +558,52 @@ export class X87 implements FpuPort {
     return INDEFINITE;
   }
 
-  /** NaN operands (SDM vol.1 table 4-7): SNaN raises IE; the result is the larger-significand NaN, quieted. */
+  /**
+   * NaN operands (SDM vol.1 table 4-7): an SNaN raises IE. One NaN: it, quieted. Two of a
+   * kind: the larger significand, quieted. An SNaN and a QNaN: the QNaN.
+   */
   private nanResult(x: F80, y: F80): F80 {
-    if (isSNaN(x) || isSNaN(y)) this.exception(IE);
-    if (isNaN80(x) && isNaN80(y)) return quiet(x.mant >= y.mant ? x : y);
-    return quiet(isNaN80(x) ? x : y);
+    const sx = isSNaN(x), sy = isSNaN(y);
+    if (sx || sy) this.exception(IE);
+    const nx = isNaN80(x), ny = isNaN80(y);
+    if (nx && ny) {
+      if (sx !== sy) return sx ? y : x;
+      const mx = x.mant & 0xbfffffffffffffffn, my = y.mant & 0xbfffffffffffffffn;
+      return quiet(mx > my ? x : mx < my ? y : x.sign <= y.sign ? x : y);
+    }
+    return quiet(nx ? x : y);
+  }
+
+  /**
+   * Two-operand instructions outside the basic four (FPREM, FPREM1, FSCALE) with a NaN or an
+   * unsupported encoding, as measured on hardware: an unsupported ST1 or an unnormal ST0
+   * gives the indefinite; otherwise a NaN wins (with IE when the other operand is a
+   * pseudo-NaN/pseudo-infinity); null when neither applies.
+   */
+  private nanOrUnsupported(x: F80, y: F80): F80 | null {
+    if (isUnsupported(y)) return this.invalid(0);
+    if (isNaN80(x)) {
+      if (isNaN80(y)) return this.nanResult(x, y);
+      this.exception(isSNaN(x) ? IE : 0);
+      return quiet(x);
+    }
+    if (isNaN80(y)) {
+      if (isUnsupported(x) && x.exp !== MAX_EXP) return this.invalid(0);
+      this.exception(isSNaN(y) || isUnsupported(x) ? IE : 0);
+      return quiet(y);
+    }
+    if (isUnsupported(x) || isUnsupported(y)) return this.invalid(0);
+    return null;
   }
 
   /** FCOM/FUCOM into C3 C2 C0 (or ZF PF CF for FCOMI); `unordered` = the FUCOM flavour. */
-  private compareInto(a: F80, b: F80, quietNaN: boolean, eflags = false): void {
+  private compareInto(a: F80, b: F80, quietNaN: boolean, eflags = false, operandFlags = 0): void {
     let c3 = 0, c2 = 0, c0 = 0;
     if (isNaN80(a) || isNaN80(b) || isUnsupported(a) || isUnsupported(b)) {
       if (!quietNaN || isSNaN(a) || isSNaN(b) || isUnsupported(a) || isUnsupported(b)) this.exception(IE);
       c3 = c2 = c0 = 1;
     } else {
-      if (isDenormal(a) || isDenormal(b)) this.exception(DE);
+      if (isDenormal(a) || isDenormal(b) || (operandFlags & DE)) this.exception(DE);
       const r = compare(a, b);
       if (r < 0) c0 = 1;
       else if (r === 0) c3 = 1;
@@ -815,6 +856,7 @@ export class X87 implements FpuPort {
     }
     if (isInf(v) || isZero(v) || v.exp - BIAS >= 63) return;
     const { value, inexact } = toIntegral(v, this.rc);
+    this.sw = (this.sw & ~C1) | (inexact && roundedAway(v, value) ? C1 : 0);
     if (inexact) this.exception(PE | (isDenormal(v) ? DE : 0));
     const r = fromInt(value);
     if (value === 0n) r.sign = v.sign; // rounding keeps the sign of zero
@@ -829,19 +871,30 @@ export class X87 implements FpuPort {
     }
     const x = this.get(0);
     const y = this.get(1);
-    if (isNaN80(x) || isNaN80(y)) { const r = this.nanResult(x, y); if (!this.blocked()) this.set(0, r); return; }
+    const special = this.nanOrUnsupported(x, y);
+    if (special) { if (!this.blocked()) this.set(0, special); return; }
     if (isInf(y)) {
       // 2^+inf scales to infinity (or is invalid for 0); 2^-inf to zero (invalid for infinity).
       if ((y.sign === 0 && isZero(x)) || (y.sign === 1 && isInf(x))) { const r = this.invalid(0); if (!this.blocked()) this.set(0, r); return; }
       if (!isZero(x) && !isInf(x)) this.set(0, y.sign ? { sign: x.sign, exp: 0, mant: 0n } : INF_OF(x.sign));
       return;
     }
-    if (isZero(x) || isInf(x)) return;
+    const de = isDenormal(x) || isDenormal(y) ? DE : 0;
+    if (isZero(x) || isInf(x)) {
+      if (de) this.exception(de);
+      return;
+    }
     const n = toIntegral(y, RC_ZERO).value;
     const clamped = n > 100000n ? 100000 : n < -100000n ? -100000 : Number(n);
     const u = unpack(x);
-    const r = roundTo80(x.sign, u.sig, u.exp2 + clamped, false, 64, this.rc);
-    this.set(0, this.rounded(r, isDenormal(x) ? DE : 0));
+    let r = roundTo80(x.sign, u.sig, u.exp2 + clamped, false, 64, this.rc);
+    // Unmasked underflow/overflow: the result with its exponent moved by 24576 into range (SDM vol.1 §8.5.4-8.5.5).
+    if ((r.flags & UE & ~this.cw) !== 0 || (r.flags & OE & ~this.cw) !== 0) {
+      const under = (r.flags & UE) !== 0;
+      const adj = roundTo80(x.sign, u.sig, u.exp2 + clamped + (under ? 24576 : -24576), false, 64, this.rc);
+      r = { value: adj.value, flags: (under ? UE : OE) | (adj.flags & PE), up: adj.up };
+    }
+    this.set(0, this.rounded(r, de));
   }
 
   private fxtract(): void {
@@ -852,6 +905,13 @@ export class X87 implements FpuPort {
       return;
     }
     const v = this.get(0);
+    if (isUnsupported(v)) {
+      this.exception(IE);
+      if (this.blocked()) return;
+      this.set(0, INDEFINITE);
+      this.push(INDEFINITE);
+      return;
+    }
     if (isZero(v)) {
       // Exponent -infinity with ZE; significand the zero itself.
       this.exception(ZE);
@@ -890,8 +950,9 @@ export class X87 implements FpuPort {
     }
     const x = this.get(0);
     const y = this.get(1);
-    if (isNaN80(x) || isNaN80(y)) { const r = this.nanResult(x, y); if (!this.blocked()) this.set(0, r); return; }
-    if (isInf(x) || isZero(y) || isUnsupported(x) || isUnsupported(y)) { const r = this.invalid(0); if (!this.blocked()) this.set(0, r); return; }
+    const special = this.nanOrUnsupported(x, y);
+    if (special) { if (!this.blocked()) this.set(0, special); return; }
+    if (isInf(x) || isZero(y)) { const r = this.invalid(0); if (!this.blocked()) this.set(0, r); return; }
     if (isZero(x) || isInf(y)) {
       this.sw &= ~(C0 | C1 | C2 | C3);
       return;
@@ -1200,6 +1261,13 @@ export class X87 implements FpuPort {
   stEmpty(i: number): boolean {
     return this.isEmpty(i);
   }
+}
+
+/** Did rounding `v` to the integer `q` move away from zero (C1 = 1, SDM vol.1 §8.1.3.1)? */
+function roundedAway(v: F80, q: bigint): boolean {
+  const mag = q < 0n ? -q : q;
+  const t = toIntegral({ ...v, sign: 0 }, RC_ZERO).value;
+  return mag > t;
 }
 
 function INF_OF(sign: number): F80 {
