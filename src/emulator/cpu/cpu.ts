@@ -1373,14 +1373,26 @@ export class Cpu {
     this.rep = 0;
     this.lock = false;
     let op = this.fetch8();
-    if (IS_PREFIX[op] !== 0) op = this.prefixes(op);
-    if (op === 0x0f) op = 0x100 | this.fetch8();
-    if (this.lock && !LOCKABLE[op]) this.checkLock(op);
+    if (IS_PREFIX[op] !== 0) op = this.prefixed(op);
+    else if (op === 0x0f) op = 0x100 | this.fetch8();
     // Single-step (SDM vol.3 §17.3.1.4): TF at the start of an instruction traps after it.
-    if ((this.flags & C.TF) === 0) {
-      OPS[op](this);
+    if ((this.flags & C.TF) !== 0) {
+      this.traced(op);
       return;
     }
+    OPS[op](this);
+  }
+
+  /** The rest of decoding once a prefix was seen: the opcode, and LOCK's check (only prefixes set it). */
+  private prefixed(first: number): number {
+    let op = this.prefixes(first);
+    if (op === 0x0f) op = 0x100 | this.fetch8();
+    if (this.lock && !LOCKABLE[op]) this.checkLock(op);
+    return op;
+  }
+
+  /** An instruction run with TF set: the #DB trap after it, unless it suppressed that. */
+  private traced(op: number): void {
     this.suppressTrap = false;
     OPS[op](this);
     if (!this.suppressTrap && this.interruptShadow === 0) this.singleStepTrap();
