@@ -102,6 +102,9 @@ test('tiny-linux boots in the page: screen, serial console, devices panel, pause
   await expect(page.getByTestId('pci-00:02.0')).toContainText(/vga.*1234:1111.*VGA controller.*BAR0 mem 0x[0-9a-f]{8}, 16 MiB/);
   await expect(page.getByTestId('pci-00:01.1')).toContainText(/ide.*8086:7010.*BAR4 I\/O 0x[0-9a-f]{4}, 16 bytes/);
 
+  // Guest RAM straight from the shared buffer: the BIOS data area lists COM1 at 0x3F8.
+  await expect(page.getByTestId('memory-dump')).toContainText('00000400  f8 03 f8 02');
+
   // Pause: nothing moves. Resume: it carries on.
   await page.getByTestId('pause').click();
   await expect(page.getByTestId('phase')).toContainText('paused');

@@ -7,6 +7,7 @@
 import { useEffect } from 'react';
 import { client } from '../machine-client.ts';
 import { usePage } from '../store.ts';
+import { MemoryPeek } from './MemoryPeek.tsx';
 
 const hex = (v: number, digits: number) => v.toString(16).padStart(digits, '0');
 
@@ -75,6 +76,7 @@ export function MachineView() {
           <li key={d.name}>IRQ {d.irq!.join(', ')}: {d.name}</li>
         ))}
       </ul>
+      <MemoryPeek />
     </section>
   );
 }
