@@ -40,6 +40,15 @@ import { Piix4Pm } from '../pci/piix4-pm.ts';
 
 /** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
 export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
+/**
+ * Wall-clock mode: virtual time never runs ahead of the instructions by more than this (a
+ * 10 MIPS machine). When the host falls behind (a busy tab, a loaded machine), the guest's
+ * clock slows down with it instead of jumping: otherwise periodic timers pile up inside
+ * one slice and coalesce into lost ticks, and a kernel calibrating its TSC or local APIC
+ * timer against them measures nonsense (seen: Linux marking the TSC unstable, then its
+ * tick running at a fraction of the intended rate).
+ */
+export const WALL_CLOCK_MAX_NS_PER_INSTRUCTION = 100;
 /** Instructions per slice at most: timers are checked at least this often. */
 const SLICE = 20_000;
 /** The date a deterministic guest's RTC starts at. */
@@ -162,7 +171,7 @@ export class Machine {
     };
     bus.clock.progress = config.deterministic
       ? () => sliceStart + this.cpu.retired * DETERMINISTIC_NS_PER_INSTRUCTION
-      : () => (performance.now() - this.wallStart) * 1e6;
+      : () => Math.max(sliceStart, Math.min((performance.now() - this.wallStart) * 1e6, sliceStart + this.cpu.retired * WALL_CLOCK_MAX_NS_PER_INSTRUCTION));
     this.rtc.fillCmos({ memoryBytes: ramBytes, boot: config.boot, floppy: config.fda !== undefined, hardDisk: config.hda !== undefined });
     configurePcFirmware(this.fwCfg, config, ramBytes);
     this.wallStart = performance.now();
@@ -272,7 +281,17 @@ export class Machine {
           clock.advanceTo(next);
         }
       } else {
-        clock.advanceTo((performance.now() - this.wallStart) * 1e6);
+        let target = (performance.now() - this.wallStart) * 1e6;
+        if (!cpu.halted) {
+          // Running flat out: at most what the instructions executed justify; the rest of the
+          // host time is lag (wallStart moves up), so the guest's clock stays continuous.
+          const cap = start + n * WALL_CLOCK_MAX_NS_PER_INSTRUCTION;
+          if (target > cap) {
+            this.wallStart += (target - cap) / 1e6;
+            target = cap;
+          }
+        }
+        clock.advanceTo(target);
         // A triple fault halts the CPU with a reset pending: that is not an idle HLT.
         if (cpu.halted && this.pendingReset === null) {
           this.haltedForGood();
