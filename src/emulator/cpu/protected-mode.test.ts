@@ -6,27 +6,12 @@
  * with VM=1 whose INT traps to the monitor (SDM vol.3 ch.4-6 and §20.2).
  */
 import { describe, expect, it } from 'vitest';
-import { boot, LAYOUT, protectedMode, runToExit } from './testing/programs.ts';
+import { boot, IDT_DESC, idtSetup, LAYOUT, protectedMode, runToExit } from './testing/programs.ts';
 import { nasmAvailable } from './testing/nasm.ts';
 import * as C from './constants.ts';
 
-/** Helpers appended to bodies: an IDT with handlers that report through port 0xE9. */
-const IDT_SETUP = (vectors: [number, string][]) => `
-    ; IDT at ${LAYOUT.idt} with 32-bit interrupt gates (type 0xE, DPL 3 so INT n from ring 3 is allowed)
-${vectors.map(([v, handler]) => `
-    mov eax, ${handler}
-    mov word [${LAYOUT.idt} + ${v} * 8], ax
-    mov word [${LAYOUT.idt} + ${v} * 8 + 2], 0x08
-    mov word [${LAYOUT.idt} + ${v} * 8 + 4], 0xee00
-    shr eax, 16
-    mov word [${LAYOUT.idt} + ${v} * 8 + 6], ax`).join('')}
-    lidt [idt_desc]
-`;
-const IDT_DESC = `
-idt_desc:
-    dw 256 * 8 - 1
-    dd ${LAYOUT.idt}
-`;
+/** An IDT whose handlers report through port 0xE9 (testing/programs.ts). */
+const IDT_SETUP = (vectors: [number, string][]) => idtSetup(vectors);
 
 describe.skipIf(!nasmAvailable())('protected mode, paging and exceptions', () => {
   it('switches to protected mode with paging and runs 32-bit code', () => {

@@ -5,7 +5,7 @@
  * fault delivered through a task gate as Linux i386 sets it up.
  */
 import { describe, expect, it } from 'vitest';
-import { boot, LAYOUT, protectedMode, runToExit } from './testing/programs.ts';
+import { boot, IDT_DESC, idtSetup, LAYOUT, protectedMode, runToExit } from './testing/programs.ts';
 import { nasmAvailable } from './testing/nasm.ts';
 
 const TSS2 = 0x82000;
@@ -145,10 +145,7 @@ df_task:
     out 0xe9, al             ; 0x10: its DS was saved before the load faulted
     mov al, 0xdf
     jmp done
-idt_desc:
-    dw 256 * 8 - 1
-    dd ${LAYOUT.idt}
-${GDT2_DESC}`));
+${IDT_DESC}${GDT2_DESC}`));
     runToExit(cpu, machine);
     expect(machine.shutdownReason).toBe('');
     expect(machine.debugcon).toEqual([0, 1, 0x10]);
@@ -160,13 +157,7 @@ ${GDT2_DESC}`));
 ${TASKS('task2')}
     mov word [${TSS2} + 0x54], 0x28          ; DS = the first TSS's descriptor
     ; #TS handler: an interrupt gate at vector 10
-    mov eax, ts_handler
-    mov word [${LAYOUT.idt} + 10 * 8], ax
-    mov word [${LAYOUT.idt} + 10 * 8 + 2], 0x08
-    mov word [${LAYOUT.idt} + 10 * 8 + 4], 0x8e00
-    shr eax, 16
-    mov word [${LAYOUT.idt} + 10 * 8 + 6], ax
-    lidt [idt_desc]
+${idtSetup([[10, 'ts_handler']], 0x8e00)}
     jmp 0x38:0
 task2:
     mov al, 0xee
@@ -178,10 +169,7 @@ ts_handler:
     out 0xe9, al             ; 0x38: taken in the new task
     mov al, 0x75
     jmp done
-idt_desc:
-    dw 256 * 8 - 1
-    dd ${LAYOUT.idt}
-${GDT2_DESC}`));
+${IDT_DESC}${GDT2_DESC}`));
     runToExit(cpu, machine);
     expect(machine.debugcon).toEqual([0x28, 0x38]);
     expect(machine.exitValue).toBe(0x75);
@@ -203,13 +191,7 @@ ${TASKS('0')}
     mov edi, 0x20000
     mov ecx, v86_end - v86_code
     rep movsb
-    mov eax, monitor
-    mov word [${LAYOUT.idt} + 13 * 8], ax
-    mov word [${LAYOUT.idt} + 13 * 8 + 2], 0x08
-    mov word [${LAYOUT.idt} + 13 * 8 + 4], 0x8e00
-    shr eax, 16
-    mov word [${LAYOUT.idt} + 13 * 8 + 6], ax
-    lidt [idt_desc]
+${idtSetup([[13, 'monitor']], 0x8e00)}
     jmp 0x38:0
 monitor:
     mov ax, 0x10
@@ -235,10 +217,7 @@ v86_code:
     int 0x21                 ; IOPL 0: #GP to the monitor
 v86_end:
 bits 32
-idt_desc:
-    dw 256 * 8 - 1
-    dd ${LAYOUT.idt}
-${GDT2_DESC}`));
+${IDT_DESC}${GDT2_DESC}`));
     runToExit(cpu, machine);
     expect(machine.shutdownReason).toBe('');
     expect(machine.debugcon).toEqual([1, 0x20, 0x42, 0x8f]);

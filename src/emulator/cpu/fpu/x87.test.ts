@@ -6,7 +6,7 @@
  * FRSTOR and FXSAVE/FXRSTOR images, FPREM's quotient bits, and CPUID's fpu/fxsr bits.
  */
 import { describe, expect, it } from 'vitest';
-import { boot, LAYOUT, protectedMode, runToExit } from '../testing/programs.ts';
+import { boot, IDT_DESC, idtSetup, protectedMode, runToExit } from '../testing/programs.ts';
 import { nasmAvailable } from '../testing/nasm.ts';
 
 const OUT = 0x300000;
@@ -150,13 +150,7 @@ describe.skipIf(!nasmAvailable())('x87 FPU', () => {
 
   it('delivers an unmasked exception as #MF at the next waiting instruction when CR0.NE = 1', () => {
     const { cpu, machine } = boot(protectedMode(`
-    mov eax, mf_handler
-    mov word [${LAYOUT.idt} + 16 * 8], ax
-    mov word [${LAYOUT.idt} + 16 * 8 + 2], 0x08
-    mov word [${LAYOUT.idt} + 16 * 8 + 4], 0x8e00
-    shr eax, 16
-    mov word [${LAYOUT.idt} + 16 * 8 + 6], ax
-    lidt [idt_desc]
+${idtSetup([[16, 'mf_handler']], 0x8e00)}
     mov eax, cr0
     or eax, 0x20              ; NE
     mov cr0, eax
@@ -180,9 +174,7 @@ mf_handler:
     out 0xe9, al
     iretd
 cw: dw 0x037b
-idt_desc:
-    dw 256 * 8 - 1
-    dd ${LAYOUT.idt}`));
+${IDT_DESC}`));
     runToExit(cpu, machine);
     expect(machine.debugcon).toEqual([1, 0x84, 0x4d, 2]);
     expect(machine.ferrCount).toBe(0);

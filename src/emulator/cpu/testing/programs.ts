@@ -99,3 +99,27 @@ export function runToExit(cpu: Cpu, machine: FlatTestMachine, limit = 50_000_000
   }
   return total;
 }
+
+/**
+ * nasm lines that point IDT entries (at LAYOUT.idt) at handlers in the flat code segment
+ * 0x08 and load the IDT: 32-bit interrupt gates, DPL 3 by default so INT n from ring 3 may
+ * use them (`access` 0x8e00 makes them DPL 0). Pair with IDT_DESC among the program's data.
+ */
+export function idtSetup(vectors: [number, string][], access = 0xee00): string {
+  return `${vectors.map(([v, handler]) => `
+    mov eax, ${handler}
+    mov word [${LAYOUT.idt} + ${v} * 8], ax
+    mov word [${LAYOUT.idt} + ${v} * 8 + 2], 0x08
+    mov word [${LAYOUT.idt} + ${v} * 8 + 4], 0x${access.toString(16)}
+    shr eax, 16
+    mov word [${LAYOUT.idt} + ${v} * 8 + 6], ax`).join('')}
+    lidt [idt_desc]
+`;
+}
+
+/** The IDT descriptor idtSetup() loads: 256 gates at LAYOUT.idt. */
+export const IDT_DESC = `
+idt_desc:
+    dw 256 * 8 - 1
+    dd ${LAYOUT.idt}
+`;
