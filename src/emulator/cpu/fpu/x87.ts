@@ -165,6 +165,13 @@ export class X87 implements FpuPort {
     this.top = (this.top + 1) & 7;
   }
 
+  /** ST0 empty: stack underflow; when masked, ST0 becomes the indefinite. True: the instruction ends here. */
+  private st0Empty(): boolean {
+    if (!this.isEmpty(0)) return false;
+    if (!this.underflow()) this.set(0, INDEFINITE);
+    return true;
+  }
+
   /** Stack underflow: IE + SF with C1 = 0. Returns true if the instruction must stop. */
   private underflow(): boolean {
     this.sw &= ~C1;
@@ -794,11 +801,7 @@ export class X87 implements FpuPort {
   }
 
   private unary(f: (v: F80) => F80, _arith: boolean): void {
-    if (this.isEmpty(0)) {
-      if (this.underflow()) return;
-      this.set(0, INDEFINITE);
-      return;
-    }
+    if (this.st0Empty()) return;
     this.sw &= ~C1;
     this.set(0, f(this.get(0)));
   }
@@ -826,11 +829,7 @@ export class X87 implements FpuPort {
   }
 
   private fsqrt(): void {
-    if (this.isEmpty(0)) {
-      if (this.underflow()) return;
-      this.set(0, INDEFINITE);
-      return;
-    }
+    if (this.st0Empty()) return;
     const v = this.get(0);
     let out: F80;
     if (isUnsupported(v)) out = this.invalid(0);
@@ -843,11 +842,7 @@ export class X87 implements FpuPort {
   }
 
   private frndint(): void {
-    if (this.isEmpty(0)) {
-      if (this.underflow()) return;
-      this.set(0, INDEFINITE);
-      return;
-    }
+    if (this.st0Empty()) return;
     const v = this.get(0);
     if (isNaN80(v) || isUnsupported(v)) {
       const out = isUnsupported(v) ? this.invalid(0) : this.nanResult(v, v);
@@ -998,11 +993,7 @@ export class X87 implements FpuPort {
 
   /** FSIN/FCOS/F2XM1: |x| >= 2^63 is out of range for the trigonometric ones (C2 = 1, ST0 unchanged). */
   private transcendental(f: (x: number) => number, trig = false): void {
-    if (this.isEmpty(0)) {
-      if (this.underflow()) return;
-      this.set(0, INDEFINITE);
-      return;
-    }
+    if (this.st0Empty()) return;
     const v = this.get(0);
     if (isNaN80(v)) { const r = this.nanResult(v, v); if (!this.blocked()) this.set(0, r); return; }
     if (isInf(v) || isUnsupported(v)) {
