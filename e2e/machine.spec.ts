@@ -1,7 +1,7 @@
 /**
  * The whole page in Chromium: the default tiny-linux guest boots in the machine's worker
- * in wall-clock mode, its screen goes from SeaBIOS's text banner to the Linux console on
- * bochs-drm's framebuffer, the shell on COM1 answers through the xterm console, the
+ * (in deterministic mode, as full-boot tests do), its screen goes from SeaBIOS's text
+ * banner to the Linux console on bochs-drm's framebuffer, the shell on COM1 answers through the xterm console, the
  * devices panel's counters grow from the shared statistics buffer, and pause stops them.
  */
 import { test, expect, type Page } from '@playwright/test';
@@ -40,7 +40,7 @@ test('tiny-linux boots in the page: screen, serial console, devices panel, pause
   test.setTimeout(360_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto('/');
+  await page.goto('/?deterministic=1'); // full boots run on instruction-count time (as every full-boot test)
   await expect(page.getByTestId('image-tiny-linux').getByRole('radio')).toBeChecked();
   await page.getByTestId('power').click();
 

@@ -21,7 +21,7 @@ async function dropFiles(page: Page, files: { name: string; url?: string; bytes?
 
 test('dropping the tiny-linux ISO onto the page boots it from the CD-ROM', async ({ page }, testInfo) => {
   test.setTimeout(360_000);
-  await page.goto('/');
+  await page.goto('/?deterministic=1'); // full boots run on instruction-count time (as every full-boot test)
   await expect(page.getByTestId('image-list')).toBeVisible();
   await dropFiles(page, [{ name: 'tiny-linux.iso', url: '/images/tiny-linux-iso/tiny-linux.iso' }]);
   await expect(page.getByTestId('chosen-files').getByRole('combobox')).toHaveValue('cdrom');
@@ -36,7 +36,7 @@ test('dropping the tiny-linux ISO onto the page boots it from the CD-ROM', async
 
 test('a picked 1.44 MB image boots from the floppy, and the keyboard starts memtest86+', async ({ page }) => {
   test.setTimeout(180_000);
-  await page.goto('/');
+  await page.goto('/?deterministic=1'); // full boots run on instruction-count time (as every full-boot test)
   await expect(page.getByTestId('image-list')).toBeVisible();
   await page.getByTestId('file-input').setInputFiles('public/images/memtest-floppy/memtest.img');
   await expect(page.getByTestId('chosen-files').getByRole('combobox')).toHaveValue('fda');

@@ -11,6 +11,15 @@ import type { BootRequest, FromWorker, MachineStatus, MediumFile, PciFunctionInf
 import { client } from './machine-client.ts';
 import { fetchBytes, readFileBytes } from './load.ts';
 
+
+/**
+ * `?deterministic=1` in the page's address: every boot (a chosen guest or dropped files)
+ * runs on instruction-count time, as the full-boot browser tests do; the default is wall-clock.
+ */
+function deterministicByDefault(): boolean {
+  return typeof location !== 'undefined' && new URLSearchParams(location.search).get('deterministic') === '1';
+}
+
 export type ManifestStatus =
   | { kind: 'loading' }
   | { kind: 'ready'; manifest: ImageManifest }
@@ -184,7 +193,7 @@ export const usePage = create<PageState>((set, get) => {
         const total = firmwareSize(manifest.manifest) + image.files.filter((f) => Object.values(plan.files).includes(f.path)).reduce((a, f) => a + f.size, 0);
         const p = progressOf(`Loading ${image.title}`, total);
         const fw = await loadFirmware(manifest.manifest, p);
-        const request: BootRequest = { label: image.title, ...fw, memoryMiB: get().memoryMiB ?? plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: options.deterministic ?? false, pauseOn: options.pauseOn };
+        const request: BootRequest = { label: image.title, ...fw, memoryMiB: get().memoryMiB ?? plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: options.deterministic ?? deterministicByDefault(), pauseOn: options.pauseOn };
         for (const [role, rel] of Object.entries(plan.files) as [MediumRole, string][]) {
           request[role] = { name: rel.split('/').pop()!, bytes: p.add(await fetchBytes(IMAGES_URL + rel, rel, p.part())) };
         }
@@ -218,7 +227,7 @@ export const usePage = create<PageState>((set, get) => {
       const label = files.map((f) => f.file.name).join(' + ');
       try {
         const p = progressOf(`Reading ${label}`, files.reduce((a, f) => a + f.file.size, 0) + firmwareSize(manifest.manifest));
-        const request: Partial<BootRequest> = { label, memoryMiB: get().memoryMiB, deterministic: options.deterministic ?? false };
+        const request: Partial<BootRequest> = { label, memoryMiB: get().memoryMiB, deterministic: options.deterministic ?? deterministicByDefault() };
         for (const { file, role } of files) {
           const bytes = p.add(await readFileBytes(file, p.part()));
           const problem = checkMedium(role, file.name, new Uint8Array(bytes));
