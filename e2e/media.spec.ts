@@ -98,6 +98,7 @@ test('a kernel that triple-faults is reported, and the page stays up', async ({ 
 test('a guest whose files are missing on the server is reported with what to do', async ({ page }) => {
   await page.route('**/images/tiny-linux/bzImage', (route) => route.fulfill({ status: 404, body: 'not here' }));
   await page.goto('/');
+  await expect(page.getByTestId('image-tiny-linux').getByRole('radio')).toBeChecked();
   await page.getByTestId('power').click();
   await expect(page.getByTestId('notice-error').last()).toContainText("Could not download tiny-linux/bzImage: the server answered 404");
   await expect(page.getByTestId('notice-error').last()).toContainText("npm run images");
