@@ -74,6 +74,8 @@ interface PageState {
   machineView: MachineView | null;
   notices: Notice[];
   resets: number;
+  /** Why the guest last reset the machine. */
+  lastReset: string | null;
   memoryMiB: number | undefined;
   append: string;
   loadManifest(): Promise<void>;
@@ -131,7 +133,7 @@ export const usePage = create<PageState>((set, get) => {
     const buffers = [request.bios, request.vgaBios, request.kernel, request.initrd, request.cdrom, request.hda, request.fda]
       .filter((f): f is MediumFile => f !== undefined)
       .map((f) => f.bytes);
-    set({ progress: null, status: null, share: null, statsCopy: null, machineView: null, resets: 0 });
+    set({ progress: null, status: null, share: null, statsCopy: null, machineView: null, resets: 0, lastReset: null });
     client.send({ type: 'boot', request }, buffers);
   };
 
@@ -152,6 +154,7 @@ export const usePage = create<PageState>((set, get) => {
     machineView: null,
     notices: [],
     resets: 0,
+    lastReset: null,
     memoryMiB: undefined,
     append: DEFAULT_APPEND,
 
@@ -293,7 +296,7 @@ function onWorkerMessage(m: FromWorker, set: Set, get: () => PageState): void {
     case 'reset':
       // Guests reset on purpose (a reboot, SeaBIOS retrying the boot): counted in the status.
       // A triple fault is a crash: the user hears about it.
-      set({ resets: get().resets + 1 });
+      set({ resets: get().resets + 1, lastReset: m.reason });
       if (/triple fault/i.test(m.reason)) {
         get().notify('error', `The guest crashed and the machine reset itself: ${m.reason}.`,
           'The machine restarts from the BIOS. Power it off, or try another guest; if a guest that works on QEMU does this, please report it.');

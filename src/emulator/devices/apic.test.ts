@@ -70,6 +70,24 @@ describe('local APIC', () => {
     expect(count).toBe(10);
   });
 
+  it('still delivers a one-shot expiry that fell due inside a run slice when the LVT is rewritten before the slice ends', () => {
+    const { t, w, lapic, cpu } = setup();
+    w(LAPIC.SVR, 0x1ff);
+    w(LAPIC.TIMER_DIVIDE, 0xb); // divide by 1
+    w(LAPIC.LVT_TIMER, 0x40);
+    // Wall-clock mode: inside a slice, now() follows the host clock; timers fire when the
+    // machine advances the clock at the slice's end.
+    let host = t.now();
+    t.bus.clock.progress = () => host;
+    w(LAPIC.TIMER_INITIAL, 1000); // 1 us
+    host += 5_000; // the count runs out mid-slice
+    w(LAPIC.LVT_TIMER, 0x40); // the guest rewrites the LVT before the slice ends
+    t.bus.clock.progress = null;
+    t.advanceTo(host);
+    expect(cpu.intr).toBe(true);
+    expect(lapic.acknowledge()).toBe(0x40);
+  });
+
   it('holds interrupts below the task priority and nests by priority class', () => {
     const { w, lapic, cpu } = setup();
     w(LAPIC.SVR, 0x1ff);

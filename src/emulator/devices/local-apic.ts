@@ -386,6 +386,10 @@ export class LocalApic implements Device {
 
   /** Schedule the next expiry from the count's start (one-shot: once; periodic: every period). */
   private armTimer(): void {
+    // A one-shot count that has run out but whose expiry has not been delivered yet (in
+    // wall-clock mode time within a run slice can pass a deadline that only fires at the
+    // slice's end) must still interrupt when the LVT or divider is rewritten meanwhile.
+    const undelivered = this.timer !== null;
     this.cancelTimer();
     const s = this.state;
     if (!this.clock || s.timerInitial === 0) return;
@@ -393,7 +397,7 @@ export class LocalApic implements Device {
     const elapsed = this.now() - s.timerStart;
     let at: number;
     if (this.periodic()) at = s.timerStart + (Math.floor(elapsed / period) + 1) * period;
-    else if (elapsed < period) at = s.timerStart + period;
+    else if (elapsed < period || undelivered) at = s.timerStart + period;
     else return;
     this.timer = this.clock.setTimer(at, () => this.expire());
   }

@@ -12,12 +12,14 @@ export function Controls() {
   const progress = usePage((s) => s.progress);
   const memoryMiB = usePage((s) => s.memoryMiB);
   const share = usePage((s) => s.share);
+  const manifestReady = usePage((s) => s.manifest.kind === 'ready');
   const resets = usePage((s) => s.resets);
+  const lastReset = usePage((s) => s.lastReset);
   const { powerOn, powerOff, reset, pause, resume, ctrlAltDel, setMemory } = usePage.getState();
   const on = phase === 'running' || phase === 'paused' || phase === 'stopped';
   return (
     <section className="controls" aria-label="Machine controls">
-      <button type="button" className="power" onClick={() => (on || phase === 'loading' ? powerOff() : void powerOn())} data-testid="power">
+      <button type="button" className="power" onClick={() => (on || phase === 'loading' ? powerOff() : void powerOn())} data-testid="power" disabled={!manifestReady && !on && phase !== 'loading'}>
         {on || phase === 'loading' ? 'Power off' : 'Power on'}
       </button>
       <button type="button" onClick={reset} disabled={!on} data-testid="reset">Reset</button>
@@ -32,7 +34,7 @@ export function Controls() {
           {MEMORY_CHOICES.map((m) => <option key={m} value={m}>{m} MiB</option>)}
         </select>
       </label>
-      <span className={`phase phase-${phase}`} data-testid="phase" role="status">
+      <span className={`phase phase-${phase}`} data-testid="phase" role="status" title={lastReset ? `last reset: ${lastReset}` : undefined}>
         {phase === 'loading' ? 'loading' : phase}
         {share && phase !== 'off' ? `: ${share.label}` : ''}
         {resets > 0 && phase !== 'off' ? ` (reset ${resets}×)` : ''}
