@@ -38,6 +38,7 @@ export interface CliOptions {
   stats: string | undefined;
   screen: string | undefined;
   deterministic: boolean;
+  blockCache: boolean;
   help: boolean;
   version: boolean;
 }
@@ -60,6 +61,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'vga-bios', value: 'file', metavar: 'FILE', help: 'VGA option ROM behind the VGA ROM BAR (default: vgabios-stdvga.bin from the firmware image)', group: 'Machine' },
   { long: 'display', value: 'display', metavar: 'none', help: 'no screen (the only choice in the CLI; the page has the screen)', group: 'Machine' },
   { long: 'deterministic', help: 'virtual time from the instruction count: the same image and inputs give the same output', group: 'Machine' },
+  { long: 'no-block-cache', help: 'interpret every instruction (no translated blocks): slower; the reference for the block cache', group: 'Machine' },
   { long: 'image', value: 'image', metavar: 'NAME', help: 'boot a guest from the images manifest (npm run images), e.g. tiny-linux', group: 'Boot' },
   { long: 'kernel', value: 'file', metavar: 'FILE', help: 'direct kernel boot: a bzImage or a multiboot kernel', group: 'Boot' },
   { long: 'initrd', value: 'file', metavar: 'FILE', help: 'initial ramdisk for --kernel', group: 'Boot' },
@@ -130,7 +132,7 @@ export function defaultOptions(): CliOptions {
     memoryMiB: undefined, bios: undefined, vgaBios: undefined, kernel: undefined, initrd: undefined,
     append: undefined, cdrom: undefined, hda: undefined, fda: undefined, boot: undefined,
     serial: { kind: 'stdio' }, debugcon: undefined, debugExit: false, display: 'none', image: undefined,
-    script: [], timeoutSeconds: undefined, stats: undefined, screen: undefined, deterministic: false, help: false, version: false,
+    script: [], timeoutSeconds: undefined, stats: undefined, screen: undefined, deterministic: false, blockCache: true, help: false, version: false,
   };
 }
 
@@ -221,6 +223,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     } else {
       if (value !== undefined) throw new UsageError(`--${spec.long} takes no value`);
       if (spec.long === 'deterministic') o.deterministic = true;
+      else if (spec.long === 'no-block-cache') o.blockCache = false;
       else if (spec.long === 'debug-exit') o.debugExit = true;
       else if (spec.long === 'help') o.help = true;
       else if (spec.long === 'version') o.version = true;

@@ -63,8 +63,9 @@ nothing:
     ret
 `;
 
-export function benchCpu(seconds = 5): { mips: number; instructions: number; seconds: number } {
+export function benchCpu(seconds = 5, blockCache = false): { mips: number; instructions: number; seconds: number } {
   const { cpu } = boot(protectedMode(WORKLOAD));
+  if (blockCache) cpu.enableBlockCache();
   // Warm up (lets V8 optimise the interpreter), then measure.
   for (let i = 0; i < 50; i++) cpu.run(100_000);
   const start = performance.now();
@@ -75,6 +76,6 @@ export function benchCpu(seconds = 5): { mips: number; instructions: number; sec
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const r = benchCpu(Number(process.argv[2] ?? 5));
+  const r = benchCpu(Number(process.argv[2] ?? 5), process.argv[3] === 'blocks');
   process.stdout.write(`cpu: ${r.mips.toFixed(1)} MIPS (${r.instructions} instructions in ${r.seconds.toFixed(2)} s, flat protected mode with paging)\n`);
 }

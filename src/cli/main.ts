@@ -73,6 +73,7 @@ export function resolveConfig(o: CliOptions): MachineConfig {
     append: o.append ?? plan.append,
     boot: o.boot ?? plan.boot,
     deterministic: o.deterministic,
+    blockCache: o.blockCache,
     names: { bios: biosPath },
   };
   for (const role of MEDIUM_ROLES) {

@@ -10,6 +10,7 @@ import * as C from './constants.ts';
 import { taskSwitch } from './task.ts';
 import { OPS } from './ops.ts';
 import { disassemble } from './disasm.ts';
+import { BlockCache } from './jit/block-cache.ts';
 
 export interface CpuHost {
   readonly memory: PhysicalBus;
@@ -153,6 +154,14 @@ export class Cpu {
 
   /** x87 escape handler, installed by the machine (src/emulator/cpu/fpu). */
   fpu: FpuPort | null = null;
+
+  // ---- translated blocks (src/emulator/cpu/jit): off until enableBlockCache() ----
+  /** The block cache, when the machine runs 32-bit code as translated blocks. */
+  blocks: BlockCache | null = null;
+  /** Physical pages with translations: their TLB write entries take the slow path. */
+  private codePages: Uint8Array = NO_CODE_PAGES;
+  /** Set when a running block must stop after the current instruction (INTR rose, translated code was written). */
+  blockExit = false;
 
   constructor(readonly host: CpuHost) {
     this.mem = host.memory;
@@ -731,7 +740,7 @@ export class Cpu {
     const pa = this.pageAccess[ppage];
     const base = phys & ~0xfff;
     const rEntry = (pa & PAGE_DIRECT_READ) !== 0 ? base : base | TLB_SLOW;
-    const wEntry = (pa & PAGE_DIRECT_WRITE) !== 0 ? base : base | TLB_SLOW;
+    const wEntry = (pa & PAGE_DIRECT_WRITE) !== 0 && this.codePages[ppage] === 0 ? base : base | TLB_SLOW;
     const tr = user ? this.tlbUsrR : this.tlbSupR;
     const tw = user ? this.tlbUsrW : this.tlbSupW;
     tr[page] = rEntry;
@@ -784,6 +793,42 @@ export class Cpu {
       this.tlbGlobal[page] = 0;
     }
     this.tlbLogLength = kept;
+  }
+
+  /**
+   * Physical page `ppage` now holds translated code: no TLB entry may write it directly
+   * any more, so every store reaches the memory's write watch (jit/block-cache.ts).
+   */
+  protectCodePage(ppage: number): void {
+    const sup = this.tlbSupW, usr = this.tlbUsrW;
+    const fix = (tlb: Int32Array, page: number): void => {
+      const e = tlb[page];
+      if ((e & 0xfff) === 0 && e >>> 12 === ppage) tlb[page] = e | TLB_SLOW;
+    };
+    if (this.tlbOverflow) {
+      for (let page = 0; page < 1 << 20; page++) {
+        fix(sup, page);
+        fix(usr, page);
+      }
+      return;
+    }
+    for (let i = 0; i < this.tlbLogLength; i++) {
+      fix(sup, this.tlbLog[i]);
+      fix(usr, this.tlbLog[i]);
+    }
+  }
+
+  /**
+   * Run 32-bit code as translated blocks from now on. The memory must be able to watch
+   * writes (PhysicalBus.watchWrites): without that, translations could go stale.
+   */
+  enableBlockCache(hotThreshold?: number): void {
+    if (this.blocks !== null) return;
+    if (this.mem.watchWrites === undefined) throw new Error('this memory cannot watch writes to code; translated blocks need it');
+    const cache = new BlockCache(this, hotThreshold);
+    this.blocks = cache;
+    this.codePages = cache.codePages;
+    this.mem.watchWrites(cache.codePages, (page) => cache.invalidatePage(page));
   }
 
   /** INVLPG: drop one linear page from every TLB (SDM vol.3 §4.10.4.1). */
@@ -1282,20 +1327,47 @@ export class Cpu {
       if (this.halted) {
         if (!this.wakeFromHalt()) break;
       }
-      if (this.interruptShadow > 0) this.interruptShadow--;
-      else if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) this.serviceInterrupt();
+      // The instruction after STI, MOV SS or POP SS runs alone: interrupts are looked at
+      // right after it, so it may not start a translated block.
+      let shadowed = false;
+      if (this.interruptShadow > 0) {
+        this.interruptShadow--;
+        shadowed = true;
+      } else if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) this.serviceInterrupt();
       try {
         // Inner loop: straight-line execution until a fault or a state change needs attention.
         const end = max;
         while (n < end) {
+          const cache = this.blocks;
+          if (cache !== null && !shadowed && this.cs32 && (this.flags & C.TF) === 0) {
+            // A translated block for the code at CS:EIP, if it fits the budget and the CS limit.
+            const eip = this.eip;
+            const lin = (this.csBase + eip) | 0;
+            const e = this.tlbR[lin >>> 12];
+            if ((e & 0xfff) === 0) {
+              const block = cache.lookup((e >>> 0) + (lin & 0xfff));
+              if (block !== null && n + block.count <= end && (eip >>> 0) + block.bytes - 1 <= this.segHi[C.CS]) {
+                this.blockExit = false;
+                const before = n;
+                n = block.run(this, n);
+                cache.stats.executed += n - before; cache.stats.entries++;
+                this.retired = n;
+                if (this.stopSlice || this.interruptShadow > 0) break;
+                if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
+                continue;
+              }
+            }
+          }
           this.step();
           this.retired = ++n;
+          shadowed = false;
           if (this.stopSlice || this.interruptShadow > 0) break;
           if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
         }
       } catch (e) {
         if (e !== FAULT) throw e;
-        n++;
+        // `retired` is the count before the faulting instruction (a block keeps it exact too).
+        n = this.retired + 1;
         this.eip = this.instrStart;
         this.rep = 0;
         try {
@@ -1352,11 +1424,13 @@ export class Cpu {
   /** The interrupt controller's INTR output changed. */
   setIntr(level: boolean): void {
     this.intrLine = level;
+    if (level) this.blockExit = true;
   }
 
   /** Raise NMI (the platform's NMI pin). */
   nmi(): void {
     this.nmiPending = true;
+    this.blockExit = true;
   }
 
   /** Execute one instruction: prefixes, then the handler of its opcode. */
@@ -1495,6 +1569,8 @@ export class Cpu {
     for (let i = 0; i < 6; i++) this.computeSegRange(i);
     this.updateModeCaches();
     this.flushTlb(true);
+    // RAM was replaced under the translations.
+    this.blocks?.invalidateAll();
   }
 }
 
@@ -1520,6 +1596,9 @@ export interface FpuPort {
   saveState(): unknown;
   loadState(state: unknown): void;
 }
+
+/** The code-page map of a CPU without a block cache: no page is ever marked. */
+const NO_CODE_PAGES = new Uint8Array(1 << 20);
 
 /** Parity of each byte value: 1 when the number of set bits is even (PF). */
 export const PARITY = new Uint8Array(256);

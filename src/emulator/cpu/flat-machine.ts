@@ -28,13 +28,24 @@ export class FlatTestMachine implements PhysicalBus, PortBus, CpuHost {
 
   /** Copy a program into RAM at `address`. */
   load(address: number, bytes: Uint8Array): void {
+    if (this.watched !== null) for (let p = address >>> 12; p <= (address + bytes.length - 1) >>> 12; p++) if (this.watched[p]) this.onWatchedWrite(p);
     this.ram.set(bytes, address);
   }
 
   read8(a: number): number { return (a >>> 0) < this.ram.length ? this.ram[a >>> 0] : 0xff; }
   read16(a: number): number { return this.read8(a) | (this.read8(a + 1) << 8); }
   read32(a: number): number { return this.read16(a) | (this.read16(a + 2) << 16); }
-  write8(a: number, v: number): void { if ((a >>> 0) < this.ram.length) this.ram[a >>> 0] = v; }
+  write8(a: number, v: number): void {
+    if ((a >>> 0) >= this.ram.length) return;
+    if (this.watched !== null && this.watched[a >>> 12] !== 0) this.onWatchedWrite(a >>> 12);
+    this.ram[a >>> 0] = v;
+  }
+  private watched: Uint8Array | null = null;
+  private onWatchedWrite: (page: number) => void = () => {};
+  watchWrites(pages: Uint8Array, onWrite: (page: number) => void): void {
+    this.watched = pages;
+    this.onWatchedWrite = onWrite;
+  }
   write16(a: number, v: number): void { this.write8(a, v); this.write8(a + 1, v >> 8); }
   write32(a: number, v: number): void { this.write16(a, v); this.write16(a + 2, v >>> 16); }
   addMapListener(): void {}

@@ -26,6 +26,11 @@ export interface MachineConfig {
   optionRoms?: { name: string; data: Uint8Array }[];
   /** Virtual time from the instruction count: the same inputs give the same output. */
   deterministic: boolean;
+  /**
+   * Run 32-bit code as translated blocks (cpu/jit; default on). Off, every instruction
+   * goes through the interpreter: slower, and the reference the translations are tested against.
+   */
+  blockCache?: boolean;
 }
 
 /** What the machine tells whoever runs it. All optional; called synchronously from the run loop. */

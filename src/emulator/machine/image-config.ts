@@ -170,6 +170,8 @@ export interface MachineInputs {
   /** Boot order letters; default: the CD first when there is a CD and no disk. */
   boot?: string;
   deterministic: boolean;
+  /** Translated blocks for 32-bit code (MachineConfig.blockCache; default on). */
+  blockCache?: boolean;
   /** Display names of the files, for error messages (default: the role). */
   names?: Partial<Record<MediumRole | 'bios', string>>;
 }
@@ -193,6 +195,7 @@ export function buildMachineConfig(i: MachineInputs): MachineConfig {
     boot: i.boot ?? (i.cdrom && !i.hda ? 'dc' : 'cad'),
     deterministic: i.deterministic,
   };
+  if (i.blockCache === false) config.blockCache = false;
   if (i.vgaBios) config.vgaBios = i.vgaBios;
   if (i.kernel) config.kernel = i.kernel;
   if (i.initrd) config.initrd = i.initrd;

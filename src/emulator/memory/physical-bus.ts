@@ -42,6 +42,14 @@ export interface PhysicalBus {
 
   /** `fn` runs whenever `pageAccess` or `a20Mask` changes; the CPU flushes its TLB then. */
   addMapListener(fn: () => void): void;
+
+  /**
+   * Call `onWrite(page)` before any store that does not come through a CPU TLB direct
+   * entry (the slow path, page walks, bus-master DMA) reaches RAM page `page` while
+   * `pages[page]` is set. The CPU's block cache uses it to drop translations of
+   * overwritten code (cpu/jit/block-cache.ts); the CPU keeps those pages off its direct path.
+   */
+  watchWrites?(pages: Uint8Array, onWrite: (page: number) => void): void;
 }
 
 /** Port I/O as the CPU issues it (IN, OUT, INS, OUTS). Unclaimed ports read all-ones. */

@@ -314,6 +314,7 @@ export class PhysicalMemory implements PhysicalBus {
         // The VGA window without a VGA, or a PAM area whose writes go to the ROM side: dropped.
         if (addr < PAM_START || (this.pamOf(addr) & PAM_WRITE) === 0) return;
       }
+      if (this.codeWatch[addr >>> PAGE_SHIFT] !== 0) this.onCodeWrite(addr >>> PAGE_SHIFT);
       this.ram[addr] = value;
       this.dirty.pages[addr >>> PAGE_SHIFT] = 1;
     }
@@ -344,6 +345,18 @@ export class PhysicalMemory implements PhysicalBus {
     }
     this.write16(addr, value & 0xffff);
     this.write16(addr + 2, (value >>> 16) & 0xffff);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Write watch for translated code (PhysicalBus.watchWrites)
+  // -------------------------------------------------------------------------------------
+
+  private codeWatch: Uint8Array = new Uint8Array(1 << 20);
+  private onCodeWrite: (page: number) => void = () => {};
+
+  watchWrites(pages: Uint8Array, onWrite: (page: number) => void): void {
+    this.codeWatch = pages;
+    this.onCodeWrite = onWrite;
   }
 
   // -------------------------------------------------------------------------------------
@@ -404,6 +417,7 @@ export class PhysicalMemory implements PhysicalBus {
       const n = Math.min(src.length - done, (1 << PAGE_SHIFT) - (a & 0xfff));
       const page = a >>> PAGE_SHIFT;
       if (this.plainRamPage(page)) {
+        if (this.codeWatch[page] !== 0) this.onCodeWrite(page);
         this.ram.set(n === src.length ? src : src.subarray(done, done + n), a);
         this.dirty.pages[page] = 1;
       } else {

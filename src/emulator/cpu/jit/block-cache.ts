@@ -1,0 +1,147 @@
+/**
+ * The block cache: translated blocks (codegen.ts) by the physical address of their first
+ * instruction, compiled once a start address has been reached HOT_THRESHOLD times, and
+ * thrown away when the page they were read from is written.
+ *
+ * Keeping translations coherent with memory (SDM vol.3 §11.6, self-modifying code: a
+ * write to code takes effect for the next instruction fetched):
+ *  - a page with translations is "watched": `codePages[page]` is set, the CPU's TLB
+ *    gives it no direct write path (Cpu.protectCodePage), so every store to it (by the
+ *    CPU, a page walk or a bus master's DMA) reaches PhysicalMemory, which calls
+ *    invalidatePage before the store lands;
+ *  - invalidation drops every block of the page and sets `cpu.blockExit`, so a block that
+ *    wrote into its own page leaves after that instruction and the new bytes are decoded;
+ *  - a page rewritten again and again (code and data sharing a page) is given up on after
+ *    GIVE_UP invalidations and stays interpreted.
+ * Translations depend only on the bytes (and 32-bit code), so equal sources share one
+ * compiled function: a block recompiled after an invalidation, or the same code at
+ * another address, costs a decode and a Map lookup, not a new function for V8 to optimise.
+ */
+import type { Cpu } from '../cpu.ts';
+import { alu, incDec, mul32, MUL_HIGH, neg, setMulFlags, shift } from '../alu.ts';
+import { translateBlock } from './codegen.ts';
+
+export type BlockFunction = (c: Cpu, n: number) => number;
+
+export interface Block {
+  readonly run: BlockFunction;
+  readonly count: number;
+  readonly bytes: number;
+}
+
+/** What the generated code calls (`H.` in codegen.ts). */
+const HELPERS = { alu, incDec, mul32, MUL_HIGH, neg, setMulFlags, shift };
+
+/**
+ * Times a start address is reached (in the interpreter) before its block is translated.
+ * Each translation is a JavaScript function V8 must parse and optimise (milliseconds of
+ * compiler time), which pays only on code that runs tens of thousands of times: measured
+ * on the tiny-linux boot, a threshold of 16 translated 33,000 blocks and ran at half the
+ * interpreter's speed; at 20,000 the few hundred hottest blocks carry most of the work
+ * (Debian's XZ decompressor: 16 -> 48 MIPS).
+ */
+export const HOT_THRESHOLD = 20_000;
+/** Invalidations after which a page is left to the interpreter. */
+const GIVE_UP = 64;
+const SLOT_BITS = 17;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+const HEAT_MASK = (1 << 16) - 1;
+/** Compiled functions kept by source text; the memo is dropped whole when it grows past this. */
+const MEMO_LIMIT = 40_000;
+
+export interface BlockCacheStats {
+  /** Blocks translated (decoded) and entered into the cache. */
+  translated: number;
+  /** Of those, how many needed a new JavaScript function (the rest reused one). */
+  compiled: number;
+  /** Page invalidations caused by writes to translated code. */
+  invalidations: number;
+  /** Pages given up on (left to the interpreter). */
+  pagesGivenUp: number;
+  /** Instructions retired inside translated blocks (the rest were interpreted). */
+  executed: number;
+  entries: number;
+}
+
+export class BlockCache {
+  /** Physical pages holding translated code (shared with the memory's write watch). */
+  readonly codePages = new Uint8Array(1 << 20);
+  private readonly keys = new Int32Array(1 << SLOT_BITS).fill(-1);
+  private readonly blocks: (Block | null)[] = new Array<Block | null>(1 << SLOT_BITS).fill(null);
+  private readonly heat = new Uint32Array(HEAT_MASK + 1);
+  private readonly pageSlots = new Map<number, number[]>();
+  private readonly pageInvalidations = new Uint8Array(1 << 20);
+  private readonly memo = new Map<string, BlockFunction>();
+  readonly stats: BlockCacheStats = { translated: 0, compiled: 0, invalidations: 0, pagesGivenUp: 0, executed: 0, entries: 0 };
+
+  constructor(private readonly cpu: Cpu, private readonly hotThreshold = HOT_THRESHOLD) {}
+
+  /** The block starting at physical address `phys`, translating it once it is hot; null to interpret. */
+  lookup(phys: number): Block | null {
+    const slot = (phys ^ (phys >>> SLOT_BITS)) & SLOT_MASK;
+    if (this.keys[slot] === (phys | 0)) return this.blocks[slot];
+    const h = (phys ^ (phys >>> 16)) & HEAT_MASK;
+    if (++this.heat[h] < this.hotThreshold) return null;
+    this.heat[h] = 0;
+    return this.translate(phys, slot);
+  }
+
+  private translate(phys: number, slot: number): Block | null {
+    const page = phys >>> 12;
+    if (this.pageInvalidations[page] >= GIVE_UP) return null;
+    const t = translateBlock(this.cpu.ram, phys);
+    if (t === null) return null;
+    let run = this.memo.get(t.source);
+    if (run === undefined) {
+      if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+      // The generated source is built only from decoded numbers (codegen.ts), never from
+      // guest-controlled text.
+      run = new Function('H', `return function block(c, n) {\n${t.source}\n};`)(HELPERS) as BlockFunction;
+      this.memo.set(t.source, run);
+      this.stats.compiled++;
+    }
+    const block: Block = { run, count: t.count, bytes: t.bytes };
+    this.keys[slot] = phys | 0;
+    this.blocks[slot] = block;
+    let slots = this.pageSlots.get(page);
+    if (slots === undefined) {
+      slots = [];
+      this.pageSlots.set(page, slots);
+    }
+    slots.push(slot);
+    if (this.codePages[page] === 0) {
+      this.codePages[page] = 1;
+      this.cpu.protectCodePage(page);
+    }
+    this.stats.translated++;
+    return block;
+  }
+
+  /** A store is about to reach physical page `page`, which holds translated code. */
+  invalidatePage(page: number): void {
+    const slots = this.pageSlots.get(page);
+    if (slots !== undefined) {
+      for (const slot of slots) {
+        if (this.keys[slot] >>> 12 === page) {
+          this.keys[slot] = -1;
+          this.blocks[slot] = null;
+        }
+      }
+      this.pageSlots.delete(page);
+    }
+    this.codePages[page] = 0;
+    this.stats.invalidations++;
+    if (this.pageInvalidations[page] < GIVE_UP && ++this.pageInvalidations[page] === GIVE_UP) this.stats.pagesGivenUp++;
+    this.cpu.blockExit = true;
+  }
+
+  /** Forget every translation (RAM replaced wholesale: a restored snapshot). */
+  invalidateAll(): void {
+    this.keys.fill(-1);
+    this.blocks.fill(null);
+    this.pageSlots.clear();
+    this.codePages.fill(0);
+    this.pageInvalidations.fill(0);
+    this.heat.fill(0);
+  }
+}

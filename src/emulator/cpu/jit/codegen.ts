@@ -1,0 +1,560 @@
+/**
+ * Block translation: decode a run of 32-bit instructions from guest RAM and emit one
+ * JavaScript function for it, so the common instructions run without the interpreter's
+ * fetch, prefix and ModRM decoding and its dispatch through OPS (DESIGN.md seam 7).
+ *
+ * What a block is:
+ *  - it starts at a physical address in 32-bit code (CS.D=1) and never leaves its 4 KiB page;
+ *  - it ends after an unconditional transfer (JMP, CALL, RET, indirect JMP/CALL), after an
+ *    instruction it hands to the interpreter whole ("terminal"), at the page end, or after
+ *    MAX_INSTRUCTIONS; a taken Jcc leaves early (a side exit), a not-taken one falls through;
+ *  - its code is position independent in EIP: `e0`, the EIP it was entered at, is the base of
+ *    every offset, so the same bytes give the same source (and one compiled function).
+ *
+ * Exactness with the interpreter, instruction for instruction, is the contract (the
+ * lockstep test in jit.test.ts holds it to that):
+ *  - before anything that can fault, `c.instrStart` and `c.retired` are where the
+ *    interpreter would have them, so a fault restarts the right instruction and the run
+ *    loop counts exactly the instructions that retired; devices that read the clock during
+ *    an access see the same sub-slice time;
+ *  - after an instruction that accessed memory the block leaves if `c.blockExit` (the
+ *    INTR line rose: a device answered a read or write, or a store hit a page holding
+ *    translated code) or `c.stopSlice` is set, so interrupts are taken at the same
+ *    instruction boundary as in the interpreter;
+ *  - everything not translated here runs through `c.step()`, the interpreter itself:
+ *    "pure" instructions (no mode, flag-IF/TF or control effects) continue the block,
+ *    everything else ends it.
+ * Flags stay lazy: translated arithmetic writes the same lz* fields Cpu.setLazy would.
+ */
+import * as C from '../constants.ts';
+import { LOCKABLE } from '../cpu.ts';
+
+/** Longest block, in instructions: bounds the work a block can do before interrupts are seen. */
+export const MAX_INSTRUCTIONS = 48;
+
+/** The result of translating one block. */
+export interface BlockSource {
+  /** Body of `function (c, n)`: returns n plus the instructions retired. */
+  readonly source: string;
+  /** Most instructions the block can retire (the run loop's budget check). */
+  readonly count: number;
+  /** Bytes from the entry to the end of the last instruction (the CS limit check). */
+  readonly bytes: number;
+}
+
+const ARITH = C.ARITH_FLAGS;
+const LAZY_ADD = 0;
+const LAZY_SUB = 1;
+const LAZY_LOGIC = 2;
+
+/** Ran past the page (or the 15-byte limit) while decoding: the instruction is not in the block. */
+const OUT_OF_BYTES = { outOfBytes: true } as const;
+
+/** Opcodes the interpreter runs inside a block without ending it: no control, mode, IF or TF effects. */
+const PURE = new Uint8Array(512);
+for (const op of [
+  0x27, 0x2f, 0x37, 0x3f, // DAA DAS AAA AAS
+  0x9e, 0x9f, // SAHF LAHF
+  0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf, // string instructions (REP included)
+  0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3, // shifts and rotates not translated (RCL/RCR, 16-bit)
+  0xc9, // LEAVE
+  0xd4, 0xd5, 0xd6, 0xd7, // AAM AAD SALC XLAT
+  0xf5, 0xf8, 0xf9, // CMC CLC STC
+  0xf6, 0xf7, // MUL IMUL DIV IDIV
+  0x8f, // POP Ev
+  0x1a3, 0x1ab, 0x1b3, 0x1bb, 0x1ba, 0x1bc, 0x1bd, // BT BTS BTR BTC, BSF BSR
+  0x1a4, 0x1a5, 0x1ac, 0x1ad, // SHLD SHRD
+  0x1b0, 0x1b1, 0x1c0, 0x1c1, 0x1c7, // CMPXCHG XADD CMPXCHG8B
+  0x1c8, 0x1c9, 0x1ca, 0x1cb, 0x1cc, 0x1cd, 0x1ce, 0x1cf, // BSWAP
+  0x1af, // IMUL Gv,Ev (16-bit form)
+  0x69, 0x6b, // IMUL Gv,Ev,I (16-bit form)
+]) PURE[op] = 1;
+
+/** Bytes of immediate after the ModRM/displacement, for the opcodes with a ModRM byte (-1: no ModRM). */
+function hasModrm(op: number): boolean {
+  if (op < 0x100) {
+    if (op < 0x40) return (op & 7) < 4;
+    return (op >= 0x62 && op <= 0x63) || op === 0x69 || op === 0x6b || (op >= 0x80 && op <= 0x8f) ||
+      op === 0xc0 || op === 0xc1 || (op >= 0xc4 && op <= 0xc7) || (op >= 0xd0 && op <= 0xd3) ||
+      (op >= 0xd8 && op <= 0xdf) || op === 0xf6 || op === 0xf7 || op === 0xfe || op === 0xff;
+  }
+  const o = op & 0xff;
+  return (o >= 0x40 && o <= 0x4f) || (o >= 0x90 && o <= 0x9f) || o === 0xa3 || o === 0xa4 || o === 0xa5 ||
+    o === 0xab || o === 0xac || o === 0xad || o === 0xaf || o === 0xb0 || o === 0xb1 || o === 0xb3 ||
+    (o >= 0xb6 && o <= 0xbf && o !== 0xb8 && o !== 0xb9) || o === 0xba || o === 0xc0 || o === 0xc1 || o === 0xc7;
+}
+
+/** Immediate bytes of a pure opcode (to find the next instruction); o16 is the 66 prefix in 32-bit code. */
+function pureImmediate(op: number, reg: number, o16: boolean): number {
+  switch (op) {
+    case 0xc0: case 0xc1: case 0xd4: case 0xd5: case 0x1a4: case 0x1ac: case 0x1ba: case 0x6b: return 1;
+    case 0x69: return o16 ? 2 : 4;
+    case 0xf6: return reg < 2 ? 1 : 0;
+    case 0xf7: return reg < 2 ? (o16 ? 2 : 4) : 0;
+    default: return 0;
+  }
+}
+
+function reg8(i: number): string {
+  return `r8[${i < 4 ? i << 2 : ((i - 4) << 2) + 1}]`;
+}
+function reg(bits: number, i: number): string {
+  return bits === 32 ? `r[${i}]` : bits === 16 ? `r16[${i << 1}]` : reg8(i);
+}
+function maskOf(bits: number): number {
+  return bits === 32 ? -1 : (1 << bits) - 1;
+}
+function hex(v: number): string {
+  return v < 0 ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`;
+}
+function lazy(op: number, a: string, b: string, bits: number, mask: number): string {
+  return `c.lzOp = ${op}; c.lzA = ${a}; c.lzB = ${b}; c.lzR = t; c.lzBits = ${bits}; c.lzMask = ${mask};`;
+}
+
+/**
+ * ALU operation `op` (ADD OR ADC SBB AND SUB XOR CMP, the order of opcodes 00-3F) on the
+ * variables a and b into t, with the lazy flags alu.ts sets.
+ */
+function aluOp(op: number, bits: number): string {
+  const m = maskOf(bits);
+  switch (op) {
+    case 0: return `t = (a + b) & ${m}; ${lazy(LAZY_ADD, 'a', 'b', bits, ARITH)}`;
+    case 1: return `t = (a | b) & ${m}; ${lazy(LAZY_LOGIC, 'a', 'b', bits, ARITH)}`;
+    case 2: return `t = H.alu(c, 2, a, b, ${bits});`;
+    case 3: return `t = H.alu(c, 3, a, b, ${bits});`;
+    case 4: return `t = a & b & ${m}; ${lazy(LAZY_LOGIC, 'a', 'b', bits, ARITH)}`;
+    case 5: case 7: return `t = (a - b) & ${m}; ${lazy(LAZY_SUB, 'a', 'b', bits, ARITH)}`;
+    default: return `t = (a ^ b) & ${m}; ${lazy(LAZY_LOGIC, 'a', 'b', bits, ARITH)}`;
+  }
+}
+
+/** A decoded ModRM operand: a register, or a memory offset expression in a segment. */
+interface Operand {
+  readonly reg: number; // -1 for memory
+  readonly off: string;
+  readonly seg: number;
+}
+
+/**
+ * Translate the block at `phys` (its bytes read from `ram`). Returns null when not even
+ * the first instruction can be translated into a block of its own.
+ */
+export function translateBlock(ram: Uint8Array, phys: number): BlockSource | null {
+  const pageEnd = (phys & ~0xfff) + 0x1000;
+  const out: string[] = [];
+  let pos = phys; // decode position (physical)
+  let count = 0;
+  let ended = false;
+  let limit = 0; // end of the current instruction's 15 bytes (offset from the block entry)
+
+  const byte = (): number => {
+    if (pos >= pageEnd || pos - phys >= limit) throw OUT_OF_BYTES;
+    return ram[pos++];
+  };
+  const imm8s = (): number => (byte() << 24) >> 24;
+  const imm16 = (): number => byte() | (byte() << 8);
+  const imm32 = (): number => byte() | (byte() << 8) | (byte() << 16) | (byte() << 24);
+
+  while (!ended && count < MAX_INSTRUCTIONS && pos < pageEnd) {
+    const start = pos - phys; // offset of this instruction from the block entry
+    limit = start + 15;
+    const lines: string[] = [];
+    let terminal = false;
+    let accesses = false; // the instruction touches memory (set by pre())
+    try {
+      let seg = -1;
+      let o16 = false;
+      let a16 = false;
+      let rep = 0;
+      let lock = false;
+      let op = byte();
+      for (;;) {
+        if (op === 0x26) seg = C.ES;
+        else if (op === 0x2e) seg = C.CS;
+        else if (op === 0x36) seg = C.SS;
+        else if (op === 0x3e) seg = C.DS;
+        else if (op === 0x64) seg = C.FS;
+        else if (op === 0x65) seg = C.GS;
+        else if (op === 0x66) o16 = true;
+        else if (op === 0x67) a16 = true;
+        else if (op === 0xf0) lock = true;
+        else if (op === 0xf2 || op === 0xf3) rep = op;
+        else break;
+        op = byte();
+      }
+      if (op === 0x0f) op = 0x100 | byte();
+      const i = count;
+      const next = (): string => `(e0 + ${pos - phys}) | 0`;
+      const here = `(e0 + ${start}) | 0`;
+      /**
+       * Before a memory access: where a fault would restart, and how many instructions
+       * retired before this one (the clock a device reads during the access). The access
+       * may also change the INTR line or hit translated code: checked after the instruction.
+       */
+      const pre = (): void => {
+        lines.push(`c.instrStart = ${here}; c.retired = n + ${i};`);
+        accesses = true;
+      };
+      const interpret = (pure: boolean): void => {
+        // The interpreter runs this instruction from its first prefix byte.
+        lines.push(`c.eip = ${here}; c.retired = n + ${i}; c.step();`);
+        if (pure) lines.push(`if (c.eip !== (${next()}) || c.stopSlice || c.blockExit) return n + ${i + 1};`);
+        else {
+          lines.push(`return n + ${i + 1};`);
+          terminal = true;
+        }
+      };
+      /** Skip a ModRM operand's bytes (for instructions left to the interpreter). */
+      const skipModrm = (): number => {
+        const m = byte();
+        if (m >= 0xc0) return m;
+        const mod = m >> 6, rm = m & 7;
+        if (a16) {
+          if (mod === 0 && rm === 6) pos += 2;
+          else if (mod === 1) pos += 1;
+          else if (mod === 2) pos += 2;
+        } else {
+          let base = rm;
+          if (rm === 4) base = byte() & 7;
+          if (mod === 0 && base === 5) pos += 4;
+          else if (mod === 1) pos += 1;
+          else if (mod === 2) pos += 4;
+        }
+        if (pos > pageEnd || pos - phys > limit) throw OUT_OF_BYTES;
+        return m;
+      };
+      /** Decode a ModRM byte with 32-bit addressing (SDM vol.2 tables 2-2, 2-3). */
+      const modrm = (): { m: number; rm: Operand } => {
+        const m = byte();
+        if (m >= 0xc0) return { m, rm: { reg: m & 7, off: '', seg: -1 } };
+        const mod = m >> 6, rm = m & 7;
+        let def = C.DS;
+        const parts: string[] = [];
+        let disp = 0;
+        if (rm === 4) {
+          const sib = byte();
+          const base = sib & 7, index = (sib >> 3) & 7, scale = sib >> 6;
+          if (base === 5 && mod === 0) disp = imm32();
+          else {
+            parts.push(`r[${base}]`);
+            if (base === C.ESP || base === C.EBP) def = C.SS;
+          }
+          if (index !== 4) parts.push(scale ? `(r[${index}] << ${scale})` : `r[${index}]`);
+        } else if (rm === 5 && mod === 0) {
+          disp = imm32();
+        } else {
+          parts.push(`r[${rm}]`);
+          if (rm === C.EBP) def = C.SS;
+        }
+        if (mod === 1) disp = imm8s();
+        else if (mod === 2) disp = imm32();
+        if (disp !== 0 || parts.length === 0) parts.push(hex(disp));
+        const off = parts.length === 1 && parts[0].startsWith('r[') ? parts[0] : `(${parts.join(' + ')}) | 0`;
+        return { m, rm: { reg: -1, off, seg: seg >= 0 ? seg : def } };
+      };
+      const read = (bits: number, o: Operand): string => (o.reg >= 0 ? reg(bits, o.reg) : `c.read${bits}(${o.seg}, ${o.off})`);
+      /** Store `value` (an expression over locals) into operand o. */
+      const write = (bits: number, o: Operand, value: string): void => {
+        if (o.reg >= 0) lines.push(`${reg(bits, o.reg)} = ${value};`);
+        else {
+          lines.push(`c.write${bits}(${o.seg}, ${o.off}, ${value});`);
+        }
+      };
+      /** Read-modify-write: `a` gets the old value (the write is probed first, as rmw8/16/32 do). */
+      const rmwRead = (bits: number, o: Operand): void => {
+        if (o.reg >= 0) lines.push(`a = ${reg(bits, o.reg)};`);
+        else lines.push(`lin = c.linW(${o.seg}, ${o.off}, ${bits >> 3}); c.probeWrite(lin, ${bits >> 3}); a = c.readLin${bits}(lin);`);
+      };
+      const rmwWrite = (bits: number, o: Operand, value: string): void => {
+        if (o.reg >= 0) lines.push(`${reg(bits, o.reg)} = ${value};`);
+        else {
+          lines.push(`c.writeLin${bits}(lin, ${value});`);
+        }
+      };
+      const memory = (o: Operand): boolean => o.reg < 0;
+      /** A near transfer to `target` (an expression): the CS limit check of jump() in ops.ts. */
+      const transfer = (target: string): void => {
+        lines.push(`t = ${target}; if ((t >>> 0) > c.segHi[${C.CS}]) { c.instrStart = ${here}; c.retired = n + ${i}; c.fault(${C.GP}, 0); }`);
+      };
+      const exitTo = (): void => {
+        lines.push(`c.eip = t; return n + ${i + 1};`);
+        ended = true;
+      };
+
+      const v = o16 ? 16 : 32; // operand size of "v" forms
+      const lockBad = lock && !LOCKABLE[op];
+      if (a16 || lockBad || (rep !== 0 && ((op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf) || (op >= 0x6c && op <= 0x6f)))) {
+        // 16-bit addressing and invalid LOCKs are the interpreter's; so are REP strings (pure, below).
+        if (PURE[op] && !lockBad) {
+          if (hasModrm(op)) {
+            const m = skipModrm();
+            pos += pureImmediate(op, (m >> 3) & 7, o16);
+          } else pos += pureImmediate(op, 0, o16);
+          if (pos > pageEnd || pos - phys > limit) throw OUT_OF_BYTES;
+          interpret(true);
+        } else interpret(false);
+      } else if (op < 0x40 && (op & 7) < 6) {
+        // 00-3F: ALU in six forms.
+        const aop = op >> 3, form = op & 7, writes = aop !== 7;
+        if (form === 4) {
+          lines.push(`a = r8[0]; b = ${byte()}; ${aluOp(aop, 8)}`);
+          if (writes) lines.push('r8[0] = t;');
+        } else if (form === 5) {
+          const b = v === 32 ? imm32() : imm16();
+          lines.push(`a = ${reg(v, 0)}; b = ${hex(b)}; ${aluOp(aop, v)}`);
+          if (writes) lines.push(`${reg(v, 0)} = t;`);
+        } else {
+          const bits = form & 1 ? v : 8;
+          const { m, rm } = modrm();
+          const r = (m >> 3) & 7;
+          if (lock && !memory(rm)) interpret(false);
+          else if (form < 2) {
+            if (memory(rm)) pre();
+            if (writes) rmwRead(bits, rm);
+            else lines.push(`a = ${read(bits, rm)};`);
+            lines.push(`b = ${reg(bits, r)}; ${aluOp(aop, bits)}`);
+            if (writes) rmwWrite(bits, rm, 't');
+          } else {
+            if (memory(rm)) pre();
+            lines.push(`a = ${reg(bits, r)}; b = ${read(bits, rm)}; ${aluOp(aop, bits)}`);
+            if (writes) lines.push(`${reg(bits, r)} = t;`);
+          }
+        }
+      } else if (op >= 0x40 && op <= 0x4f) {
+        // INC/DEC r: CF is kept (H.incDec).
+        const r = op & 7;
+        lines.push(`${reg(v, r)} = H.incDec(c, ${reg(v, r)}, ${op >= 0x48}, ${v});`);
+      } else if (op >= 0x50 && op <= 0x57) {
+        pre();
+        lines.push(`c.push${v}(${reg(v, op & 7)});`);
+      } else if (op >= 0x58 && op <= 0x5f) {
+        pre();
+        lines.push(`${reg(v, op & 7)} = c.pop${v}();`);
+      } else if (op === 0x68 || op === 0x6a) {
+        const value = op === 0x6a ? (o16 ? imm8s() & 0xffff : imm8s()) : (o16 ? imm16() : imm32());
+        pre();
+        lines.push(`c.push${v}(${hex(value)});`);
+      } else if ((op === 0x69 || op === 0x6b || op === 0x1af) && !o16) {
+        // IMUL Gv, Ev(, imm): the 32-bit forms of imul3 and 0F AF.
+        const { m, rm } = modrm();
+        const r = (m >> 3) & 7;
+        if (memory(rm)) pre();
+        if (op === 0x1af) lines.push(`a = ${reg(32, r)}; b = ${read(32, rm)};`);
+        else {
+          lines.push(`a = ${read(32, rm)};`);
+          lines.push(`b = ${hex(op === 0x6b ? imm8s() : imm32())};`);
+        }
+        lines.push(`t = H.mul32(a, b, true); ${reg(32, r)} = t; H.setMulFlags(c, H.MUL_HIGH[0] !== t >> 31, t, 32);`);
+      } else if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+        if (o16) {
+          // A 16-bit Jcc truncates EIP: rare enough for the interpreter.
+          interpret(false);
+        } else {
+          const rel = op < 0x100 ? imm8s() : imm32();
+          const cc = op & 0xf;
+          lines.push(`if (c.cond(${cc})) {`);
+          transfer(`(e0 + ${pos - phys + rel}) | 0`);
+          lines.push(`c.eip = t; return n + ${i + 1}; }`);
+        }
+      } else if (op >= 0x80 && op <= 0x83) {
+        const bits = op === 0x81 || op === 0x83 ? v : 8;
+        const { m, rm } = modrm();
+        const aop = (m >> 3) & 7;
+        let b: number;
+        if (op === 0x81) b = v === 32 ? imm32() : imm16();
+        else if (op === 0x83) b = v === 32 ? imm8s() : imm8s() & 0xffff;
+        else b = byte();
+        if ((lock && !memory(rm)) || (lock && aop === 7)) interpret(false);
+        else {
+          if (memory(rm)) pre();
+          if (aop !== 7) rmwRead(bits, rm);
+          else lines.push(`a = ${read(bits, rm)};`);
+          lines.push(`b = ${hex(b)}; ${aluOp(aop, bits)}`);
+          if (aop !== 7) rmwWrite(bits, rm, 't');
+        }
+      } else if (op === 0x84 || op === 0x85) {
+        const bits = op === 0x85 ? v : 8;
+        const { m, rm } = modrm();
+        if (memory(rm)) pre();
+        lines.push(`a = ${read(bits, rm)}; b = ${reg(bits, (m >> 3) & 7)}; ${aluOp(4, bits)}`);
+      } else if (op === 0x86 || op === 0x87) {
+        const bits = op === 0x87 ? v : 8;
+        const { m, rm } = modrm();
+        const r = (m >> 3) & 7;
+        if (lock && !memory(rm)) interpret(false);
+        else {
+          if (memory(rm)) pre();
+          rmwRead(bits, rm);
+          rmwWrite(bits, rm, reg(bits, r));
+          lines.push(`${reg(bits, r)} = a;`);
+        }
+      } else if (op >= 0x88 && op <= 0x8b) {
+        const bits = op & 1 ? v : 8;
+        const { m, rm } = modrm();
+        const r = (m >> 3) & 7;
+        if (memory(rm)) pre();
+        if (op <= 0x89) write(bits, rm, reg(bits, r));
+        else lines.push(`${reg(bits, r)} = ${read(bits, rm)};`);
+      } else if (op === 0x8d) {
+        const { m, rm } = modrm();
+        if (!memory(rm)) interpret(false);
+        else lines.push(`${reg(v, (m >> 3) & 7)} = ${rm.off};`);
+      } else if (op === 0x90) {
+        lines.push('// nop');
+      } else if (op === 0x11f) {
+        modrm(); // NOP Ev: the operand is decoded, never accessed
+        lines.push('// nop');
+      } else if (op > 0x90 && op <= 0x97) {
+        lines.push(`t = ${reg(v, 0)}; ${reg(v, 0)} = ${reg(v, op & 7)}; ${reg(v, op & 7)} = t;`);
+      } else if (op === 0x98) {
+        lines.push(o16 ? 'r16[0] = (r8[0] << 24) >> 24;' : 'r[0] = (r[0] << 16) >> 16;');
+      } else if (op === 0x99) {
+        lines.push(o16 ? 'r16[4] = (r16[0] & 0x8000) ? 0xffff : 0;' : 'r[2] = r[0] >> 31;');
+      } else if (op >= 0xa0 && op <= 0xa3) {
+        const off = hex(imm32());
+        const s = seg >= 0 ? seg : C.DS;
+        const bits = op & 1 ? v : 8;
+        pre();
+        if (op <= 0xa1) lines.push(`${reg(bits, 0)} = c.read${bits}(${s}, ${off});`);
+        else {
+          lines.push(`c.write${bits}(${s}, ${off}, ${reg(bits, 0)});`);
+        }
+      } else if (op === 0xa8 || op === 0xa9) {
+        const bits = op === 0xa9 ? v : 8;
+        const b = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
+        lines.push(`a = ${reg(bits, 0)}; b = ${hex(b)}; ${aluOp(4, bits)}`);
+      } else if (op >= 0xb0 && op <= 0xbf) {
+        const bits = op >= 0xb8 ? v : 8;
+        const value = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
+        lines.push(`${reg(bits, op & 7)} = ${hex(value)};`);
+      } else if ((op === 0xc1 || op === 0xd1 || op === 0xd3 || op === 0xc0 || op === 0xd0 || op === 0xd2) && !o16) {
+        // Shifts and rotates through alu.ts's shift(); RCL/RCR (2, 3) included.
+        const bits = op & 1 ? 32 : 8;
+        const { rm, m } = modrm();
+        const sop = (m >> 3) & 7;
+        const count = op === 0xc0 || op === 0xc1 ? String(byte()) : op === 0xd0 || op === 0xd1 ? '1' : 'r8[4]';
+        if (memory(rm)) pre();
+        rmwRead(bits, rm);
+        lines.push(`t = H.shift(c, ${sop}, a, ${count}, ${bits});`);
+        rmwWrite(bits, rm, 't');
+      } else if (op === 0xc3 && !o16) {
+        pre();
+        lines.push(`t = c.peek(0, 4); if ((t >>> 0) > c.segHi[${C.CS}]) c.fault(${C.GP}, 0);`);
+        lines.push(`if (c.ss32) r[4] = (r[4] + 4) | 0; else r16[8] = (r16[8] + 4) & 0xffff;`);
+        exitTo();
+      } else if ((op === 0xc6 || op === 0xc7)) {
+        const bits = op === 0xc7 ? v : 8;
+        const { m, rm } = modrm();
+        const value = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
+        if (((m >> 3) & 7) !== 0) interpret(false);
+        else {
+          if (memory(rm)) pre();
+          write(bits, rm, hex(value));
+        }
+      } else if (op === 0xe8 && !o16) {
+        const rel = imm32();
+        pre();
+        transfer(`(e0 + ${pos - phys + rel}) | 0`);
+        lines.push(`c.push32(${next()});`);
+        exitTo();
+      } else if ((op === 0xe9 || op === 0xeb) && !o16) {
+        const rel = op === 0xeb ? imm8s() : imm32();
+        transfer(`(e0 + ${pos - phys + rel}) | 0`);
+        exitTo();
+      } else if (op === 0xfc || op === 0xfd) {
+        lines.push(op === 0xfc ? `c.flags &= ${~C.DF};` : `c.flags |= ${C.DF};`);
+      } else if ((op === 0xf6 || op === 0xf7) && [0, 2, 3].includes((ram[pos] >> 3) & 7) && pos < pageEnd) {
+        // Group 3: TEST, NOT, NEG (MUL/IMUL/DIV/IDIV are pure interpreter instructions).
+        const bits = op === 0xf7 ? v : 8;
+        const { m, rm } = modrm();
+        const g = (m >> 3) & 7;
+        if (lock && g === 0) interpret(false);
+        else if (g === 0) {
+          const b = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
+          if (memory(rm)) pre();
+          lines.push(`a = ${read(bits, rm)}; b = ${hex(b)}; ${aluOp(4, bits)}`);
+        } else if (lock && !memory(rm)) interpret(false);
+        else {
+          if (memory(rm)) pre();
+          rmwRead(bits, rm);
+          rmwWrite(bits, rm, g === 2 ? `~a & ${maskOf(bits)}` : `H.neg(c, a, ${bits})`);
+        }
+      } else if (op === 0xfe || op === 0xff) {
+        const bits = op === 0xff ? v : 8;
+        const g = pos < pageEnd ? (ram[pos] >> 3) & 7 : 7;
+        if (g <= 1) {
+          const { rm } = modrm();
+          if (lock && !memory(rm)) interpret(false);
+          else {
+            if (memory(rm)) pre();
+            rmwRead(bits, rm);
+            rmwWrite(bits, rm, `H.incDec(c, a, ${g === 1}, ${bits})`);
+          }
+        } else if (op === 0xff && !o16 && !lock && (g === 2 || g === 4 || g === 6)) {
+          const { rm } = modrm();
+          pre();
+          if (g === 6) {
+            lines.push(`c.push32(${read(32, rm)});`);
+          } else {
+            transfer(read(32, rm));
+            if (g === 2) lines.push(`c.push32(${next()});`);
+            exitTo();
+          }
+        } else interpret(false);
+      } else if (op >= 0x140 && op <= 0x14f) {
+        const { m, rm } = modrm();
+        if (memory(rm)) pre();
+        lines.push(`a = ${read(v, rm)}; if (c.cond(${op & 0xf})) ${reg(v, (m >> 3) & 7)} = a;`);
+      } else if (op >= 0x190 && op <= 0x19f) {
+        const { rm } = modrm();
+        if (memory(rm)) pre();
+        write(8, rm, `c.cond(${op & 0xf}) ? 1 : 0`);
+      } else if (op === 0x1b6 || op === 0x1b7 || op === 0x1be || op === 0x1bf) {
+        const { m, rm } = modrm();
+        const src = op & 1 ? 16 : 8;
+        if (memory(rm)) pre();
+        const value = read(src, rm);
+        const ext = op < 0x1b8 ? value : src === 8 ? `(${value} << 24) >> 24` : `(${value} << 16) >> 16`;
+        lines.push(`${reg(v, (m >> 3) & 7)} = ${ext};`);
+      } else if (PURE[op]) {
+        if (hasModrm(op)) {
+          const m = skipModrm();
+          pos += pureImmediate(op, (m >> 3) & 7, o16);
+        } else pos += pureImmediate(op, 0, o16);
+        if (pos > pageEnd || pos - phys > limit) throw OUT_OF_BYTES;
+        interpret(true);
+      } else {
+        interpret(false);
+      }
+    } catch (e) {
+      if (e !== OUT_OF_BYTES) throw e;
+      // This instruction does not fit in the page (or is over-long): the block ends before it,
+      // unless it is the first, which the interpreter then runs as a block of one.
+      if (count > 0) {
+        pos = phys + start;
+        break;
+      }
+      lines.length = 0;
+      lines.push(`c.eip = (e0 + ${start}) | 0; c.retired = n; c.step(); return n + 1;`);
+      terminal = true;
+      pos = phys + start + 1; // the length is unknown; only `count` and the CS check depend on it
+    }
+    if (accesses && !terminal && !ended) {
+      // Leave after this instruction when the INTR line rose (a device answered the access)
+      // or translated code was overwritten, as the interpreter would look after it.
+      lines.push(`if (c.blockExit || c.stopSlice) { c.eip = (e0 + ${pos - phys}) | 0; return n + ${count + 1}; }`);
+    }
+    out.push(`// +${start}`, ...lines);
+    count++;
+    if (terminal) ended = true;
+  }
+  if (count === 0) return null;
+  const bytes = pos - phys;
+  if (!ended) out.push(`c.eip = (e0 + ${bytes}) | 0;`, `return n + ${count};`);
+  const source = [
+    'const r = c.r32, r16 = c.r16, r8 = c.r8, e0 = c.eip;',
+    'let a = 0, b = 0, t = 0, lin = 0;',
+    ...out,
+  ].join('\n');
+  return { source, count, bytes };
+}
