@@ -43,9 +43,9 @@ const HELPERS = { alu, incDec, mul32, MUL_HIGH, neg, setMulFlags, shift };
 export const HOT_THRESHOLD = 20_000;
 /** Invalidations after which a page is left to the interpreter. */
 const GIVE_UP = 64;
-const SLOT_BITS = 17;
+const SLOT_BITS = 15;
 const SLOT_MASK = (1 << SLOT_BITS) - 1;
-const HEAT_MASK = (1 << 16) - 1;
+const HEAT_MASK = (1 << 14) - 1;
 /** Compiled functions kept by source text; the memo is dropped whole when it grows past this. */
 const MEMO_LIMIT = 40_000;
 
@@ -68,7 +68,7 @@ export class BlockCache {
   readonly codePages = new Uint8Array(1 << 20);
   private readonly keys = new Int32Array(1 << SLOT_BITS).fill(-1);
   private readonly blocks: (Block | null)[] = new Array<Block | null>(1 << SLOT_BITS).fill(null);
-  private readonly heat = new Uint32Array(HEAT_MASK + 1);
+  private readonly heat = new Uint16Array(HEAT_MASK + 1);
   private readonly pageSlots = new Map<number, number[]>();
   private readonly pageInvalidations = new Uint8Array(1 << 20);
   private readonly memo = new Map<string, BlockFunction>();
@@ -80,7 +80,7 @@ export class BlockCache {
   lookup(phys: number): Block | null {
     const slot = (phys ^ (phys >>> SLOT_BITS)) & SLOT_MASK;
     if (this.keys[slot] === (phys | 0)) return this.blocks[slot];
-    const h = (phys ^ (phys >>> 16)) & HEAT_MASK;
+    const h = (phys ^ (phys >>> 14)) & HEAT_MASK;
     if (++this.heat[h] < this.hotThreshold) return null;
     this.heat[h] = 0;
     return this.translate(phys, slot);
