@@ -132,6 +132,8 @@ export class Cpu {
   private delivering = -1;
   /** Set by instructions that end a run slice early (HLT, mode switches that need the loop to re-read state). */
   stopSlice = false;
+  /** Opcode (0x100 | second byte for 0F) of the instruction step() ran last. */
+  lastOp = 0;
 
   // ---- memory ----
   readonly mem: PhysicalBus;
@@ -1337,9 +1339,12 @@ export class Cpu {
       try {
         // Inner loop: straight-line execution until a fault or a state change needs attention.
         const end = max;
+        // Look for a block only where one can start: after a transfer, a block, or an
+        // instruction a block cannot continue past (not after straight-line code).
+        let boundary = true;
         while (n < end) {
           const cache = this.blocks;
-          if (cache !== null && !shadowed && this.cs32 && (this.flags & C.TF) === 0) {
+          if (boundary && cache !== null && !shadowed && this.cs32 && (this.flags & C.TF) === 0) {
             // A translated block for the code at CS:EIP, if it fits the budget and the CS limit.
             const eip = this.eip;
             const lin = (this.csBase + eip) | 0;
@@ -1361,6 +1366,7 @@ export class Cpu {
           this.step();
           this.retired = ++n;
           shadowed = false;
+          boundary = STRAIGHT_LINE[this.lastOp] === 0 || ((this.eip - this.instrStart) >>> 0) > 15;
           if (this.stopSlice || this.interruptShadow > 0) break;
           if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
         }
@@ -1449,6 +1455,7 @@ export class Cpu {
     let op = this.fetch8();
     if (IS_PREFIX[op] !== 0) op = this.prefixed(op);
     else if (op === 0x0f) op = 0x100 | this.fetch8();
+    this.lastOp = op;
     // Single-step (SDM vol.3 §17.3.1.4): TF at the start of an instruction traps after it.
     if ((this.flags & C.TF) !== 0) {
       this.traced(op);
@@ -1606,6 +1613,19 @@ for (let i = 0; i < 256; i++) {
   let b = i, p = 1;
   while (b) { p ^= b & 1; b >>= 1; }
   PARITY[i] = p;
+}
+
+/**
+ * Instructions that fall through to the next one without ending a translated block (the
+ * common integer forms; FF's CALL/JMP move EIP and are caught as transfers). After any
+ * other, the run loop asks the block cache about the next instruction.
+ */
+const STRAIGHT_LINE = new Uint8Array(512);
+for (let op = 0; op < 0x40; op++) if ((op & 7) < 6) STRAIGHT_LINE[op] = 1;
+for (const [lo, hi] of [[0x40, 0x5f], [0x68, 0x6b], [0x80, 0x8b], [0x8d, 0x8d], [0x90, 0x99], [0xa0, 0xa9], [0xb0, 0xbf],
+  [0xc0, 0xc1], [0xc6, 0xc7], [0xd0, 0xd3], [0xf6, 0xf7], [0xfe, 0xff], [0x140, 0x14f], [0x190, 0x19f],
+  [0x1a3, 0x1a5], [0x1ab, 0x1ad], [0x1af, 0x1b1], [0x1b3, 0x1b3], [0x1b6, 0x1bf], [0x1c0, 0x1c1], [0x1c8, 0x1cf]]) {
+  for (let op = lo; op <= hi; op++) STRAIGHT_LINE[op] = 1;
 }
 
 /** Prefix bytes (SDM vol.2 §2.1.1). */
