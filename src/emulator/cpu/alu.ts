@@ -164,7 +164,7 @@ export function shift(c: Cpu, op: number, v: number, count: number, bits: number
       break;
     }
   }
-  c.materializeFlags();
+  c.lzMask = 0; // every status flag is written below
   c.flags = (c.flags & ~C.ARITH_FLAGS) | szp(r, bits) | (cf ? C.CF : 0) | (of ? C.OF : 0);
   return r;
 }
@@ -201,14 +201,15 @@ export function shiftDouble(c: Cpu, left: boolean, dst: number, src: number, cou
   }
   r &= mask;
   const of = ((r ^ dst) >>> (bits - 1)) & 1;
-  c.materializeFlags();
+  c.lzMask = 0; // every status flag is written below
   c.flags = (c.flags & ~C.ARITH_FLAGS) | szp(r, bits) | (cf ? C.CF : 0) | (of ? C.OF : 0);
   return r;
 }
 
 /** Flags after MUL/IMUL: CF = OF = upper half significant; SF/ZF/PF from the low half as a P6 does. */
 export function setMulFlags(c: Cpu, overflow: boolean, low: number, bits: number): void {
-  c.materializeFlags();
+  // Every status flag is written, so pending lazy ones need not be computed first.
+  c.lzMask = 0;
   c.flags = (c.flags & ~C.ARITH_FLAGS) | szp(low, bits) | (overflow ? C.CF | C.OF : 0);
 }
 

@@ -1354,7 +1354,7 @@ export class Cpu {
               if (block !== null && n + block.count <= end && (eip >>> 0) + block.bytes - 1 <= this.segHi[C.CS]) {
                 this.blockExit = false;
                 const before = n;
-                n = block.run(this, n);
+                n = block.run(this, n, end);
                 cache.stats.executed += n - before; cache.stats.entries++;
                 this.retired = n;
                 if (this.stopSlice || this.interruptShadow > 0) break;

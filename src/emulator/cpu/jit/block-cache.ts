@@ -21,7 +21,8 @@ import type { Cpu } from '../cpu.ts';
 import { alu, incDec, mul32, MUL_HIGH, neg, setMulFlags, shift } from '../alu.ts';
 import { translateBlock } from './codegen.ts';
 
-export type BlockFunction = (c: Cpu, n: number) => number;
+/** Runs the block with n instructions retired so far in the slice, at most `end`; returns the new n. */
+export type BlockFunction = (c: Cpu, n: number, end: number) => number;
 
 export interface Block {
   readonly run: BlockFunction;
@@ -96,7 +97,7 @@ export class BlockCache {
       if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
       // The generated source is built only from decoded numbers (codegen.ts), never from
       // guest-controlled text.
-      run = new Function('H', `return function block(c, n) {\n${t.source}\n};`)(HELPERS) as BlockFunction;
+      run = new Function('H', `return function block(c, n, end) {\n${t.source}\n};`)(HELPERS) as BlockFunction;
       this.memo.set(t.source, run);
       this.stats.compiled++;
     }

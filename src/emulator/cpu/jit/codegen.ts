@@ -8,11 +8,12 @@
  *  - it ends after an unconditional transfer (JMP, CALL, RET, indirect JMP/CALL), after an
  *    instruction it hands to the interpreter whole ("terminal"), at the page end, or after
  *    MAX_INSTRUCTIONS; a taken Jcc leaves early (a side exit), a not-taken one falls through;
+ *  - a jump back to its own start (a tight loop) runs the next pass in the same call, as
+ *    long as the run loop's budget (`end`) allows a whole pass;
  *  - its code is position independent in EIP: `e0`, the EIP it was entered at, is the base of
  *    every offset, so the same bytes give the same source (and one compiled function).
  *
- * Exactness with the interpreter, instruction for instruction, is the contract (the
- * lockstep test in jit.test.ts holds it to that):
+ * Exactness with the interpreter, instruction for instruction, is the contract:
  *  - before anything that can fault, `c.instrStart` and `c.retired` are where the
  *    interpreter would have them, so a fault restarts the right instruction and the run
  *    loop counts exactly the instructions that retired; devices that read the clock during
@@ -24,7 +25,10 @@
  *  - everything not translated here runs through `c.step()`, the interpreter itself:
  *    "pure" instructions (no mode, flag-IF/TF or control effects) continue the block,
  *    everything else ends it.
- * Flags stay lazy: translated arithmetic writes the same lz* fields Cpu.setLazy would.
+ * Flags stay lazy: translated arithmetic writes the lz* fields Cpu.setLazy would, and a
+ * Jcc/SETcc/CMOVcc right after a CMP, SUB, TEST or logic instruction tests that
+ * instruction's operands directly (fusedCondition) instead of reading them back.
+ * The lockstep tests (jit.test.ts, boot-lockstep.test.ts) hold all this to the interpreter.
  */
 import * as C from '../constants.ts';
 import { LOCKABLE } from '../cpu.ts';
@@ -34,7 +38,7 @@ export const MAX_INSTRUCTIONS = 48;
 
 /** The result of translating one block. */
 export interface BlockSource {
-  /** Body of `function (c, n)`: returns n plus the instructions retired. */
+  /** Body of `function (c, n, end)`: returns n plus the instructions retired, never more than end. */
   readonly source: string;
   /** Most instructions the block can retire (the run loop's budget check). */
   readonly count: number;
@@ -46,6 +50,9 @@ const ARITH = C.ARITH_FLAGS;
 const LAZY_ADD = 0;
 const LAZY_SUB = 1;
 const LAZY_LOGIC = 2;
+
+/** Stands for the block's instruction count in code emitted before the count is known. */
+const COUNT_MARK = '/*count*/';
 
 /** Ran past the page (or the 15-byte limit) while decoding: the instruction is not in the block. */
 const OUT_OF_BYTES = { outOfBytes: true } as const;
@@ -108,7 +115,56 @@ function hex(v: number): string {
   return v < 0 ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`;
 }
 function lazy(op: number, a: string, b: string, bits: number, mask: number): string {
-  return `c.lzOp = ${op}; c.lzA = ${a}; c.lzB = ${b}; c.lzR = t; c.lzBits = ${bits}; c.lzMask = ${mask};`;
+  // A logic result's flags depend on the result alone (Cpu.lazyCF/lazyOF/af give 0 for it).
+  const operands = op === LAZY_LOGIC ? '' : `c.lzA = ${a}; c.lzB = ${b}; `;
+  return `c.lzOp = ${op}; ${operands}c.lzR = t; c.lzBits = ${bits}; c.lzMask = ${mask};`;
+}
+
+/** What the locals a, b, t hold after an ALU instruction: enough to test a condition directly. */
+interface FlagSource {
+  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC;
+  readonly bits: number;
+}
+
+/**
+ * Condition `cc` (SDM vol.2 appendix B.1.4.7) computed from the operands and result of
+ * the instruction just before, when it set the flags from a, b and t: `cmp eax, ebx; jb`
+ * becomes an unsigned compare of a and b. Null when c.cond() must read the flags.
+ * 32-bit values are int32 (registers, reads and immediates all are), so signed compares
+ * are JavaScript's and unsigned ones go through >>> 0.
+ */
+function fusedCondition(cc: number, f: FlagSource | null): string | null {
+  if (f === null) return null;
+  if (cc === 4) return 't === 0';
+  if (cc === 5) return 't !== 0';
+  if (f.bits !== 32) return null;
+  if (cc === 8) return 't < 0';
+  if (cc === 9) return 't >= 0';
+  if (f.kind === LAZY_SUB) {
+    switch (cc) {
+      case 2: return '(a >>> 0) < (b >>> 0)';
+      case 3: return '(a >>> 0) >= (b >>> 0)';
+      case 6: return '(a >>> 0) <= (b >>> 0)';
+      case 7: return '(a >>> 0) > (b >>> 0)';
+      case 12: return 'a < b';
+      case 13: return 'a >= b';
+      case 14: return 'a <= b';
+      case 15: return 'a > b';
+    }
+  } else if (f.kind === LAZY_LOGIC) {
+    // CF = OF = 0: B never, AE always, L is SF, LE is ZF or SF.
+    switch (cc) {
+      case 2: return 'false';
+      case 3: return 'true';
+      case 6: return 't === 0';
+      case 7: return 't !== 0';
+      case 12: return 't < 0';
+      case 13: return 't >= 0';
+      case 14: return 't <= 0';
+      case 15: return 't > 0';
+    }
+  }
+  return null;
 }
 
 /**
@@ -145,6 +201,8 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
   let pos = phys; // decode position (physical)
   let count = 0;
   let ended = false;
+  let flagSource: FlagSource | null = null;
+  let loops = false; // a jump back to the entry: the body is a loop
   let limit = 0; // end of the current instruction's 15 bytes (offset from the block entry)
 
   const byte = (): number => {
@@ -184,6 +242,14 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
       }
       if (op === 0x0f) op = 0x100 | byte();
       const i = count;
+      // The ALU instruction just before this one, if its a, b, t are still in the locals.
+      const flagsBefore = flagSource;
+      flagSource = null;
+      const alu = (aop: number, bits: number): string => {
+        flagSource = aop === 5 || aop === 7 ? { kind: LAZY_SUB, bits } : aop === 0 ? { kind: LAZY_ADD, bits } : aop === 1 || aop === 4 || aop === 6 ? { kind: LAZY_LOGIC, bits } : null;
+        return aluOp(aop, bits);
+      };
+      const condition = (cc: number): string => fusedCondition(cc, flagsBefore) ?? `c.cond(${cc})`;
       const next = (): string => `(e0 + ${pos - phys}) | 0`;
       const here = `(e0 + ${start}) | 0`;
       /**
@@ -276,6 +342,14 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
       const transfer = (target: string): void => {
         lines.push(`t = ${target}; if ((t >>> 0) > c.segHi[${C.CS}]) { c.instrStart = ${here}; c.retired = n + ${i}; c.fault(${C.GP}, 0); }`);
       };
+      /**
+       * A jump back to the block's own start: the next pass runs in this same call while
+       * the run loop's budget allows a whole pass (and nothing asked the block to leave).
+       */
+      const loopBack = (): void => {
+        loops = true;
+        lines.push(`n += ${i + 1}; if (n + ${COUNT_MARK} > end || c.blockExit || c.stopSlice) { c.eip = e0; return n; } continue;`);
+      };
       const exitTo = (): void => {
         lines.push(`c.eip = t; return n + ${i + 1};`);
         ended = true;
@@ -297,11 +371,11 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         // 00-3F: ALU in six forms.
         const aop = op >> 3, form = op & 7, writes = aop !== 7;
         if (form === 4) {
-          lines.push(`a = r8[0]; b = ${byte()}; ${aluOp(aop, 8)}`);
+          lines.push(`a = r8[0]; b = ${byte()}; ${alu(aop, 8)}`);
           if (writes) lines.push('r8[0] = t;');
         } else if (form === 5) {
           const b = v === 32 ? imm32() : imm16();
-          lines.push(`a = ${reg(v, 0)}; b = ${hex(b)}; ${aluOp(aop, v)}`);
+          lines.push(`a = ${reg(v, 0)}; b = ${hex(b)}; ${alu(aop, v)}`);
           if (writes) lines.push(`${reg(v, 0)} = t;`);
         } else {
           const bits = form & 1 ? v : 8;
@@ -312,11 +386,11 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
             if (memory(rm)) pre();
             if (writes) rmwRead(bits, rm);
             else lines.push(`a = ${read(bits, rm)};`);
-            lines.push(`b = ${reg(bits, r)}; ${aluOp(aop, bits)}`);
+            lines.push(`b = ${reg(bits, r)}; ${alu(aop, bits)}`);
             if (writes) rmwWrite(bits, rm, 't');
           } else {
             if (memory(rm)) pre();
-            lines.push(`a = ${reg(bits, r)}; b = ${read(bits, rm)}; ${aluOp(aop, bits)}`);
+            lines.push(`a = ${reg(bits, r)}; b = ${read(bits, rm)}; ${alu(aop, bits)}`);
             if (writes) lines.push(`${reg(bits, r)} = t;`);
           }
         }
@@ -352,9 +426,13 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         } else {
           const rel = op < 0x100 ? imm8s() : imm32();
           const cc = op & 0xf;
-          lines.push(`if (c.cond(${cc})) {`);
-          transfer(`(e0 + ${pos - phys + rel}) | 0`);
-          lines.push(`c.eip = t; return n + ${i + 1}; }`);
+          lines.push(`if (${condition(cc)}) {`);
+          if (pos - phys + rel === 0) loopBack();
+          else {
+            transfer(`(e0 + ${pos - phys + rel}) | 0`);
+            lines.push(`c.eip = t; return n + ${i + 1};`);
+          }
+          lines.push('}');
         }
       } else if (op >= 0x80 && op <= 0x83) {
         const bits = op === 0x81 || op === 0x83 ? v : 8;
@@ -369,14 +447,14 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
           if (memory(rm)) pre();
           if (aop !== 7) rmwRead(bits, rm);
           else lines.push(`a = ${read(bits, rm)};`);
-          lines.push(`b = ${hex(b)}; ${aluOp(aop, bits)}`);
+          lines.push(`b = ${hex(b)}; ${alu(aop, bits)}`);
           if (aop !== 7) rmwWrite(bits, rm, 't');
         }
       } else if (op === 0x84 || op === 0x85) {
         const bits = op === 0x85 ? v : 8;
         const { m, rm } = modrm();
         if (memory(rm)) pre();
-        lines.push(`a = ${read(bits, rm)}; b = ${reg(bits, (m >> 3) & 7)}; ${aluOp(4, bits)}`);
+        lines.push(`a = ${read(bits, rm)}; b = ${reg(bits, (m >> 3) & 7)}; ${alu(4, bits)}`);
       } else if (op === 0x86 || op === 0x87) {
         const bits = op === 0x87 ? v : 8;
         const { m, rm } = modrm();
@@ -422,7 +500,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
       } else if (op === 0xa8 || op === 0xa9) {
         const bits = op === 0xa9 ? v : 8;
         const b = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
-        lines.push(`a = ${reg(bits, 0)}; b = ${hex(b)}; ${aluOp(4, bits)}`);
+        lines.push(`a = ${reg(bits, 0)}; b = ${hex(b)}; ${alu(4, bits)}`);
       } else if (op >= 0xb0 && op <= 0xbf) {
         const bits = op >= 0xb8 ? v : 8;
         const value = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
@@ -459,8 +537,13 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         exitTo();
       } else if ((op === 0xe9 || op === 0xeb) && !o16) {
         const rel = op === 0xeb ? imm8s() : imm32();
-        transfer(`(e0 + ${pos - phys + rel}) | 0`);
-        exitTo();
+        if (pos - phys + rel === 0) {
+          loopBack();
+          ended = true;
+        } else {
+          transfer(`(e0 + ${pos - phys + rel}) | 0`);
+          exitTo();
+        }
       } else if (op === 0xfc || op === 0xfd) {
         lines.push(op === 0xfc ? `c.flags &= ${~C.DF};` : `c.flags |= ${C.DF};`);
       } else if ((op === 0xf6 || op === 0xf7) && [0, 2, 3].includes((ram[pos] >> 3) & 7) && pos < pageEnd) {
@@ -472,7 +555,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         else if (g === 0) {
           const b = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
           if (memory(rm)) pre();
-          lines.push(`a = ${read(bits, rm)}; b = ${hex(b)}; ${aluOp(4, bits)}`);
+          lines.push(`a = ${read(bits, rm)}; b = ${hex(b)}; ${alu(4, bits)}`);
         } else if (lock && !memory(rm)) interpret(false);
         else {
           if (memory(rm)) pre();
@@ -504,11 +587,13 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
       } else if (op >= 0x140 && op <= 0x14f) {
         const { m, rm } = modrm();
         if (memory(rm)) pre();
-        lines.push(`a = ${read(v, rm)}; if (c.cond(${op & 0xf})) ${reg(v, (m >> 3) & 7)} = a;`);
+        // The source is read (and may fault) whatever the condition; the condition is taken first
+        // because the read reuses a.
+        lines.push(`f = ${condition(op & 0xf)}; a = ${read(v, rm)}; if (f) ${reg(v, (m >> 3) & 7)} = a;`);
       } else if (op >= 0x190 && op <= 0x19f) {
         const { rm } = modrm();
         if (memory(rm)) pre();
-        write(8, rm, `c.cond(${op & 0xf}) ? 1 : 0`);
+        write(8, rm, `(${condition(op & 0xf)}) ? 1 : 0`);
       } else if (op === 0x1b6 || op === 0x1b7 || op === 0x1be || op === 0x1bf) {
         const { m, rm } = modrm();
         const src = op & 1 ? 16 : 8;
@@ -551,10 +636,11 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
   if (count === 0) return null;
   const bytes = pos - phys;
   if (!ended) out.push(`c.eip = (e0 + ${bytes}) | 0;`, `return n + ${count};`);
+  const body = out.join('\n').replaceAll(COUNT_MARK, String(count));
   const source = [
     'const r = c.r32, r16 = c.r16, r8 = c.r8, e0 = c.eip;',
-    'let a = 0, b = 0, t = 0, lin = 0;',
-    ...out,
+    'let a = 0, b = 0, t = 0, lin = 0, f = false;',
+    loops ? `for (;;) {\n${body}\n}` : body,
   ].join('\n');
   return { source, count, bytes };
 }

@@ -16,6 +16,13 @@ function runBoth(source: string, limit = 5_000_000) {
   const results = [false, true].map((blocks) => {
     const { cpu, machine } = boot(source);
     if (blocks) cpu.enableBlockCache(1);
+    // The run loop's budget is exact: a block never runs past it (a deterministic clock relies on that).
+    const runSlice = cpu.run.bind(cpu);
+    cpu.run = (max: number) => {
+      const n = runSlice(max);
+      if (n > max) throw new Error(`run(${max}) retired ${n} instructions`);
+      return n;
+    };
     const executed = runToExit(cpu, machine, limit);
     return { cpu, machine, executed };
   });
@@ -115,12 +122,21 @@ function randomBody(seed: number, length: number): string {
     () => `push ${imm()}\n    pop ${pick(R32)}`,
     () => `mul ${pick(R32)}`,
     () => `${pick(['adc', 'sbb'])} ${pick(R32)}, ${mem('dword')}`,
+    // Flag producers right before their consumers (the translator fuses these).
+    () => `${pick(['cmp', 'sub', 'test', 'and', 'xor', 'or', 'add'])} ${pick(R32)}, ${pick(R32)}\n    set${pick(CC)} ${pick(R8)}`,
+    () => `${pick(['cmp', 'sub', 'test', 'and', 'add'])} ${pick(R8)}, ${pick(R8)}\n    set${pick(CC)} ${mem('byte')}`,
+    () => `${pick(['cmp', 'sub', 'test', 'and'])} ${pick(R32)}, ${mem('dword')}\n    cmov${pick(CC)} ${pick(R32)}, ${mem('dword')}`,
   ];
   const lines: string[] = [];
   for (let i = 0; i < length; i++) {
     if (rnd() % 8 === 0) {
       // A conditional branch over one instruction (side exits and fall-through).
-      lines.push(`j${pick(CC)} .s${i}`, pick(forms)(), `.s${i}:`);
+      // Often a compare right before it, equal operands included; the path taken is
+      // recorded in a sum at [ebx + 1008] so a wrong branch always shows.
+      const x = pick(R32);
+      const operand = [x, pick(R32), String(rnd() % 4), String(imm())][rnd() % 4];
+      const compare = rnd() % 3 ? [`${pick(['cmp', 'cmp', 'sub', 'test', 'and', 'add'])} ${x}, ${operand}`] : [];
+      lines.push(...compare, `j${pick(CC)} .s${i}`, pick(forms)(), `add dword [ebx + 1008], ${i + 1}`, `.s${i}:`);
     } else lines.push(pick(forms)());
   }
   return lines.map((l) => `    ${l}`).join('\n');
@@ -143,6 +159,7 @@ function randomProgram(seed: number): string {
     loop .fill
 ${init}
     mov dword [ebx + 1000], 4   ; passes: the first interprets, the rest run translated
+    mov dword [ebx + 1008], 0
 .pass:
 ${randomBody(seed, 120)}
     dec dword [ebx + 1000]
@@ -189,6 +206,54 @@ helper:
     xor edx, 0x5a5a
     ret
 `));
+  });
+
+  it('a block that jumps back to its own start loops in place, within the budget, through faults', () => {
+    const PTE = 0x101000 + (0x400 * 4); // page table entry of linear 0x400000
+    expectSame(protectedMode(`
+${idtSetup([[14, 'pf_handler']], 0x8e00)}
+    ; a tight summing loop far longer than a run slice (runToExit runs 100,000 at a time)
+    mov esi, 0x300000
+    mov ecx, 150000
+    xor eax, eax
+.sum:
+    add eax, [esi]
+    add eax, ecx
+    add esi, 4
+    and esi, 0x3fffff
+    dec ecx
+    jnz .sum
+    mov [${DATA}], eax
+    ; a loop closed by JMP, leaving through a JAE in the middle, that walks into an unmapped page
+    mov dword [${PTE}], 0
+    invlpg [0x400000]
+    mov edi, 0x3ff000
+    xor edx, edx
+.walk:
+    add edx, [edi]
+    add edi, 64
+    cmp edi, 0x401000
+    jae .walked
+    jmp .walk
+.walked:
+    mov [${DATA} + 4], edx
+    mov eax, [faults]
+    mov [${DATA} + 8], eax
+    mov al, 0
+    jmp done
+pf_handler:
+    push eax
+    mov eax, cr2
+    and eax, 0xfffff000
+    or eax, 7
+    mov [${PTE}], eax
+    inc dword [faults]
+    pop eax
+    add esp, 4
+    iretd
+faults: dd 0
+${IDT_DESC}
+`), 10_000_000);
   });
 
   it('a store into translated code takes effect at the next instruction, in its own block too', () => {
