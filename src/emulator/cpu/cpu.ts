@@ -139,6 +139,11 @@ export class Cpu {
   readonly mem: PhysicalBus;
   readonly io: PortBus;
   ram: Uint8Array;
+  /**
+   * The same RAM as aligned dwords (x86 and every host this runs on are little-endian):
+   * an aligned 32-bit access is one typed-array element instead of four bytes.
+   */
+  private readonly ram32: Int32Array;
   private readonly pageAccess: Uint8Array;
   /** TLBs per privilege class: [supervisor, user] x [read, write]. Linear page -> physical page | flags. */
   private readonly tlbSupR = new Int32Array(1 << 20).fill(TLB_MISS);
@@ -169,6 +174,8 @@ export class Cpu {
     this.mem = host.memory;
     this.io = host.io;
     this.ram = host.memory.ram;
+    this.ram32 = new Int32Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength >>> 2);
+    if ((this.ram.byteOffset & 3) !== 0) throw new Error('guest RAM must start on a 4-byte boundary of its buffer');
     this.pageAccess = host.memory.pageAccess;
     this.a20Mask = host.memory.a20Mask;
     host.memory.addMapListener(() => {
@@ -603,6 +610,7 @@ export class Cpu {
       const e = this.tlbR[lin >>> 12];
       if ((e & 0xfff) === 0) {
         const p = (e >>> 0) + (lin & 0xfff);
+        if ((p & 3) === 0) return this.ram32[p >>> 2];
         const ram = this.ram;
         return ram[p] | (ram[p + 1] << 8) | (ram[p + 2] << 16) | (ram[p + 3] << 24);
       }
@@ -646,6 +654,10 @@ export class Cpu {
       const e = this.tlbW[lin >>> 12];
       if ((e & 0xfff) === 0) {
         const p = (e >>> 0) + (lin & 0xfff);
+        if ((p & 3) === 0) {
+          this.ram32[p >>> 2] = v;
+          return;
+        }
         const ram = this.ram;
         ram[p] = v;
         ram[p + 1] = v >> 8;
@@ -1431,6 +1443,12 @@ export class Cpu {
   setIntr(level: boolean): void {
     this.intrLine = level;
     if (level) this.blockExit = true;
+  }
+
+  /** The machine needs control back after the current instruction (a reset or power-off request from a device). */
+  requestStop(): void {
+    this.stopSlice = true;
+    this.blockExit = true;
   }
 
   /** Raise NMI (the platform's NMI pin). */

@@ -158,7 +158,7 @@ export class Machine {
     this.pci.plug(this.acpi, 1, 3);
     this.acpi.onPowerOff = () => {
       this.stopped = 'the guest powered the machine off (ACPI S5)';
-      this.cpu.stopSlice = true;
+      this.cpu.requestStop();
     };
     this.pci.plug(this.vga, 2);
 
@@ -180,7 +180,7 @@ export class Machine {
 
   private requestReset(reason: string): void {
     this.pendingReset = reason;
-    this.cpu.stopSlice = true;
+    this.cpu.requestStop();
   }
 
   /**

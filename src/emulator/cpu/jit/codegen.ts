@@ -18,10 +18,10 @@
  *    interpreter would have them, so a fault restarts the right instruction and the run
  *    loop counts exactly the instructions that retired; devices that read the clock during
  *    an access see the same sub-slice time;
- *  - after an instruction that accessed memory the block leaves if `c.blockExit` (the
- *    INTR line rose: a device answered a read or write, or a store hit a page holding
- *    translated code) or `c.stopSlice` is set, so interrupts are taken at the same
- *    instruction boundary as in the interpreter;
+ *  - after an instruction that accessed memory the block leaves if `c.blockExit` is set
+ *    (the INTR line rose because a device answered a read or write, a device asked for
+ *    the machine back with Cpu.requestStop, or a store hit a page holding translated
+ *    code), so interrupts are taken at the same instruction boundary as in the interpreter;
  *  - everything not translated here runs through `c.step()`, the interpreter itself:
  *    "pure" instructions (no mode, flag-IF/TF or control effects) continue the block,
  *    everything else ends it.
@@ -627,7 +627,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
     if (accesses && !terminal && !ended) {
       // Leave after this instruction when the INTR line rose (a device answered the access)
       // or translated code was overwritten, as the interpreter would look after it.
-      lines.push(`if (c.blockExit || c.stopSlice) { c.eip = (e0 + ${pos - phys}) | 0; return n + ${count + 1}; }`);
+      lines.push(`if (c.blockExit) { c.eip = (e0 + ${pos - phys}) | 0; return n + ${count + 1}; }`);
     }
     out.push(`// +${start}`, ...lines);
     count++;
