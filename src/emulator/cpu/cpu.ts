@@ -143,7 +143,7 @@ export class Cpu {
    * The same RAM as aligned dwords (x86 and every host this runs on are little-endian):
    * an aligned 32-bit access is one typed-array element instead of four bytes.
    */
-  private readonly ram32: Int32Array;
+  readonly ram32: Int32Array;
   private readonly pageAccess: Uint8Array;
   /** TLBs per privilege class: [supervisor, user] x [read, write]. Linear page -> physical page | flags. */
   private readonly tlbSupR = new Int32Array(1 << 20).fill(TLB_MISS);

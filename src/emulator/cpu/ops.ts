@@ -445,7 +445,22 @@ function stringOp(kind: number, size: number): Op {
     let count = repeat ? (a32 ? c.r32[C.ECX] >>> 0 : c.r16[C.ECX << 1]) : 1;
     if (count === 0) return;
     let n = 0;
+    const bulk = repeat && a32 && step > 0 && (kind === MOVS || kind === STOS);
     while (count > 0) {
+      if (bulk) {
+        const k = bulkString(c, kind, size, src, count, STRING_CHUNK - n);
+        if (k > 0) {
+          count -= k;
+          c.r32[C.ECX] = count;
+          n += k;
+          if (n >= STRING_CHUNK && count > 0) {
+            c.eip = c.instrStart;
+            c.stopSlice = true;
+            return;
+          }
+          continue;
+        }
+      }
       const si = a32 ? c.r32[C.ESI] : c.r16[C.ESI << 1];
       const di = a32 ? c.r32[C.EDI] : c.r16[C.EDI << 1];
       let stop = false;
@@ -524,6 +539,46 @@ function stringOp(kind: number, size: number): Op {
     }
   };
 }
+/**
+ * REP MOVS/STOS forwards (32-bit addressing) over plain RAM: the elements that stay within
+ * one page of the destination and of the source, within the segment limits and within the
+ * chunk, in one typed-array operation with the same result as one at a time. Returns how
+ * many it did; 0 leaves the next element to the loop (a page crossing, a TLB miss, MMIO,
+ * a watched or dirty-tracked page, a limit, a destination that starts inside the source).
+ */
+function bulkString(c: Cpu, kind: number, size: number, src: number, count: number, room: number): number {
+  const di = c.r32[C.EDI];
+  const dOff = di >>> 0;
+  if ((c.segRights[C.ES] & 2) === 0 || dOff < c.segLo[C.ES]) return 0;
+  const dLin = (c.segBase[C.ES] + di) | 0;
+  let k = Math.min(count, room, Math.floor((c.segHi[C.ES] - dOff + 1) / size), ((0x1000 - (dLin & 0xfff)) / size) | 0);
+  const we = c.tlbW[dLin >>> 12];
+  if (k < 2 || (we & 0xfff) !== 0) return 0;
+  const dPhys = (we >>> 0) + (dLin & 0xfff);
+  if (kind === STOS) {
+    if (size === 1) c.ram.fill(c.r8[0], dPhys, dPhys + k);
+    else if (size === 4 && (dPhys & 3) === 0) c.ram32.fill(c.r32[0], dPhys >>> 2, (dPhys >>> 2) + k);
+    else return 0;
+    c.r32[C.EDI] = (di + k * size) | 0;
+    return k;
+  }
+  const si = c.r32[C.ESI];
+  const sOff = si >>> 0;
+  if ((c.segRights[src] & 1) === 0 || sOff < c.segLo[src]) return 0;
+  const sLin = (c.segBase[src] + si) | 0;
+  k = Math.min(k, Math.floor((c.segHi[src] - sOff + 1) / size), ((0x1000 - (sLin & 0xfff)) / size) | 0);
+  const re = c.tlbR[sLin >>> 12];
+  if (k < 2 || (re & 0xfff) !== 0) return 0;
+  const sPhys = (re >>> 0) + (sLin & 0xfff);
+  const bytes = k * size;
+  // Element by element forwards equals a memmove unless the destination starts inside the source.
+  if (dPhys > sPhys && dPhys < sPhys + bytes) return 0;
+  c.ram.copyWithin(dPhys, sPhys, sPhys + bytes);
+  c.r32[C.ESI] = (si + bytes) | 0;
+  c.r32[C.EDI] = (di + bytes) | 0;
+  return k;
+}
+
 function advance(c: Cpu, reg: number, step: number, a32: boolean): void {
   if (a32) c.r32[reg] = (c.r32[reg] + step) | 0;
   else c.r16[reg << 1] = (c.r16[reg << 1] + step) & 0xffff;
