@@ -36,12 +36,12 @@ const HELPERS = { alu, incDec, mul32, MUL_HIGH, neg, setMulFlags, shift };
 /**
  * Times a start address is reached (in the interpreter) before its block is translated.
  * Each translation is a JavaScript function V8 must parse and optimise (milliseconds of
- * compiler time), which pays only on code that runs tens of thousands of times: measured
- * on the tiny-linux boot, a threshold of 16 translated 33,000 blocks and ran at half the
- * interpreter's speed; at 20,000 the few hundred hottest blocks carry most of the work
- * (Debian's XZ decompressor: 16 -> 48 MIPS).
+ * compiler time), which pays only on code that runs thousands of times: on the tiny-linux
+ * boot a threshold of 16 translated 33,000 blocks and ran at half the interpreter's speed;
+ * measured in pairs (both runs at once) 2,000-6,000 beat 20,000 by 15-20% there and tied
+ * on Debian's XZ decompressor, 40,000 was no better than 20,000.
  */
-export const HOT_THRESHOLD = 20_000;
+export const HOT_THRESHOLD = 5_000;
 /** Invalidations after which a page is left to the interpreter. */
 const GIVE_UP = 64;
 const SLOT_BITS = 15;
