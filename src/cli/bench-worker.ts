@@ -2,7 +2,8 @@
  * Worker against CLI: the same image booted to its ready marker in deterministic mode
  * (so each run executes the same guest code), three ways:
  *
- *  - cli: createMachine and run() on the main thread, as `npx trapdoor` does (esbuild bundle);
+ *  - cli: createMachine and run() on the main thread of a fresh process, as `npx trapdoor`
+ *    does (esbuild bundle; bench-cli-boot.ts);
  *  - node-worker: MachineHost (the page's worker code) in a Node worker thread, driven
  *    through the worker protocol (esbuild bundle of src/worker/node-worker.ts): measures
  *    what the host adds (slices yielding to the event loop, batched serial messages);
@@ -57,6 +58,13 @@ export function benchCliBoot(inputs: MachineInputs, marker: string, limitMs = 60
   while (!tail.includes(marker) && performance.now() - start < limitMs && !m.stopped) m.run(1_000_000);
   if (!tail.includes(marker)) return null;
   return run(m.cpu.instructionCount, (performance.now() - start) / 1000);
+}
+
+/** benchCliBoot in a fresh Node process (bench-cli-boot.ts), as `npx trapdoor` runs. */
+export function benchCliProcess(image: string): BootRun | null {
+  const root = path.resolve(PUBLISH_DIR, '..', '..');
+  const out = execFileSync(process.execPath, [path.join(root, 'bin', 'run.mjs'), 'src/cli/bench-cli-boot.ts', image], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return JSON.parse(out.trim().split('\n').pop() ?? 'null') as BootRun | null;
 }
 
 export async function benchNodeWorker(inputs: MachineInputs, marker: string, limitMs = 600_000): Promise<BootRun | null> {

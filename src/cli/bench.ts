@@ -49,7 +49,7 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
   // Worker against CLI on the image as the manifest boots it (with the VGA BIOS and both
   // consoles). TRAPDOOR_BENCH_REPEAT=N runs the three N times, interleaved, and reports
   // medians: on a shared machine one run says little.
-  const { imageInputs, benchCliBoot, benchNodeWorker, benchChromium } = await import('./bench-worker.ts');
+  const { imageInputs, benchCliProcess, benchNodeWorker, benchChromium } = await import('./bench-worker.ts');
   type Run = { instructions: number; seconds: number; mips: number };
   const image = 'tiny-linux';
   const repeat = Math.max(1, Number(process.env.TRAPDOOR_BENCH_REPEAT ?? 1));
@@ -60,7 +60,7 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
     const runs: Record<'cli' | 'node' | 'chromium' | 'page', Run[]> = { cli: [], node: [], chromium: [], page: [] };
     let skipped = '';
     for (let i = 0; i < repeat; i++) {
-      const cli = benchCliBoot(inputs, marker);
+      const cli = benchCliProcess(image);
       if (cli) runs.cli.push(cli);
       const node = await benchNodeWorker(inputs, marker);
       if (node) runs.node.push(node);
