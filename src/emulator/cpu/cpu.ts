@@ -1355,24 +1355,14 @@ export class Cpu {
         // instruction a block cannot continue past (not after straight-line code).
         let boundary = true;
         while (n < end) {
-          const cache = this.blocks;
-          if (boundary && cache !== null && !shadowed && this.cs32 && (this.flags & C.TF) === 0) {
-            // A translated block for the code at CS:EIP, if it fits the budget and the CS limit.
-            const eip = this.eip;
-            const lin = (this.csBase + eip) | 0;
-            const e = this.tlbR[lin >>> 12];
-            if ((e & 0xfff) === 0) {
-              const block = cache.lookup((e >>> 0) + (lin & 0xfff));
-              if (block !== null && n + block.count <= end && (eip >>> 0) + block.bytes - 1 <= this.segHi[C.CS]) {
-                this.blockExit = false;
-                const before = n;
-                n = block.run(this, n, end);
-                cache.stats.executed += n - before; cache.stats.entries++;
-                this.retired = n;
-                if (this.stopSlice || this.interruptShadow > 0) break;
-                if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
-                continue;
-              }
+          if (boundary && this.blocks !== null && !shadowed) {
+            const m = this.runBlock(this.blocks, n, end);
+            if (m >= 0) {
+              n = m;
+              this.retired = n;
+              if (this.stopSlice || this.interruptShadow > 0) break;
+              if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
+              continue;
             }
           }
           this.step();
@@ -1409,6 +1399,26 @@ export class Cpu {
     }
     this.instructionCount += n;
     return n;
+  }
+
+  /**
+   * The translated block for the code at CS:EIP, run, if there is one and it fits the
+   * budget and the CS limit: returns the new count, or -1 to interpret the instruction.
+   * (Kept out of run() so the interpreter's step() stays inlined there.)
+   */
+  private runBlock(cache: BlockCache, n: number, end: number): number {
+    if (!this.cs32 || (this.flags & C.TF) !== 0) return -1;
+    const eip = this.eip;
+    const lin = (this.csBase + eip) | 0;
+    const e = this.tlbR[lin >>> 12];
+    if ((e & 0xfff) !== 0) return -1;
+    const block = cache.lookup((e >>> 0) + (lin & 0xfff));
+    if (block === null || n + block.count > end || (eip >>> 0) + block.bytes - 1 > this.segHi[C.CS]) return -1;
+    this.blockExit = false;
+    const after = block.run(this, n, end);
+    cache.stats.executed += after - n;
+    cache.stats.entries++;
+    return after;
   }
 
   private wakeFromHalt(): boolean {
