@@ -355,17 +355,21 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         ended = true;
       };
 
+      /** A pure instruction for the interpreter: its length is decoded so the block can go on after it. */
+      const interpretPure = (): void => {
+        if (hasModrm(op)) {
+          const m = skipModrm();
+          pos += pureImmediate(op, (m >> 3) & 7, o16);
+        } else pos += pureImmediate(op, 0, o16);
+        if (pos > pageEnd || pos - phys > limit) throw OUT_OF_BYTES;
+        interpret(true);
+      };
       const v = o16 ? 16 : 32; // operand size of "v" forms
       const lockBad = lock && !LOCKABLE[op];
       if (a16 || lockBad || (rep !== 0 && ((op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf) || (op >= 0x6c && op <= 0x6f)))) {
         // 16-bit addressing and invalid LOCKs are the interpreter's; so are REP strings (pure, below).
         if (PURE[op] && !lockBad) {
-          if (hasModrm(op)) {
-            const m = skipModrm();
-            pos += pureImmediate(op, (m >> 3) & 7, o16);
-          } else pos += pureImmediate(op, 0, o16);
-          if (pos > pageEnd || pos - phys > limit) throw OUT_OF_BYTES;
-          interpret(true);
+          interpretPure();
         } else interpret(false);
       } else if (op < 0x40 && (op & 7) < 6) {
         // 00-3F: ALU in six forms.
@@ -602,12 +606,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         const ext = op < 0x1b8 ? value : src === 8 ? `(${value} << 24) >> 24` : `(${value} << 16) >> 16`;
         lines.push(`${reg(v, (m >> 3) & 7)} = ${ext};`);
       } else if (PURE[op]) {
-        if (hasModrm(op)) {
-          const m = skipModrm();
-          pos += pureImmediate(op, (m >> 3) & 7, o16);
-        } else pos += pureImmediate(op, 0, o16);
-        if (pos > pageEnd || pos - phys > limit) throw OUT_OF_BYTES;
-        interpret(true);
+        interpretPure();
       } else {
         interpret(false);
       }

@@ -46,6 +46,23 @@ function expectSame(source: string, limit?: number) {
   return { interp, blocks };
 }
 
+/** A #PF handler that maps the faulting page at page-table entry `pte` and counts in [faults]. */
+function pfHandler(pte: number): string {
+  return `
+pf_handler:
+    push eax
+    mov eax, cr2
+    and eax, 0xfffff000
+    or eax, 7
+    mov [${pte}], eax
+    inc dword [faults]
+    pop eax
+    add esp, 4                      ; the error code
+    iretd
+faults: dd 0
+${IDT_DESC}`;
+}
+
 // ---------------------------------------------------------------------------------------
 // Random instruction sequences over the translated forms (a small deterministic PRNG).
 // ---------------------------------------------------------------------------------------
@@ -241,18 +258,7 @@ ${idtSetup([[14, 'pf_handler']], 0x8e00)}
     mov [${DATA} + 8], eax
     mov al, 0
     jmp done
-pf_handler:
-    push eax
-    mov eax, cr2
-    and eax, 0xfffff000
-    or eax, 7
-    mov [${PTE}], eax
-    inc dword [faults]
-    pop eax
-    add esp, 4
-    iretd
-faults: dd 0
-${IDT_DESC}
+${pfHandler(PTE)}
 `), 10_000_000);
   });
 
@@ -314,18 +320,7 @@ ${idtSetup([[14, 'pf_handler']], 0x8e00)}
     mov [${DATA} + 4], eax
     mov al, 0
     jmp done
-pf_handler:
-    push eax
-    mov eax, cr2
-    and eax, 0xfffff000
-    or eax, 7
-    mov [${PTE}], eax
-    inc dword [faults]
-    pop eax
-    add esp, 4                      ; the error code
-    iretd
-faults: dd 0
-${IDT_DESC}
+${pfHandler(PTE)}
 `));
     expect(blocks.machine.ram[DATA + 4]).toBe(40);
   });
