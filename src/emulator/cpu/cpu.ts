@@ -836,10 +836,10 @@ export class Cpu {
    * Run 32-bit code as translated blocks from now on. The memory must be able to watch
    * writes (PhysicalBus.watchWrites): without that, translations could go stale.
    */
-  enableBlockCache(hotThreshold?: number): void {
+  enableBlockCache(hotThreshold?: number, log?: (message: string) => void): void {
     if (this.blocks !== null) return;
     if (this.mem.watchWrites === undefined) throw new Error('this memory cannot watch writes to code; translated blocks need it');
-    const cache = new BlockCache(this, hotThreshold);
+    const cache = new BlockCache(this, hotThreshold, log);
     this.blocks = cache;
     this.codePages = cache.codePages;
     this.mem.watchWrites(cache.codePages, (page) => cache.invalidatePage(page));

@@ -116,7 +116,7 @@ export class Machine {
       shutdown: (reason) => this.requestReset(reason),
     });
     this.cpu.fpu = new X87(this.cpu);
-    if (config.blockCache !== false) this.cpu.enableBlockCache();
+    if (config.blockCache !== false) this.cpu.enableBlockCache(undefined, (message) => events.log?.(`cpu: ${message}`));
 
     // Interrupt wiring: every ISA line to the 8259 pair, its INTR to the CPU.
     // Every ISA line goes to the 8259 pair and to the I/O APIC (IRQ 0 on pin 2, as in the

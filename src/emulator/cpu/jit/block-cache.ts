@@ -73,14 +73,18 @@ export class BlockCache {
   private readonly pageSlots = new Map<number, number[]>();
   private readonly pageInvalidations = new Uint8Array(1 << 20);
   private readonly memo = new Map<string, BlockFunction>();
+  /** Why blocks cannot be compiled here (the host forbids generated code), or null. */
+  unavailable: string | null = null;
   readonly stats: BlockCacheStats = { translated: 0, compiled: 0, invalidations: 0, pagesGivenUp: 0, executed: 0, entries: 0 };
 
-  constructor(private readonly cpu: Cpu, private readonly hotThreshold = HOT_THRESHOLD) {}
+  /** `log` hears, once, why blocks are unavailable if it comes to that. */
+  constructor(private readonly cpu: Cpu, private readonly hotThreshold = HOT_THRESHOLD, private readonly log?: (message: string) => void) {}
 
   /** The block starting at physical address `phys`, translating it once it is hot; null to interpret. */
   lookup(phys: number): Block | null {
     const slot = (phys ^ (phys >>> SLOT_BITS)) & SLOT_MASK;
     if (this.keys[slot] === (phys | 0)) return this.blocks[slot];
+    if (this.unavailable !== null) return null;
     const h = (phys ^ (phys >>> 14)) & HEAT_MASK;
     if (++this.heat[h] < this.hotThreshold) return null;
     this.heat[h] = 0;
@@ -97,7 +101,15 @@ export class BlockCache {
       if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
       // The generated source is built only from decoded numbers (codegen.ts), never from
       // guest-controlled text.
-      run = new Function('H', `return function block(c, n, end) {\n${t.source}\n};`)(HELPERS) as BlockFunction;
+      try {
+        run = new Function('H', `return function block(c, n, end) {\n${t.source}\n};`)(HELPERS) as BlockFunction;
+      } catch (e) {
+        // A page whose Content-Security-Policy forbids 'unsafe-eval' cannot compile blocks:
+        // the interpreter goes on alone (it is the reference anyway), and says why once.
+        this.unavailable = `translated blocks are off (the interpreter runs everything): ${e instanceof Error ? e.message : String(e)}`;
+        this.log?.(this.unavailable);
+        return null;
+      }
       this.memo.set(t.source, run);
       this.stats.compiled++;
     }

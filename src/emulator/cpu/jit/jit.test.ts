@@ -196,6 +196,24 @@ describe('translated blocks against the interpreter', () => {
     }
   });
 
+  it('a host that forbids generated code (CSP without unsafe-eval) leaves the interpreter running alone', () => {
+    const source = randomProgram(3);
+    const reference = runBoth(source).interp;
+    const realFunction = globalThis.Function;
+    globalThis.Function = function forbidden() {
+      throw new EvalError("Refused to evaluate a string as JavaScript because 'unsafe-eval' is not allowed");
+    } as unknown as FunctionConstructor;
+    let blocks;
+    try {
+      blocks = runBoth(source).blocks;
+    } finally {
+      globalThis.Function = realFunction;
+    }
+    expect(state(blocks.cpu, blocks.machine)).toEqual(state(reference.cpu, reference.machine));
+    expect(blocks.cpu.blocks!.unavailable).toContain('unsafe-eval');
+    expect(blocks.cpu.blocks!.stats.executed).toBe(0);
+  });
+
   it('CPU-bound loops with calls, REP strings and LOOP give the same results', () => {
     expectSame(protectedMode(`
     mov ebp, 20
