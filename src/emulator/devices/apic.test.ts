@@ -70,6 +70,28 @@ describe('local APIC', () => {
     expect(count).toBe(10);
   });
 
+  it('re-arms a periodic timer past the expiry it just delivered when wall-clock time is fractional', () => {
+    // The values of a wall-clock boot that hung: the count started at a fractional time,
+    // and an expiry's time minus the start came out a hair under its whole periods, so
+    // the timer was re-armed for the instant that had just fired, again and again.
+    const { t, w, lapic, cpu } = setup();
+    w(LAPIC.SVR, 0x1ff);
+    w(LAPIC.TIMER_DIVIDE, 0x3); // divide by 16: 16 ns a tick
+    w(LAPIC.LVT_TIMER, 0x200ec); // periodic, vector 0xEC
+    t.advanceTo(1372693118);
+    let host = 1372693118.0000024;
+    t.bus.clock.progress = () => host;
+    w(LAPIC.TIMER_INITIAL, 249994); // 3.999904 ms
+    host = 4296622942.000002 - 100;
+    t.bus.clock.progress = null;
+    t.advanceTo(host);
+    expect(cpu.intr).toBe(true);
+    expect(lapic.acknowledge()).toBe(0xec);
+    w(LAPIC.EOI, 0);
+    t.advanceTo(4297049195); // through the expiry at ...942.000002 and on: it must return
+    expect(cpu.intr).toBe(true);
+  });
+
   it('still delivers a one-shot expiry that fell due inside a run slice when the LVT is rewritten before the slice ends', () => {
     const { t, w, lapic, cpu } = setup();
     w(LAPIC.SVR, 0x1ff);

@@ -394,10 +394,15 @@ export class LocalApic implements Device {
     const s = this.state;
     if (!this.clock || s.timerInitial === 0) return;
     const period = s.timerInitial * this.tickNs();
-    const elapsed = this.now() - s.timerStart;
+    const now = this.now();
+    const elapsed = now - s.timerStart;
     let at: number;
-    if (this.periodic()) at = s.timerStart + (Math.floor(elapsed / period) + 1) * period;
-    else if (elapsed < period || undelivered) at = s.timerStart + period;
+    if (this.periodic()) {
+      at = s.timerStart + (Math.floor(elapsed / period) + 1) * period;
+      // Wall-clock time is fractional: now - start can fall a hair short of the whole
+      // periods it spans, which would re-arm at the instant that just fired, forever.
+      if (at <= now) at += period;
+    } else if (elapsed < period || undelivered) at = s.timerStart + period;
     else return;
     this.timer = this.clock.setTimer(at, () => this.expire());
   }
