@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MEM_SIZE, RECORD, recordLoop, SAVE, X87_FORMS, EFLAGS_MASK, type X87Form } from '../../src/emulator/cpu/testing/x87-forms.ts';
+import { MEM_SIZE, RECORD, recordLoop, SAVE, X87_FORMS, EFLAGS_MASK, type X87Form, type X87Vector } from '../../src/emulator/cpu/testing/x87-forms.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT_FILE = path.join(ROOT, 'src/emulator/cpu/fpu/testdata/x87-vectors.json');
@@ -699,14 +699,7 @@ function recordBytes(v: Vector, formIndex: number): Uint8Array {
 // The file
 // ---------------------------------------------------------------------------------------
 
-interface VectorJson {
-  cw: string;
-  eflags: string;
-  a?: string;
-  b?: string;
-  mem?: string;
-  expect: { sw: string; tw: string; st: string[]; eflags: string; mem?: string };
-}
+type VectorJson = X87Vector;
 
 /** The values left on the stack: ST(i) for each i whose tag (physical register TOP + i) is not empty. */
 function stackValues(rec: Uint8Array, sw: number, tw: number): string[] {

@@ -15,16 +15,9 @@ import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, protectedMode, runToExit } from '../testing/programs.ts';
 import { nasmAvailable } from '../testing/nasm.ts';
-import { EFLAGS_MASK, MEM_SIZE, RECORD, recordLoop, SAVE, X87_FORMS, type X87Form } from '../testing/x87-forms.ts';
+import { EFLAGS_MASK, MEM_SIZE, RECORD, recordLoop, SAVE, X87_FORMS, type X87Form, type X87Vector } from '../testing/x87-forms.ts';
 
-interface Vector {
-  cw: string;
-  eflags: string;
-  a?: string;
-  b?: string;
-  mem?: string;
-  expect: { sw: string; tw: string; st: string[]; eflags: string; mem?: string };
-}
+type Vector = X87Vector;
 
 interface VectorFile {
   cpu: string;

@@ -189,3 +189,13 @@ x87_form_table:
 ${table}
 `;
 }
+
+/** One vector of fpu/testdata/x87-vectors.json (hex strings), as the generator writes it and the test reads it. */
+export interface X87Vector {
+  cw: string;
+  eflags: string;
+  a?: string;
+  b?: string;
+  mem?: string;
+  expect: { sw: string; tw: string; st: string[]; eflags: string; mem?: string };
+}
