@@ -11,6 +11,7 @@ import { taskSwitch } from './task.ts';
 import { OPS } from './ops.ts';
 import { disassemble } from './disasm.ts';
 import { BlockCache } from './jit/block-cache.ts';
+import { MAX_INSTRUCTIONS } from './jit/codegen.ts';
 
 export interface CpuHost {
   readonly memory: PhysicalBus;
@@ -1352,10 +1353,14 @@ export class Cpu {
         // Inner loop: straight-line execution until a fault or a state change needs attention.
         const end = max;
         // Look for a block only where one can start: after a transfer, a block, or an
-        // instruction a block cannot continue past (not after straight-line code).
+        // instruction a block cannot continue past; and where a translation of the code
+        // before would have ended (a page end, MAX_INSTRUCTIONS straight-line instructions),
+        // so every part of a long unrolled function grows hot at the same pace as its entry.
         let boundary = true;
+        let straight = 0;
         while (n < end) {
           if (boundary && this.blocks !== null && !shadowed) {
+            straight = 0;
             const m = this.runBlock(this.blocks, n, end);
             if (m >= 0) {
               n = m;
@@ -1368,7 +1373,10 @@ export class Cpu {
           this.step();
           this.retired = ++n;
           shadowed = false;
-          boundary = STRAIGHT_LINE[this.lastOp] === 0 || ((this.eip - this.instrStart) >>> 0) > 15;
+          const kind = STRAIGHT_LINE[this.lastOp];
+          const length = (this.eip - this.instrStart) >>> 0;
+          boundary = (kind === FALLS_THROUGH ? length > 15 : length !== kind) // moved EIP
+            || ++straight >= MAX_INSTRUCTIONS || ((this.eip ^ this.instrStart) & ~0xfff) !== 0;
           if (this.stopSlice || this.interruptShadow > 0) break;
           if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
         }
@@ -1644,16 +1652,25 @@ for (let i = 0; i < 256; i++) {
 }
 
 /**
- * Instructions that fall through to the next one without ending a translated block (the
- * common integer forms; FF's CALL/JMP move EIP and are caught as transfers). After any
- * other, the run loop asks the block cache about the next instruction.
+ * How each opcode continues, for the run loop's choice of where to look for a block:
+ *  - FALLS_THROUGH: to the next instruction without ending a translated block (the
+ *    common integer forms; FF's CALL/JMP move EIP and are caught as transfers);
+ *  - the length of a Jcc (2, or 6 for 0F 8x): a block continues past a Jcc not taken,
+ *    recognised by EIP having moved by just that (a taken jump there lands on the same
+ *    address; a prefixed one only costs a needless lookup);
+ *  - 0: anything else; the run loop asks the block cache about the next instruction.
  */
 const STRAIGHT_LINE = new Uint8Array(512);
-for (let op = 0; op < 0x40; op++) if ((op & 7) < 6) STRAIGHT_LINE[op] = 1;
+const FALLS_THROUGH = 1;
+for (let op = 0; op < 0x40; op++) if ((op & 7) < 6) STRAIGHT_LINE[op] = FALLS_THROUGH;
+for (let cc = 0; cc < 16; cc++) {
+  STRAIGHT_LINE[0x70 + cc] = 2;
+  STRAIGHT_LINE[0x180 + cc] = 6;
+}
 for (const [lo, hi] of [[0x40, 0x5f], [0x68, 0x6b], [0x80, 0x8b], [0x8d, 0x8d], [0x90, 0x99], [0xa0, 0xa9], [0xb0, 0xbf],
   [0xc0, 0xc1], [0xc6, 0xc7], [0xd0, 0xd3], [0xf6, 0xf7], [0xfe, 0xff], [0x140, 0x14f], [0x190, 0x19f],
   [0x1a3, 0x1a5], [0x1ab, 0x1ad], [0x1af, 0x1b1], [0x1b3, 0x1b3], [0x1b6, 0x1bf], [0x1c0, 0x1c1], [0x1c8, 0x1cf]]) {
-  for (let op = lo; op <= hi; op++) STRAIGHT_LINE[op] = 1;
+  for (let op = lo; op <= hi; op++) STRAIGHT_LINE[op] = FALLS_THROUGH;
 }
 
 /** Prefix bytes (SDM vol.2 §2.1.1). */
