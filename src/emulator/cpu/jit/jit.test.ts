@@ -214,6 +214,38 @@ describe('translated blocks against the interpreter', () => {
     expect(blocks.cpu.blocks!.stats.executed).toBe(0);
   });
 
+  it('every part of a long straight-line routine grows hot with its entry (not one block per threshold)', () => {
+    // 240 straight-line instructions (five blocks' worth) run 200 times. The run loop looks
+    // for a block wherever a translation would have ended, so all five parts reach the
+    // threshold together, at pass 50; were only the entry counted, the second part would
+    // start counting once the first was translated, and so on (part k hot at pass 50k).
+    const source = protectedMode(`
+    mov ebp, 200
+    mov eax, 1
+    mov ebx, 3
+again:
+%rep 80
+    add eax, ebx
+    xor ebx, eax
+    rol eax, 3
+%endrep
+    dec ebp
+    jnz again
+    mov [${DATA}], eax
+    mov [${DATA} + 4], ebx
+    mov al, 0
+    jmp done
+`);
+    const reference = boot(source);
+    runToExit(reference.cpu, reference.machine);
+    const { cpu, machine } = boot(source);
+    cpu.enableBlockCache(50);
+    runToExit(cpu, machine);
+    expect(state(cpu, machine)).toEqual(state(reference.cpu, reference.machine));
+    // 150 of 200 passes wholly translated: about 75% of the instructions.
+    expect(cpu.blocks!.stats.executed / cpu.instructionCount).toBeGreaterThan(0.65);
+  });
+
   it('CPU-bound loops with calls, REP strings and LOOP give the same results', () => {
     expectSame(protectedMode(`
     mov ebp, 20
