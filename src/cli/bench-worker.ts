@@ -94,14 +94,23 @@ export async function benchNodeWorker(inputs: MachineInputs, marker: string, lim
   }
 }
 
+/** Chromium with the built page served, ready to boot an image either way (see openChromium). */
+export interface ChromiumBench {
+  /** The whole page as a user has it: the screen drawn, the serial console and the devices panel live. */
+  page(): Promise<BootRun>;
+  /** The page's worker module started from a blank page of the same origin: only the machine runs. */
+  worker(): Promise<BootRun>;
+  close(): Promise<void>;
+}
+
 /**
- * The page's worker in Chromium, two ways: `page`, the whole page as a user has it (the
- * screen drawn, the serial console and the devices panel live on the main thread), and
- * `worker`, the same worker module started from a blank page of the same origin (only
- * the machine runs: the figure to hold against the Node worker). Needs Debian's chromium
- * (or TRAPDOOR_CHROMIUM) and builds the page first; returns why not when it cannot run.
+ * The page's worker in Chromium, two ways: `page`, the whole page as a user has it, and
+ * `worker`, the same worker module from a blank page (the figure to hold against the
+ * Node worker). Needs Debian's chromium (or TRAPDOOR_CHROMIUM) and builds the page first;
+ * returns why not when it cannot run. One browser serves every run, so runs of the three
+ * hosts can be interleaved (a shared machine's slow minutes then hit all of them).
  */
-export async function benchChromium(image: string, marker: string, repeat = 1, limitMs = 600_000): Promise<{ page: BootRun[]; worker: BootRun[] } | string> {
+export async function openChromium(image: string, marker: string, limitMs = 600_000): Promise<ChromiumBench | string> {
   const executablePath = process.env.TRAPDOOR_CHROMIUM ?? '/usr/bin/chromium';
   if (!fs.existsSync(executablePath)) return `no Chromium at ${executablePath} (set TRAPDOOR_CHROMIUM)`;
   const root = path.resolve(PUBLISH_DIR, '..', '..');
@@ -125,46 +134,53 @@ export async function benchChromium(image: string, marker: string, repeat = 1, l
       }
     }
   };
-  const result = { page: [] as BootRun[], worker: [] as BootRun[] };
-  try {
-    for (let i = 0; i < repeat; i++) {
+  const manifest = readManifest(PUBLISH_DIR);
+  const plan = planImage(manifest, image);
+  const fw = firmwarePaths(manifest);
+  return {
+    async page() {
       const page = await open(`${origin}/?boot=${encodeURIComponent(image)}&deterministic=1&pauseOn=${encodeURIComponent(marker)}`);
-      await page.getByTestId('phase').filter({ hasText: 'paused' }).waitFor({ timeout: limitMs });
-      const speed = page.getByTestId('speed');
-      result.page.push(run(Number(await speed.getAttribute('data-instructions')), Number(await speed.getAttribute('data-real-seconds'))));
-      await page.close();
-
-      const blank = await open(`${origin}/images/manifest.json`);
-      const plan = planImage(readManifest(PUBLISH_DIR), image);
-      const fw = firmwarePaths(readManifest(PUBLISH_DIR));
-      const status = await blank.evaluate(async ({ workerUrl, plan, fw, marker }) => {
-        const get = async (rel: string) => ({ name: rel, bytes: await (await fetch(`/images/${rel}`)).arrayBuffer() });
-        const request: Record<string, unknown> = { label: 'bench', memoryMiB: plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: true, pauseOn: marker };
-        request.bios = await get(fw.bios!);
-        if (fw.vgaBios) request.vgaBios = await get(fw.vgaBios);
-        for (const [role, rel] of Object.entries(plan.files)) request[role] = await get(rel as string);
-        const w = new window.Worker(workerUrl, { type: 'module' });
-        return new Promise<MachineStatus>((resolve, reject) => {
-          w.onmessage = (e: MessageEvent<FromWorker>) => {
-            if (e.data.type === 'error') reject(new Error(e.data.message));
-            if (e.data.type === 'status' && e.data.status.phase === 'paused') resolve(e.data.status);
-          };
-          w.postMessage({ type: 'boot', request });
-        });
-      }, { workerUrl: `/assets/${workerFile}`, plan, fw, marker });
-      result.worker.push(run(status.instructions, status.realSeconds));
-      await blank.close();
-    }
-    return result;
-  } finally {
-    await browser.close();
-    // The preview server runs in its own process group (npx, then vite): end the group.
-    if (preview.pid) {
       try {
-        process.kill(-preview.pid);
-      } catch {
-        // already gone
+        await page.getByTestId('phase').filter({ hasText: 'paused' }).waitFor({ timeout: limitMs });
+        const speed = page.getByTestId('speed');
+        return run(Number(await speed.getAttribute('data-instructions')), Number(await speed.getAttribute('data-real-seconds')));
+      } finally {
+        await page.close();
       }
-    }
-  }
+    },
+    async worker() {
+      const blank = await open(`${origin}/images/manifest.json`);
+      try {
+        const status = await blank.evaluate(async ({ workerUrl, plan, fw, marker }) => {
+          const get = async (rel: string) => ({ name: rel, bytes: await (await fetch(`/images/${rel}`)).arrayBuffer() });
+          const request: Record<string, unknown> = { label: 'bench', memoryMiB: plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: true, pauseOn: marker };
+          request.bios = await get(fw.bios!);
+          if (fw.vgaBios) request.vgaBios = await get(fw.vgaBios);
+          for (const [role, rel] of Object.entries(plan.files)) request[role] = await get(rel as string);
+          const w = new window.Worker(workerUrl, { type: 'module' });
+          return new Promise<MachineStatus>((resolve, reject) => {
+            w.onmessage = (e: MessageEvent<FromWorker>) => {
+              if (e.data.type === 'error') reject(new Error(e.data.message));
+              if (e.data.type === 'status' && e.data.status.phase === 'paused') resolve(e.data.status);
+            };
+            w.postMessage({ type: 'boot', request });
+          });
+        }, { workerUrl: `/assets/${workerFile}`, plan, fw, marker });
+        return run(status.instructions, status.realSeconds);
+      } finally {
+        await blank.close();
+      }
+    },
+    async close() {
+      await browser.close();
+      // The preview server runs in its own process group (npx, then vite): end the group.
+      if (preview.pid) {
+        try {
+          process.kill(-preview.pid);
+        } catch {
+          // already gone
+        }
+      }
+    },
+  };
 }

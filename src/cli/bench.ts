@@ -47,47 +47,60 @@ if (process.env.TRAPDOOR_BENCH_BOOT !== '0') {
 
 if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
   // Worker against CLI on the image as the manifest boots it (with the VGA BIOS and both
-  // consoles). TRAPDOOR_BENCH_REPEAT=N runs the three N times, interleaved, and reports
-  // medians: on a shared machine one run says little.
-  const { imageInputs, benchCliProcess, benchNodeWorker, benchChromium } = await import('./bench-worker.ts');
+  // consoles). TRAPDOOR_BENCH_REPEAT=N runs N rounds, each host once per round in turn,
+  // and reports medians, and the median of each round's worker/CLI ratio: on a shared
+  // machine whose speed drifts by a third from minute to minute, one run says little,
+  // and a ratio taken within a round holds better than one taken across rounds.
+  const { imageInputs, benchCliProcess, benchNodeWorker, openChromium } = await import('./bench-worker.ts');
   type Run = { instructions: number; seconds: number; mips: number };
+  type Host = 'cli' | 'node' | 'chromium' | 'page';
   const image = 'tiny-linux';
   const repeat = Math.max(1, Number(process.env.TRAPDOOR_BENCH_REPEAT ?? 1));
   if (!fs.existsSync(path.join(PUBLISH_DIR, 'manifest.json'))) {
     process.stdout.write('worker: skipped, no images (npm run images)\n');
   } else {
     const { inputs, marker } = imageInputs(image);
-    const runs: Record<'cli' | 'node' | 'chromium' | 'page', Run[]> = { cli: [], node: [], chromium: [], page: [] };
+    const runs: Record<Host, Run[]> = { cli: [], node: [], chromium: [], page: [] };
+    const ratios: Record<Host, number[]> = { cli: [], node: [], chromium: [], page: [] };
     let skipped = '';
-    for (let i = 0; i < repeat; i++) {
-      const cli = benchCliProcess(image);
-      if (cli) runs.cli.push(cli);
-      const node = await benchNodeWorker(inputs, marker);
-      if (node) runs.node.push(node);
-    }
-    if (process.env.TRAPDOOR_BENCH_BROWSER !== '0') {
-      const browser = await benchChromium(image, marker, repeat);
-      if (typeof browser === 'string') skipped = browser;
-      else {
-        runs.chromium = browser.worker;
-        runs.page = browser.page;
+    const browser = process.env.TRAPDOOR_BENCH_BROWSER !== '0' ? await openChromium(image, marker) : null;
+    if (typeof browser === 'string') skipped = browser;
+    try {
+      for (let i = 0; i < repeat; i++) {
+        const round: Partial<Record<Host, Run | null>> = {};
+        round.cli = benchCliProcess(image);
+        round.node = await benchNodeWorker(inputs, marker);
+        if (browser && typeof browser !== 'string') {
+          round.chromium = await browser.worker();
+          round.page = await browser.page();
+        }
+        for (const host of Object.keys(round) as Host[]) {
+          const r = round[host];
+          if (!r) continue;
+          runs[host].push(r);
+          if (host !== 'cli' && round.cli) ratios[host].push(r.mips / round.cli.mips);
+        }
       }
+    } finally {
+      if (browser && typeof browser !== 'string') await browser.close();
     }
+    const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const median = (rs: Run[]) => [...rs].sort((a, b) => a.mips - b.mips)[Math.floor(rs.length / 2)];
-    const base = runs.cli.length ? median(runs.cli).mips : undefined;
-    const line = (what: string, rs: Run[]) => {
+    const line = (what: string, host: Host) => {
+      const rs = runs[host];
       if (rs.length === 0) return process.stdout.write(`worker: ${what}: did NOT reach the marker\n`);
       const r = median(rs);
       const all = rs.length > 1 ? ` [${rs.map((x) => x.mips.toFixed(1)).join(', ')}]` : '';
-      process.stdout.write(`worker: ${what}: ${(r.instructions / 1e6).toFixed(0)} M instructions in ${r.seconds.toFixed(1)} s, ${r.mips.toFixed(1)} MIPS${all}${base && what !== 'cli' ? ` = ${((r.mips / base) * 100).toFixed(0)}% of the CLI` : ''}\n`);
+      const ratio = ratios[host].length ? ` = ${(middle(ratios[host]) * 100).toFixed(0)}% of the CLI${ratios[host].length > 1 ? ` [${ratios[host].map((x) => (x * 100).toFixed(0)).join(', ')}]` : ''}` : '';
+      process.stdout.write(`worker: ${what}: ${(r.instructions / 1e6).toFixed(0)} M instructions in ${r.seconds.toFixed(1)} s, ${r.mips.toFixed(1)} MIPS${all}${ratio}\n`);
     };
-    process.stdout.write(`worker: ${image} to its marker, deterministic, ${repeat > 1 ? `median of ${repeat}` : 'one run each'}\n`);
-    line('cli', runs.cli);
-    line('node-worker (MachineHost in a worker thread)', runs.node);
+    process.stdout.write(`worker: ${image} to its marker, deterministic, ${repeat > 1 ? `${repeat} rounds, medians` : 'one run each'}\n`);
+    line('cli', 'cli');
+    line('node-worker (MachineHost in a worker thread)', 'node');
     if (skipped) process.stdout.write(`worker: chromium: skipped, ${skipped}\n`);
-    else if (process.env.TRAPDOOR_BENCH_BROWSER !== '0') {
-      line('chromium worker (the page\'s worker module from a blank page)', runs.chromium);
-      line('chromium page (the whole page: screen, serial console, devices panel drawn)', runs.page);
+    else if (browser) {
+      line('chromium worker (the page\'s worker module from a blank page)', 'chromium');
+      line('chromium page (the whole page: screen, serial console, devices panel drawn)', 'page');
     }
   }
 }
