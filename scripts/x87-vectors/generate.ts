@@ -699,8 +699,6 @@ function recordBytes(v: Vector, formIndex: number): Uint8Array {
 // The file
 // ---------------------------------------------------------------------------------------
 
-type VectorJson = X87Vector;
-
 /** The values left on the stack: ST(i) for each i whose tag (physical register TOP + i) is not empty. */
 function stackValues(rec: Uint8Array, sw: number, tw: number): string[] {
   const top = (sw >> 11) & 7;
@@ -712,11 +710,11 @@ function stackValues(rec: Uint8Array, sw: number, tw: number): string[] {
   return st;
 }
 
-function toJson(v: Vector, rec: Uint8Array): VectorJson {
+function toJson(v: Vector, rec: Uint8Array): X87Vector {
   const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
   const sw = dv.getUint16(RECORD.sw, true);
   const tw = dv.getUint16(RECORD.save + SAVE.tagWord, true);
-  const j: VectorJson = {
+  const j: X87Vector = {
     cw: hex(BigInt(v.cw), 4),
     eflags: hex(BigInt(v.eflags), 4),
     expect: {
@@ -745,7 +743,7 @@ function cpuName(): string {
 function main(): void {
   const vectors = buildVectors();
   const out = runNative(vectors);
-  const byForm = new Map<string, VectorJson[]>();
+  const byForm = new Map<string, X87Vector[]>();
   vectors.forEach((v, i) => {
     const list = byForm.get(v.form.name) ?? [];
     list.push(toJson(v, out.subarray(i * RECORD.size, (i + 1) * RECORD.size)));

@@ -5,7 +5,7 @@
  * no allocation or closures per instruction; faults are the only exceptions thrown).
  */
 import type { PhysicalBus, PortBus } from '../memory/physical-bus.ts';
-import { PAGE_DIRECT_READ, PAGE_DIRECT_WRITE } from '../memory/physical-bus.ts';
+import { NO_WATCHED_PAGES, PAGE_DIRECT_READ, PAGE_DIRECT_WRITE } from '../memory/physical-bus.ts';
 import * as C from './constants.ts';
 import { taskSwitch } from './task.ts';
 import { OPS } from './ops.ts';
@@ -167,7 +167,7 @@ export class Cpu {
   /** The block cache, when the machine runs 32-bit code as translated blocks. */
   blocks: BlockCache | null = null;
   /** Physical pages with translations: their TLB write entries take the slow path. */
-  private codePages: Uint8Array = NO_CODE_PAGES;
+  private codePages: Uint8Array = NO_WATCHED_PAGES;
   /** Set when a running block must stop after the current instruction (INTR rose, translated code was written). */
   blockExit = false;
 
@@ -1639,9 +1639,6 @@ export interface FpuPort {
   saveState(): unknown;
   loadState(state: unknown): void;
 }
-
-/** The code-page map of a CPU without a block cache: no page is ever marked. */
-const NO_CODE_PAGES = new Uint8Array(1 << 20);
 
 /** Parity of each byte value: 1 when the number of set bits is even (PF). */
 export const PARITY = new Uint8Array(256);

@@ -3,7 +3,7 @@
  * A20 gate, and ports that read all-ones. The CPU's own tests, the SingleStepTests
  * runner and the CPU benchmark use it; the PC is src/emulator/machine.
  */
-import { PAGE_DIRECT_READ, PAGE_DIRECT_WRITE, type PhysicalBus, type PortBus } from '../memory/physical-bus.ts';
+import { NO_WATCHED_PAGES, PAGE_DIRECT_READ, PAGE_DIRECT_WRITE, type PhysicalBus, type PortBus } from '../memory/physical-bus.ts';
 import type { CpuHost } from './cpu.ts';
 
 export class FlatTestMachine implements PhysicalBus, PortBus, CpuHost {
@@ -20,6 +20,9 @@ export class FlatTestMachine implements PhysicalBus, PortBus, CpuHost {
   tsc = 0;
   /** Set by the CPU on a triple fault. */
   shutdownReason = '';
+  /** PhysicalBus.watchWrites: pages whose stores are reported first (the block cache's code pages). */
+  private watched: Uint8Array = NO_WATCHED_PAGES;
+  private onWatchedWrite: (page: number) => void = () => {};
 
   constructor(readonly mebibytes: number) {
     this.ram = new Uint8Array(mebibytes << 20);
@@ -28,7 +31,9 @@ export class FlatTestMachine implements PhysicalBus, PortBus, CpuHost {
 
   /** Copy a program into RAM at `address`. */
   load(address: number, bytes: Uint8Array): void {
-    if (this.watched !== null) for (let p = address >>> 12; p <= (address + bytes.length - 1) >>> 12; p++) if (this.watched[p]) this.onWatchedWrite(p);
+    for (let p = address >>> 12; p <= (address + bytes.length - 1) >>> 12; p++) {
+      if (this.watched[p] !== 0) this.onWatchedWrite(p);
+    }
     this.ram.set(bytes, address);
   }
 
@@ -37,11 +42,9 @@ export class FlatTestMachine implements PhysicalBus, PortBus, CpuHost {
   read32(a: number): number { return this.read16(a) | (this.read16(a + 2) << 16); }
   write8(a: number, v: number): void {
     if ((a >>> 0) >= this.ram.length) return;
-    if (this.watched !== null && this.watched[a >>> 12] !== 0) this.onWatchedWrite(a >>> 12);
+    if (this.watched[a >>> 12] !== 0) this.onWatchedWrite(a >>> 12);
     this.ram[a >>> 0] = v;
   }
-  private watched: Uint8Array | null = null;
-  private onWatchedWrite: (page: number) => void = () => {};
   watchWrites(pages: Uint8Array, onWrite: (page: number) => void): void {
     this.watched = pages;
     this.onWatchedWrite = onWrite;

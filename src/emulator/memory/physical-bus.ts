@@ -52,6 +52,13 @@ export interface PhysicalBus {
   watchWrites?(pages: Uint8Array, onWrite: (page: number) => void): void;
 }
 
+/**
+ * A page map with no page set (one per 4 KiB page of the 4 GiB space): what the memory's
+ * write watch and the CPU's code-page check read until a block cache supplies its own.
+ * Shared and never written.
+ */
+export const NO_WATCHED_PAGES = new Uint8Array(PAGE_COUNT);
+
 /** Port I/O as the CPU issues it (IN, OUT, INS, OUTS). Unclaimed ports read all-ones. */
 export interface PortBus {
   in8(port: number): number;

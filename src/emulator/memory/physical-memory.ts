@@ -18,7 +18,7 @@
 import type { AccessSize, DirtyLog, Mapping, MmioOptions, RegisterBlock } from '../bus/device.ts';
 import { BYTES_READ, BYTES_WRITTEN, MMIO_READS, MMIO_WRITES, TIME_NS, TRAPS, type DeviceStats } from '../bus/stats.ts';
 import { DirtyBitmap } from './dirty-bitmap.ts';
-import { PAGE_COUNT, PAGE_DIRECT_READ, PAGE_DIRECT_WRITE, PAGE_SHIFT, type PhysicalBus } from './physical-bus.ts';
+import { NO_WATCHED_PAGES, PAGE_COUNT, PAGE_DIRECT_READ, PAGE_DIRECT_WRITE, PAGE_SHIFT, type PhysicalBus } from './physical-bus.ts';
 
 /** PAM field values (i440FX §3.2.18): which side reads and writes go to. */
 export const PAM_OFF = 0; // both to the ROM/PCI side
@@ -351,7 +351,7 @@ export class PhysicalMemory implements PhysicalBus {
   // Write watch for translated code (PhysicalBus.watchWrites)
   // -------------------------------------------------------------------------------------
 
-  private codeWatch: Uint8Array = new Uint8Array(1 << 20);
+  private codeWatch: Uint8Array = NO_WATCHED_PAGES;
   private onCodeWrite: (page: number) => void = () => {};
 
   watchWrites(pages: Uint8Array, onWrite: (page: number) => void): void {

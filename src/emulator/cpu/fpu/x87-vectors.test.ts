@@ -17,11 +17,10 @@ import { boot, protectedMode, runToExit } from '../testing/programs.ts';
 import { nasmAvailable } from '../testing/nasm.ts';
 import { EFLAGS_MASK, MEM_SIZE, RECORD, recordLoop, SAVE, X87_FORMS, type X87Form, type X87Vector } from '../testing/x87-forms.ts';
 
-type Vector = X87Vector;
 
 interface VectorFile {
   cpu: string;
-  forms: Record<string, Vector[]>;
+  forms: Record<string, X87Vector[]>;
 }
 
 const file = JSON.parse(fs.readFileSync(new URL('./testdata/x87-vectors.json', import.meta.url), 'utf8')) as VectorFile;
@@ -63,7 +62,7 @@ function hex80(b: Uint8Array): string {
 }
 
 /** The record a vector starts from, as the generator laid it out (the store's slot holds 0xA5s). */
-function record(v: Vector): Uint8Array {
+function record(v: X87Vector): Uint8Array {
   const r = new Uint8Array(RECORD.size);
   const dv = new DataView(r.buffer);
   dv.setUint16(RECORD.cw, parseInt(v.cw, 16), true);
@@ -76,7 +75,7 @@ function record(v: Vector): Uint8Array {
 }
 
 /** Run `vectors` of `form` in one program: their result records, or null if the machine shut down. */
-function runBatch(form: X87Form, vectors: Vector[]): Uint8Array[] | null {
+function runBatch(form: X87Form, vectors: X87Vector[]): Uint8Array[] | null {
   const { cpu, machine } = boot(program(form));
   expect(cpu.fpu, 'cpu.fpu is null: the CPU has no x87 installed').not.toBeNull();
   machine.write32(COUNT, vectors.length);
@@ -87,7 +86,7 @@ function runBatch(form: X87Form, vectors: Vector[]): Uint8Array[] | null {
 }
 
 /** What differs between a vector's expectation and Trapdoor's record, as `field expected≠got` items. */
-function differences(form: X87Form, v: Vector, rec: Uint8Array): string[] {
+function differences(form: X87Form, v: X87Vector, rec: Uint8Array): string[] {
   const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
   const out: string[] = [];
   const sw = dv.getUint16(RECORD.sw, true);
@@ -107,7 +106,7 @@ function differences(form: X87Form, v: Vector, rec: Uint8Array): string[] {
   return out;
 }
 
-function describeVector(form: X87Form, v: Vector): string {
+function describeVector(form: X87Form, v: X87Vector): string {
   const ops = [v.a && `a=${v.a}`, v.b && `b=${v.b}`, v.mem && form.memIn && `m=${v.mem}`].filter(Boolean).join(' ');
   return `${form.name} cw=${v.cw} ${ops}`;
 }

@@ -77,7 +77,7 @@ for (const op of [
   0x69, 0x6b, // IMUL Gv,Ev,I (16-bit form)
 ]) PURE[op] = 1;
 
-/** Bytes of immediate after the ModRM/displacement, for the opcodes with a ModRM byte (-1: no ModRM). */
+/** Whether opcode `op` (0x100 | byte for 0F xx) has a ModRM byte (SDM vol.2 appendix A opcode maps). */
 function hasModrm(op: number): boolean {
   if (op < 0x100) {
     if (op < 0x40) return (op & 7) < 4;
