@@ -115,9 +115,50 @@ export function parseBzImage(image: Uint8Array, ramBytes: number, initrdSize: nu
   return { protocol, setup, kernel, initrdAddr };
 }
 
-/** Give fw_cfg the kernel, setup, command line and initrd, and the loader ROM. */
-export function prepareLinuxBoot(fw: FwCfg, plan: LinuxBootPlan, cmdline: string, initrd: Uint8Array | undefined): void {
+/** setup_data types (arch/x86/include/uapi/asm/bootparam.h). */
+const SETUP_RNG_SEED = 9;
+/** Bytes of seed, as QEMU gives (32: the 256 bits that make the kernel's RNG ready). */
+export const RNG_SEED_BYTES = 32;
+
+/**
+ * The command line block: the string, then (protocol 2.09 and later, and when there is a
+ * seed) one setup_data node of type SETUP_RNG_SEED, linked from the header's setup_data
+ * field (boot.rst, "Details of header fields": setup_data).
+ *
+ * QEMU gives every directly booted kernel such a seed. Without one an i686 guest has no
+ * entropy at all early on (no RDRAND, few interrupts), so its RNG stays "empty" for the
+ * whole boot and every get_random_u32 re-hashes the input pool with BLAKE2s (tiny-linux:
+ * 5% of its boot's instructions, one per shmem inode). With it, a kernel that trusts its
+ * boot loader (RANDOM_TRUST_BOOTLOADER or random.trust_bootloader=on) seeds its RNG in
+ * setup_arch and then zeroes the seed in memory.
+ *
+ * QEMU appends the node to the kernel and had to move it when the decompressor grew over
+ * it; after the command line, below 1 MiB, it is out of the decompressor's way. The
+ * loader ROM copies the whole block (CMDLINE_SIZE) to CMDLINE_ADDR.
+ */
+export function commandLineBlock(setup: Uint8Array, protocol: number, cmdline: string, rngSeed: Uint8Array | undefined): Uint8Array {
   const cmd = new TextEncoder().encode(cmdline + '\0');
+  if (rngSeed === undefined || protocol < 0x209) return cmd;
+  const at = (cmd.length + 15) & ~15;
+  const block = new Uint8Array(at + 16 + rngSeed.length);
+  block.set(cmd);
+  const v = new DataView(block.buffer);
+  // struct setup_data { u64 next; u32 type; u32 len; u8 data[]; }, next = 0: the last node.
+  v.setUint32(at + 8, SETUP_RNG_SEED, true);
+  v.setUint32(at + 12, rngSeed.length, true);
+  block.set(rngSeed, at + 16);
+  const sv = new DataView(setup.buffer, setup.byteOffset, setup.byteLength);
+  sv.setUint32(0x250, CMDLINE_ADDR + at, true);
+  sv.setUint32(0x254, 0, true);
+  return block;
+}
+
+/**
+ * Give fw_cfg the kernel, setup, command line (with `rngSeed` as setup_data when given)
+ * and initrd, and the loader ROM.
+ */
+export function prepareLinuxBoot(fw: FwCfg, plan: LinuxBootPlan, cmdline: string, initrd: Uint8Array | undefined, rngSeed?: Uint8Array): void {
+  const cmd = commandLineBlock(plan.setup, plan.protocol, cmdline, rngSeed);
   fw.addItem(FW_CFG.SETUP_ADDR, le32(SETUP_ADDR));
   fw.addItem(FW_CFG.SETUP_SIZE, le32(plan.setup.length));
   fw.addItem(FW_CFG.SETUP_DATA, plan.setup);

@@ -6,7 +6,7 @@
  */
 import type { MachineConfig } from '../machine/config.ts';
 import { FW_CFG, le16, le32, le64, type FwCfg } from './fw-cfg.ts';
-import { KernelImageError, parseBzImage, prepareLinuxBoot } from './linux-boot.ts';
+import { KernelImageError, parseBzImage, prepareLinuxBoot, RNG_SEED_BYTES } from './linux-boot.ts';
 import { parseMultiboot, prepareMultiboot } from './multiboot.ts';
 
 /**
@@ -66,7 +66,7 @@ export function configurePcFirmware(fw: FwCfg, config: MachineConfig, ramBytes: 
   if (kernel) {
     if (isBzImage(kernel)) {
       const plan = parseBzImage(kernel, ramBytes, initrd?.length ?? 0, cmdline);
-      prepareLinuxBoot(fw, plan, cmdline, initrd);
+      prepareLinuxBoot(fw, plan, cmdline, initrd, rngSeed(config.deterministic));
     } else {
       const plan = parseMultiboot(kernel, ramBytes, cmdline, initrd);
       prepareMultiboot(fw, plan, initrd);
@@ -76,6 +76,22 @@ export function configurePcFirmware(fw: FwCfg, config: MachineConfig, ramBytes: 
   }
   const order = bootOrder(config.boot, kernel !== undefined);
   if (order) fw.addFile('bootorder', new TextEncoder().encode(order));
+}
+
+/**
+ * The seed a directly booted Linux gets for its RNG (linux-boot.ts, commandLineBlock):
+ * the host's randomness, or in deterministic mode the same bytes every run (the run must
+ * repeat exactly; QEMU's -seed does the same for record/replay). A guest's keys are only
+ * as secret as this seed: deterministic mode is for tests and benchmarks, not for secrets.
+ */
+export function rngSeed(deterministic: boolean): Uint8Array {
+  const seed = new Uint8Array(RNG_SEED_BYTES);
+  if (deterministic) {
+    for (let i = 0; i < seed.length; i++) seed[i] = (i * 0x9d + 0x5b) & 0xff;
+  } else {
+    globalThis.crypto.getRandomValues(seed);
+  }
+  return seed;
 }
 
 /** A Linux boot header ("HdrS" at 0x202) decides: bzImage, even if it also carries a Multiboot header. */

@@ -52,6 +52,8 @@ describe('tiny-linux on the PC (deterministic)', () => {
     );
     expect(serial).toContain('FP 0.33333333333333331 0.30000000000000004 1 inf');
     expect(serial).toContain('Linux version 6.1');
+    // The machine's RNG seed (setup_data) made the kernel's RNG ready before anything else ran.
+    expect(serial).toMatch(/\[\s*0\.000000\] random: crng init done/);
     expect(serial).toContain('serial8250: ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A');
     // lspci's view matches what the machine declares: host bridge, ISA bridge, IDE, ACPI, VGA.
     expect(serial).toMatch(/END-42\r?\n0000:00:00\.0\s+0000:00:01\.0\s+0000:00:01\.1\s+0000:00:01\.3\s+0000:00:02\.0/);
