@@ -122,3 +122,7 @@ export const MSR_APIC_BASE = 0x1b;
 export const MSR_SYSENTER_CS = 0x174;
 export const MSR_SYSENTER_ESP = 0x175;
 export const MSR_SYSENTER_EIP = 0x176;
+
+/** A software TLB entry (Cpu.tlbR/tlbW): physical page | TLB_SLOW for pages the memory must decode, TLB_MISS when empty. */
+export const TLB_MISS = -1;
+export const TLB_SLOW = 1;

@@ -34,9 +34,6 @@ export interface CpuHost {
 /** Thrown (as this one object) to abandon an instruction; the vector waits in the CPU. */
 export const FAULT = { fault: true } as const;
 
-/** TLB entry: physical page | TLB_SLOW for pages the memory must decode, TLB_MISS when empty. */
-const TLB_MISS = -1;
-const TLB_SLOW = 1;
 /** How many TLB fills are remembered for cheap flushing before a full clear. */
 const TLB_LOG_SIZE = 8192;
 /** Not page-aligned, so no linear address matches it. */
@@ -147,10 +144,10 @@ export class Cpu {
   readonly ram32: Int32Array;
   private readonly pageAccess: Uint8Array;
   /** TLBs per privilege class: [supervisor, user] x [read, write]. Linear page -> physical page | flags. */
-  private readonly tlbSupR = new Int32Array(1 << 20).fill(TLB_MISS);
-  private readonly tlbSupW = new Int32Array(1 << 20).fill(TLB_MISS);
-  private readonly tlbUsrR = new Int32Array(1 << 20).fill(TLB_MISS);
-  private readonly tlbUsrW = new Int32Array(1 << 20).fill(TLB_MISS);
+  private readonly tlbSupR = new Int32Array(1 << 20).fill(C.TLB_MISS);
+  private readonly tlbSupW = new Int32Array(1 << 20).fill(C.TLB_MISS);
+  private readonly tlbUsrR = new Int32Array(1 << 20).fill(C.TLB_MISS);
+  private readonly tlbUsrW = new Int32Array(1 << 20).fill(C.TLB_MISS);
   tlbR = this.tlbSupR;
   tlbW = this.tlbSupW;
   private readonly tlbLog = new Int32Array(TLB_LOG_SIZE);
@@ -681,7 +678,7 @@ export class Cpu {
   }
 
   private translateSlow(lin: number, write: boolean, e: number): number {
-    if (e !== TLB_MISS) return (e & ~0xfff) | (lin & 0xfff);
+    if (e !== C.TLB_MISS) return (e & ~0xfff) | (lin & 0xfff);
     return this.translate(lin, write);
   }
 
@@ -754,8 +751,8 @@ export class Cpu {
     const ppage = phys >>> 12;
     const pa = this.pageAccess[ppage];
     const base = phys & ~0xfff;
-    const rEntry = (pa & PAGE_DIRECT_READ) !== 0 ? base : base | TLB_SLOW;
-    const wEntry = (pa & PAGE_DIRECT_WRITE) !== 0 && this.codePages[ppage] === 0 ? base : base | TLB_SLOW;
+    const rEntry = (pa & PAGE_DIRECT_READ) !== 0 ? base : base | C.TLB_SLOW;
+    const wEntry = (pa & PAGE_DIRECT_WRITE) !== 0 && this.codePages[ppage] === 0 ? base : base | C.TLB_SLOW;
     const tr = user ? this.tlbUsrR : this.tlbSupR;
     const tw = user ? this.tlbUsrW : this.tlbSupW;
     tr[page] = rEntry;
@@ -785,10 +782,10 @@ export class Cpu {
   flushTlb(all: boolean): void {
     this.fetchPage = FETCH_NONE;
     if (this.tlbOverflow) {
-      this.tlbSupR.fill(TLB_MISS);
-      this.tlbSupW.fill(TLB_MISS);
-      this.tlbUsrR.fill(TLB_MISS);
-      this.tlbUsrW.fill(TLB_MISS);
+      this.tlbSupR.fill(C.TLB_MISS);
+      this.tlbSupW.fill(C.TLB_MISS);
+      this.tlbUsrR.fill(C.TLB_MISS);
+      this.tlbUsrW.fill(C.TLB_MISS);
       this.tlbGlobal.fill(0);
       this.tlbLogLength = 0;
       this.tlbOverflow = false;
@@ -801,10 +798,10 @@ export class Cpu {
         this.tlbLog[kept++] = page;
         continue;
       }
-      this.tlbSupR[page] = TLB_MISS;
-      this.tlbSupW[page] = TLB_MISS;
-      this.tlbUsrR[page] = TLB_MISS;
-      this.tlbUsrW[page] = TLB_MISS;
+      this.tlbSupR[page] = C.TLB_MISS;
+      this.tlbSupW[page] = C.TLB_MISS;
+      this.tlbUsrR[page] = C.TLB_MISS;
+      this.tlbUsrW[page] = C.TLB_MISS;
       this.tlbGlobal[page] = 0;
     }
     this.tlbLogLength = kept;
@@ -818,7 +815,7 @@ export class Cpu {
     const sup = this.tlbSupW, usr = this.tlbUsrW;
     const fix = (tlb: Int32Array, page: number): void => {
       const e = tlb[page];
-      if ((e & 0xfff) === 0 && e >>> 12 === ppage) tlb[page] = e | TLB_SLOW;
+      if ((e & 0xfff) === 0 && e >>> 12 === ppage) tlb[page] = e | C.TLB_SLOW;
     };
     if (this.tlbOverflow) {
       for (let page = 0; page < 1 << 20; page++) {
@@ -850,10 +847,10 @@ export class Cpu {
   invalidatePage(lin: number): void {
     const page = lin >>> 12;
     this.fetchPage = FETCH_NONE;
-    this.tlbSupR[page] = TLB_MISS;
-    this.tlbSupW[page] = TLB_MISS;
-    this.tlbUsrR[page] = TLB_MISS;
-    this.tlbUsrW[page] = TLB_MISS;
+    this.tlbSupR[page] = C.TLB_MISS;
+    this.tlbSupW[page] = C.TLB_MISS;
+    this.tlbUsrR[page] = C.TLB_MISS;
+    this.tlbUsrW[page] = C.TLB_MISS;
     this.tlbGlobal[page] = 0;
   }
 

@@ -553,7 +553,8 @@ function bulkString(c: Cpu, kind: number, size: number, src: number, count: numb
   const dLin = (c.segBase[C.ES] + di) | 0;
   let k = Math.min(count, room, Math.floor((c.segHi[C.ES] - dOff + 1) / size), ((0x1000 - (dLin & 0xfff)) / size) | 0);
   const we = c.tlbW[dLin >>> 12];
-  if (k < 2 || (we & 0xfff) !== 0) return 0;
+  if (k < 2 || we === C.TLB_MISS) return 0;
+  if (kind === STOS && (we & 0xfff) !== 0) return bulkBacked(c, kind, size, dLin, we, 0, 0, k);
   const dPhys = (we >>> 0) + (dLin & 0xfff);
   if (kind === STOS) {
     if (size === 1) c.ram.fill(c.r8[0], dPhys, dPhys + k);
@@ -568,7 +569,8 @@ function bulkString(c: Cpu, kind: number, size: number, src: number, count: numb
   const sLin = (c.segBase[src] + si) | 0;
   k = Math.min(k, Math.floor((c.segHi[src] - sOff + 1) / size), ((0x1000 - (sLin & 0xfff)) / size) | 0);
   const re = c.tlbR[sLin >>> 12];
-  if (k < 2 || (re & 0xfff) !== 0) return 0;
+  if (k < 2 || re === C.TLB_MISS) return 0;
+  if (((we | re) & 0xfff) !== 0) return bulkBacked(c, kind, size, dLin, we, sLin, re, k);
   const sPhys = (re >>> 0) + (sLin & 0xfff);
   const bytes = k * size;
   // Element by element forwards equals a memmove unless the destination starts inside the source.
@@ -577,6 +579,49 @@ function bulkString(c: Cpu, kind: number, size: number, src: number, count: numb
   c.r32[C.ESI] = (si + bytes) | 0;
   c.r32[C.EDI] = (di + bytes) | 0;
   return k;
+}
+
+/**
+ * bulkString's run when a side is not direct RAM but video memory (the LFB the bochs-drm
+ * driver fills with memcpy_toio/memset_io): the same bytes moved through views of the
+ * memory's backing (PhysicalBus.backedSpan), each side counted as its single accesses
+ * would be. `we`/`re` are the TLB entries (a slow entry still holds its physical page).
+ */
+function bulkBacked(c: Cpu, kind: number, size: number, dLin: number, we: number, sLin: number, re: number, k: number): number {
+  const bytes = k * size;
+  const dPhys = ((we & ~0xfff) | (dLin & 0xfff)) >>> 0;
+  const dst = spanOf(c, dPhys, we, bytes);
+  if (dst === null) return 0;
+  if (kind === STOS) {
+    const v = c.r32[C.EAX];
+    if (size === 1) dst.fill(v & 0xff);
+    else for (let i = 0; i < bytes; i += size) {
+      dst[i] = v;
+      dst[i + 1] = v >>> 8;
+      if (size === 4) {
+        dst[i + 2] = v >>> 16;
+        dst[i + 3] = v >>> 24;
+      }
+    }
+  } else {
+    const sPhys = ((re & ~0xfff) | (sLin & 0xfff)) >>> 0;
+    const from = spanOf(c, sPhys, re, bytes);
+    if (from === null) return 0;
+    // Element by element forwards equals a memmove unless the destination starts inside the source.
+    if (from.buffer === dst.buffer && dst.byteOffset > from.byteOffset && dst.byteOffset < from.byteOffset + bytes) return 0;
+    dst.set(from);
+    if ((re & 0xfff) !== 0) c.mem.spanDone?.(sPhys, k, size, false);
+    c.r32[C.ESI] = (c.r32[C.ESI] + bytes) | 0;
+  }
+  if ((we & 0xfff) !== 0) c.mem.spanDone?.(dPhys, k, size, true);
+  c.r32[C.EDI] = (c.r32[C.EDI] + bytes) | 0;
+  return k;
+}
+
+/** The bytes at `phys` behind TLB entry `e`: RAM for a direct entry, else video memory or null. */
+function spanOf(c: Cpu, phys: number, e: number, bytes: number): Uint8Array | null {
+  if ((e & 0xfff) === 0) return c.ram.subarray(phys, phys + bytes);
+  return c.mem.backedSpan?.(phys, bytes) ?? null;
 }
 
 function advance(c: Cpu, reg: number, step: number, a32: boolean): void {

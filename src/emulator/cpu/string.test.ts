@@ -6,7 +6,13 @@
  * split into for interrupts.
  */
 import { describe, expect, it } from 'vitest';
-import { boot, protectedMode, runToExit } from './testing/programs.ts';
+import { boot, LOAD_ADDRESS, protectedMode, runToExit } from './testing/programs.ts';
+import { assemble } from './testing/nasm.ts';
+import { Cpu } from './cpu.ts';
+import { FlatTestMachine } from './flat-machine.ts';
+import { PhysicalMemory } from '../memory/physical-memory.ts';
+import { DirtyBitmap } from '../memory/dirty-bitmap.ts';
+import { DeviceStats } from '../bus/stats.ts';
 
 const BASE = 0x200000;
 /** Each case works in its own window of the pattern, so no case hides another's result. */
@@ -108,5 +114,102 @@ ${body}
       got.push(up(3 * k + 2) >>> 0, up(3 * k + 1) >>> 0, up(3 * k) >>> 0);
     }
     expect(got).toEqual(finals.map((v) => v >>> 0));
+  });
+});
+
+/**
+ * Video memory (an MMIO region backed by plain memory, as the VGA's linear framebuffer):
+ * runs that stay in it go through the bus's backing at once (PhysicalBus.backedSpan), and
+ * must leave the bytes, the registers, the device's counters and its dirty pages exactly
+ * as the same instructions one element at a time through the bus's slow path.
+ */
+describe('REP MOVS and REP STOS on video memory', () => {
+  const VRAM = 0xc00000; // above the 8 MiB of RAM, inside the 16 MiB the program identity-maps
+  const RAM = 0x200000;
+  const program = protectedMode(`
+    cld
+    mov edi, ${RAM}              ; a pattern in RAM to copy from
+    xor ecx, ecx
+.pattern:
+    lea eax, [ecx * 5 + 3]
+    mov [edi + ecx], al
+    inc ecx
+    cmp ecx, 0x6000
+    jb .pattern
+    mov eax, 0x11223344
+    mov edi, ${VRAM + 0x10}
+    mov ecx, 3000                ; crosses pages and a chunk boundary
+    rep stosd
+    mov edi, ${VRAM + 0x4003}
+    mov ecx, 5000
+    rep stosb
+    mov edi, ${VRAM + 0x7ff1}
+    mov ecx, 700
+    rep stosw
+    mov esi, ${RAM + 1}          ; RAM to video memory (memcpy_toio)
+    mov edi, ${VRAM + 0x9000}
+    mov ecx, 2100
+    rep movsd
+    mov esi, ${VRAM + 0x9005}    ; video memory to RAM
+    mov edi, ${RAM + 0x8000}
+    mov ecx, 6000
+    rep movsb
+    mov esi, ${VRAM + 0x9000}    ; within video memory, destination inside the source
+    mov edi, ${VRAM + 0x9002}
+    mov ecx, 300
+    rep movsb
+    mov esi, ${VRAM + 0x9100}    ; within video memory, destination before the source
+    mov edi, ${VRAM + 0xc000}
+    mov ecx, 1500
+    rep movsd
+    std
+    mov esi, ${VRAM + 0xd000}    ; backwards: one element at a time
+    mov edi, ${VRAM + 0xe000}
+    mov ecx, 100
+    rep movsd
+    cld
+    mov al, 0
+    jmp done
+`);
+
+  function run(bulk: boolean) {
+    const stats = new DeviceStats();
+    const vga = stats.add({ name: 'vga' });
+    const memory = new PhysicalMemory(8 << 20, stats);
+    const vram = new Uint8Array(0x10000);
+    const dirty = new DirtyBitmap(vram.length, false);
+    memory.map(vga, VRAM, vram.length, { read: () => 0xff, write: () => {} }, { backing: vram, dirty });
+    let spans = 0;
+    const spanDone = memory.spanDone.bind(memory);
+    if (bulk) memory.spanDone = (...a) => { spans++; spanDone(...a); };
+    else memory.backedSpan = () => null;
+    const ports = new FlatTestMachine(1);
+    memory.ram.set(assemble(program), LOAD_ADDRESS);
+    const cpu = new Cpu({ memory, io: ports, intrAcknowledge: () => 0, readTsc: () => 0, ferr: () => {}, shutdown: (r) => { throw new Error(r); } });
+    cpu.setSegCache(1, 0, 0xffff, 0x9b);
+    cpu.updateModeCaches();
+    cpu.eip = LOAD_ADDRESS;
+    for (let i = 0; i < 1000 && ports.exitValue < 0; i++) cpu.run(100_000);
+    const pages = new Uint8Array(16);
+    dirty.collect(pages);
+    const counters = ['mmioReads', 'mmioWrites', 'bytesRead', 'bytesWritten', 'traps'].map((k) => stats.get(vga, k as 'mmioReads'));
+    return { exit: ports.exitValue, vram, ram: memory.ram.slice(RAM, RAM + 0x10000), regs: Array.from(cpu.r32), pages: Array.from(pages), counters, spans };
+  }
+
+  it('gives what one element at a time through the bus gives, counted the same', () => {
+    const bulk = run(true);
+    const single = run(false);
+    expect(single.exit).toBe(0);
+    expect(bulk.exit).toBe(0);
+    expect(bulk.spans).toBeGreaterThan(10);
+    expect(single.spans).toBe(0);
+    expect(Array.from(bulk.vram)).toEqual(Array.from(single.vram));
+    expect(Array.from(bulk.ram)).toEqual(Array.from(single.ram));
+    expect(bulk.regs).toEqual(single.regs);
+    expect(bulk.pages).toEqual(single.pages);
+    expect(bulk.counters).toEqual(single.counters);
+    // One access per element, except the word at +0x7fff, which straddles a page: two byte writes.
+    expect(single.counters[1]).toBe(3000 + 5000 + 700 + 2100 + 300 + 1500 + 100 + 1);
+    expect(single.counters[4]).toBe(0); // backed: no trap into the device model
   });
 });

@@ -40,6 +40,19 @@ export interface PhysicalBus {
   write16(addr: number, value: number): void;
   write32(addr: number, value: number): void;
 
+  /**
+   * For a run of string-instruction accesses (REP MOVS/STOS) to one page that is not
+   * direct RAM: the bytes [addr, addr + bytes) as a view of the plain memory behind a
+   * device's region (video memory), or null when any of them needs the slow path. Nothing
+   * is counted here; once the run is done, `spanDone` counts it.
+   */
+  backedSpan?(addr: number, bytes: number): Uint8Array | null;
+  /**
+   * Count a run done through `backedSpan` as `elements` accesses of `size` bytes, as one at
+   * a time would have been counted, and mark written pages dirty.
+   */
+  spanDone?(addr: number, elements: number, size: number, write: boolean): void;
+
   /** `fn` runs whenever `pageAccess` or `a20Mask` changes; the CPU flushes its TLB then. */
   addMapListener(fn: () => void): void;
 

@@ -242,6 +242,34 @@ export class PhysicalMemory implements PhysicalBus {
     s.count(r.device, TIME_NS, (performance.now() - t0) * 1e6);
   }
 
+  /** PhysicalBus.backedSpan: video memory for a run of string accesses at once. */
+  backedSpan(addr: number, bytes: number): Uint8Array | null {
+    addr = (addr & this.a20Mask) >>> 0;
+    if (this.pageRegion[addr >>> PAGE_SHIFT] === 0) return null;
+    const r = this.regionAt(addr);
+    if (r === undefined) return null;
+    const off = addr - r.start;
+    if (off + bytes > r.backed) return null;
+    return r.backing!.subarray(off, off + bytes);
+  }
+
+  /** PhysicalBus.spanDone: the run counted as its single accesses (mmioRead/mmioWrite) would be. */
+  spanDone(addr: number, elements: number, size: number, write: boolean): void {
+    addr = (addr & this.a20Mask) >>> 0;
+    const r = this.regionAt(addr);
+    if (r === undefined) return;
+    const s = this.stats;
+    const off = addr - r.start;
+    if (write) {
+      s.count(r.device, MMIO_WRITES, elements);
+      s.count(r.device, BYTES_WRITTEN, elements * size);
+      r.dirty?.markRange(off, elements * size);
+    } else {
+      s.count(r.device, MMIO_READS, elements);
+      s.count(r.device, BYTES_READ, elements * size);
+    }
+  }
+
   // -------------------------------------------------------------------------------------
   // Slow path: full decode. The CPU's accesses pass the A20 gate (an input of the CPU,
   // A20M#); bus masters' DMA does not, so `phys*` below take addresses as they are.
