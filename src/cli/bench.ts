@@ -47,8 +47,8 @@ if (process.env.TRAPDOOR_BENCH_BOOT !== '0') {
 
 if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
   // Worker against CLI on the image as the manifest boots it (with the VGA BIOS and both
-  // consoles). TRAPDOOR_BENCH_REPEAT=N runs N rounds, each host once per round in turn,
-  // and reports medians, and the median of each round's worker/CLI ratio: on a shared
+  // consoles). TRAPDOOR_BENCH_REPEAT=N runs N rounds, each host once per round in turn
+  // (each round starting with the next host), and reports medians, and the median of each round's worker/CLI ratio: on a shared
   // machine whose speed drifts by a third from minute to minute, one run says little,
   // and a ratio taken within a round holds better than one taken across rounds.
   const { imageInputs, benchCliProcess, benchNodeWorker, openChromium } = await import('./bench-worker.ts');
@@ -66,13 +66,18 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
     const browser = process.env.TRAPDOOR_BENCH_BROWSER !== '0' ? await openChromium(image, marker) : null;
     if (typeof browser === 'string') skipped = browser;
     try {
+      const hosts: [Host, () => Promise<Run | null>][] = [
+        ['cli', async () => benchCliProcess(image)],
+        ['node', () => benchNodeWorker(inputs, marker)],
+      ];
+      if (browser && typeof browser !== 'string') hosts.push(['chromium', () => browser.worker()], ['page', () => browser.page()]);
       for (let i = 0; i < repeat; i++) {
+        // Each round starts one host later: on this machine a run late in a round was
+        // seen slower than an early one, and rotating spreads that over every host.
         const round: Partial<Record<Host, Run | null>> = {};
-        round.cli = benchCliProcess(image);
-        round.node = await benchNodeWorker(inputs, marker);
-        if (browser && typeof browser !== 'string') {
-          round.chromium = await browser.worker();
-          round.page = await browser.page();
+        for (let j = 0; j < hosts.length; j++) {
+          const [host, run] = hosts[(i + j) % hosts.length];
+          round[host] = await run();
         }
         for (const host of Object.keys(round) as Host[]) {
           const r = round[host];
