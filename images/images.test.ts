@@ -42,7 +42,8 @@ function bootInQemu(image: ImageEntry, bios: string): Promise<string> {
   if (b.fda) args.push('-drive', `file=${at(b.fda)},if=floppy,format=raw,readonly=on`);
   if (b.hda) args.push('-drive', `file=${at(b.hda)},if=ide,format=raw,snapshot=on`);
   if (b.boot) args.push('-boot', b.boot);
-  const dump = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'trapdoor-vga-')), 'b8000.bin');
+  const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trapdoor-vga-'));
+  const dump = path.join(dumpDir, 'b8000.bin');
   return new Promise((resolve, reject) => {
     const qemu = spawn(QEMU, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -51,6 +52,7 @@ function bootInQemu(image: ImageEntry, bios: string): Promise<string> {
       clearTimeout(timer);
       if (poll) clearInterval(poll);
       qemu.kill('SIGKILL');
+      fs.rmSync(dumpDir, { recursive: true, force: true });
       if (error) reject(error);
       else resolve(out);
     };
@@ -127,5 +129,6 @@ describe('images manifest helpers', () => {
     expect(() => readManifest(dir)).toThrow(/no images manifest/);
     fs.writeFileSync(path.join(dir, 'manifest.json'), '{ not json');
     expect(() => readManifest(dir)).toThrow(/not valid JSON/);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +10,7 @@ const rom = path.join(tmp, 'bios.bin');
 fs.writeFileSync(rom, new Uint8Array(128 * 1024));
 const odd = path.join(tmp, 'odd.bin');
 fs.writeFileSync(odd, new Uint8Array(1000));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function usage(argv: string[]): string {
   try {
