@@ -200,4 +200,23 @@ describe('PIIX4 power management', () => {
     t.out16(0xb004, 0x2001); // SLP_TYP 0, SLP_EN
     expect(off).toBe(true);
   });
+
+  it("answers at the fixed ports SeaBIOS's ACPI tables name: GPE0, PCI hotplug, CPU hotplug", () => {
+    const { t } = pm();
+    // GPE0_BLK (FADT) at 0xAFE0: nothing pending, the enable half keeps what is written.
+    expect(t.in16(0xafe0)).toBe(0);
+    t.out16(0xafe2, 0xffff);
+    expect(t.in16(0xafe2)).toBe(0xffff);
+    expect(t.in32(0xafe0) >>> 0).toBe(0xffff0000);
+    t.out16(0xafe0, 0xffff); // write 1 to clear: still nothing
+    expect(t.in16(0xafe0)).toBe(0);
+    t.out8(0xb2, 0xf1);
+    expect(t.irqLevel(9)).toBe(0); // all GPEs enabled, none raised: no SCI
+    // The DSDT's _E01 reads PCIU and PCID: no slot added or removed.
+    expect(t.in32(0xae00)).toBe(0);
+    expect(t.in32(0xae04)).toBe(0);
+    // _E02 compares the CPU bitmap with the processors it declared: CPU 0 alone.
+    expect(t.in8(0xaf00)).toBe(1);
+    for (let i = 1; i < 32; i++) expect(t.in8(0xaf00 + i)).toBe(0);
+  });
 });

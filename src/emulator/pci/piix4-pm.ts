@@ -8,6 +8,19 @@
  *   base+4  PM1 control  (SCI_EN, SLP_TYP, SLP_EN)
  *   base+8  PM timer     (24-bit, 3.579545 MHz, on virtual time)
  *
+ * At fixed ports, as QEMU's PIIX4 has them and SeaBIOS's ACPI tables point at them:
+ *
+ *   0xAFE0  GPE0 status (2 bytes, write 1 to clear), GPE0 enable (2 bytes): the FADT's GPE0_BLK
+ *   0xAE00  PCI hotplug: PCIU (slots added), PCID (slots removed), B0EJ (eject), RMV (removable)
+ *   0xAF00  CPU hotplug: 32 bytes, one bit per APIC ID of a present CPU
+ *
+ * SeaBIOS's DSDT reads them from its GPE handlers (_E01 scans PCIU/PCID and notifies each
+ * slot whose bit is set; _E02 compares the CPU bitmap with what it last saw): unclaimed,
+ * they read all-ones, so Linux ran both handlers, saw 31 slots added and removed and a
+ * CPU hot-plugged, and spent a tenth of the tiny-linux boot interpreting that AML.
+ * This machine plugs nothing while it runs: no GPE is raised, the slot bitmaps read 0
+ * and the CPU bitmap has the one CPU.
+ *
  * SCI is ISA IRQ 9, level-triggered. The ACPI enable/disable handshake goes through the
  * APM control port 0xB2 (values 0xF1/0xF0, what SeaBIOS's FADT names), which sets and
  * clears SCI_EN. Entering S5 (SLP_EN with SLP_TYP 0, the DSDT's \_S5) powers the machine off.
@@ -29,11 +42,21 @@ const SLP_EN = 1 << 13;
 export const PM_TIMER_HZ = 3_579_545;
 const ACPI_ENABLE = 0xf1;
 const ACPI_DISABLE = 0xf0;
+/** The fixed register blocks (QEMU hw/acpi: piix4 GPE, pcihp, cpu_hotplug). */
+const GPE0_BASE = 0xafe0;
+const GPE0_LENGTH = 4;
+const PCIHP_BASE = 0xae00;
+const PCIHP_LENGTH = 16;
+const PCIHP_EJECT = 8;
+const CPUHP_BASE = 0xaf00;
+const CPUHP_LENGTH = 32;
+/** APIC IDs of the CPUs present: the machine has one, APIC ID 0. */
+const PRESENT_CPUS = [0];
 
 export class Piix4Pm implements PciDevice, Device {
   readonly name = 'acpi';
   readonly pci: PciFunctionSpec;
-  state = { config: new Uint8Array(0x100), pm1Status: 0, pm1Enable: 0, pm1Control: 0, apmc: 0, apms: 0 };
+  state = { config: new Uint8Array(0x100), pm1Status: 0, pm1Enable: 0, pm1Control: 0, apmc: 0, apms: 0, gpeStatus: 0, gpeEnable: 0 };
   /** Soft power off (S5). */
   onPowerOff: () => void = () => {};
   private sci: IrqLine | null = null;
@@ -79,8 +102,50 @@ export class Piix4Pm implements PciDevice, Device {
         this.updateSci();
       },
     });
+    ctx.mapPorts(GPE0_BASE, GPE0_LENGTH, { read: (o, sz) => this.gpeRead(o, sz), write: (o, sz, v) => this.gpeWrite(o, sz, v) });
+    ctx.mapPorts(PCIHP_BASE, PCIHP_LENGTH, {
+      // No slot is ever added, removed or removable.
+      read: () => 0,
+      write: (o, _s, v) => {
+        if (o === PCIHP_EJECT && v !== 0) this.log(`ACPI: the guest asked to eject PCI slots ${(v >>> 0).toString(2)}b; this machine has no hotplug`);
+      },
+    });
+    ctx.mapPorts(CPUHP_BASE, CPUHP_LENGTH, {
+      read: (o, sz) => {
+        let v = 0;
+        for (const id of PRESENT_CPUS) {
+          const bit = id - 8 * o;
+          if (bit >= 0 && bit < 8 * sz) v |= 1 << bit;
+        }
+        return v;
+      },
+      write: () => {},
+    });
     this.ctx = ctx;
     this.updateBase();
+  }
+
+  /** GPE0_STS (bytes 0-1, write 1 to clear) and GPE0_EN (bytes 2-3), byte by byte. */
+  private gpeRead(o: number, size: 1 | 2 | 4): number {
+    let v = 0;
+    for (let i = 0; i < size && o + i < GPE0_LENGTH; i++) v |= this.gpeByte(o + i) << (8 * i);
+    return size === 4 ? v | 0 : v;
+  }
+
+  private gpeByte(o: number): number {
+    const s = this.state;
+    return ((o < 2 ? s.gpeStatus : s.gpeEnable) >> (8 * (o & 1))) & 0xff;
+  }
+
+  private gpeWrite(o: number, size: 1 | 2 | 4, v: number): void {
+    const s = this.state;
+    for (let i = 0; i < size && o + i < GPE0_LENGTH; i++) {
+      const b = (v >>> (8 * i)) & 0xff;
+      const shift = 8 * ((o + i) & 1);
+      if (o + i < 2) s.gpeStatus &= ~(b << shift);
+      else s.gpeEnable = (s.gpeEnable & ~(0xff << shift)) | (b << shift);
+    }
+    this.updateSci();
   }
 
   attachPci(_ctx: PciContext): void {}
@@ -112,6 +177,8 @@ export class Piix4Pm implements PciDevice, Device {
     this.state.pm1Control = 0;
     this.state.apmc = 0;
     this.state.apms = 0;
+    this.state.gpeStatus = 0;
+    this.state.gpeEnable = 0;
     this.updateBase();
     this.armOverflow();
     this.updateSci();
@@ -188,7 +255,7 @@ export class Piix4Pm implements PciDevice, Device {
 
   private updateSci(): void {
     const s = this.state;
-    this.sci?.set((s.pm1Control & SCI_EN) !== 0 && (s.pm1Status & s.pm1Enable) !== 0);
+    this.sci?.set((s.pm1Control & SCI_EN) !== 0 && ((s.pm1Status & s.pm1Enable) !== 0 || (s.gpeStatus & s.gpeEnable) !== 0));
   }
 
   saveState(): DeviceState {
@@ -197,7 +264,7 @@ export class Piix4Pm implements PciDevice, Device {
 
   loadState(saved: DeviceState): void {
     const s = saved as typeof this.state;
-    this.state = { ...s, config: s.config.slice() };
+    this.state = { gpeStatus: 0, gpeEnable: 0, ...s, config: s.config.slice() };
     this.updateBase();
     this.armOverflow();
     this.updateSci();
