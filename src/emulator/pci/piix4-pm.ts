@@ -264,7 +264,8 @@ export class Piix4Pm implements PciDevice, Device {
 
   loadState(saved: DeviceState): void {
     const s = saved as typeof this.state;
-    this.state = { gpeStatus: 0, gpeEnable: 0, ...s, config: s.config.slice() };
+    // A state saved before a field existed keeps that field as it is now.
+    this.state = { ...this.state, ...s, config: s.config.slice() };
     this.updateBase();
     this.armOverflow();
     this.updateSci();
