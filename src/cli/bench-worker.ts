@@ -141,7 +141,9 @@ export async function openChromium(image: string, marker: string, limitMs = 600_
     async page() {
       const page = await open(`${origin}/?boot=${encodeURIComponent(image)}&deterministic=1&pauseOn=${encodeURIComponent(marker)}`);
       try {
-        await page.getByTestId('phase').filter({ hasText: 'paused' }).waitFor({ timeout: limitMs });
+        // Polled twice a second, not on every animation frame as a locator wait would: the
+        // wait must not add work to the page whose speed it measures.
+        await page.waitForFunction(() => document.querySelector('[data-testid="phase"]')?.textContent?.includes('paused') === true, null, { polling: 500, timeout: limitMs });
         const speed = page.getByTestId('speed');
         return run(Number(await speed.getAttribute('data-instructions')), Number(await speed.getAttribute('data-real-seconds')));
       } finally {

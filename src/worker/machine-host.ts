@@ -30,8 +30,8 @@ const FRAME_MS = 1000 / 60;
  */
 const RENDER_SHARE = 0.04;
 const STATUS_MS = 500;
-/** Counter copies without shared memory: ten a second, as the page reads them. */
-const STATS_MS = 100;
+/** Counter copies without shared memory: four a second, as the page reads them (DevicesPanel). */
+const STATS_MS = 250;
 /** Serial bytes are posted once per slice, or sooner when this many are waiting. */
 const SERIAL_BATCH = 4096;
 

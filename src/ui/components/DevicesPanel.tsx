@@ -1,18 +1,23 @@
 /**
  * One card per device on the bus, with its counters as totals and rates per second and a
  * small live plot of the access rate. The counters are read straight from the shared
- * statistics buffer the worker's bus writes (DESIGN.md seam 3), ten times a second; a
+ * statistics buffer the worker's bus writes (DESIGN.md seam 3), four times a second; a
  * page without cross-origin isolation gets copies from the worker at the same rate.
+ *
+ * Four, not ten: each sample re-renders every card, and on a two-core machine that work
+ * on the page's thread slowed the guest in the worker by a tenth or more (the worker
+ * against the CLI in `npm run bench`); a person reads a changing number a few times a
+ * second at most.
  */
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { StatsShare } from '../../worker/protocol.ts';
 import { usePage } from '../store.ts';
 
-/** How many samples (at 10 Hz) each device's rate plot keeps: 30 seconds. */
-const HISTORY = 300;
-const SAMPLE_MS = 100;
+/** How many samples (at 4 Hz) each device's rate plot keeps: 30 seconds. */
+const HISTORY = 120;
+const SAMPLE_MS = 250;
 
 export interface DeviceRow {
   name: string;
@@ -43,7 +48,7 @@ export function computeRows(layout: Pick<StatsShare, 'fields' | 'stride' | 'devi
   });
 }
 
-/** Sample the counters at 10 Hz while a machine is on: rows plus a rate history per device. */
+/** Sample the counters at 4 Hz while a machine is on: rows plus a rate history per device. */
 interface Sampled {
   share: unknown;
   rows: DeviceRow[];
@@ -87,10 +92,10 @@ function useDeviceRows(): Sampled {
   return state.share === share && share ? state : NO_ROWS;
 }
 
-/** Plots are redrawn every PLOT_EVERY samples (about 3 Hz): cheaper than the numbers, and as readable. */
-const PLOT_EVERY = 3;
+/** Plots are redrawn every PLOT_EVERY samples (2 Hz): cheaper than the numbers, and as readable. */
+const PLOT_EVERY = 2;
 
-function RatePlot({ history, label, tick }: { history: number[]; label: string; tick: number }) {
+function RatePlot({ history, label, due }: { history: number[]; label: string; due: number }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   useEffect(() => {
@@ -110,7 +115,6 @@ function RatePlot({ history, label, tick }: { history: number[]; label: string; 
     );
     return () => plot.current?.destroy();
   }, []);
-  const due = Math.floor(tick / PLOT_EVERY);
   useEffect(() => {
     plot.current?.setData([history.map((_, i) => i), history]);
     // Redrawn when `due` moves on; `history` is read as it is then.
@@ -151,6 +155,56 @@ function irqText(r: DeviceRow): string {
 
 type SortKey = 'rate' | 'name' | 'pci' | 'irq';
 
+const NO_HISTORY: number[] = [];
+
+interface CardProps {
+  row: DeviceRow;
+  history: number[];
+  /** Advances when the plots are due for a redraw. */
+  plotDue: number;
+  showZero: boolean;
+}
+
+/**
+ * Same card as last time: no counter moved, and its plot has nothing to scroll (every
+ * sample in its window is zero) or is not due. Most devices are idle most of the time,
+ * and a card not re-rendered costs the page nothing to lay out and paint again, which
+ * on a two-core machine is time taken from the guest's worker.
+ */
+function sameCard(a: CardProps, b: CardProps): boolean {
+  if (a.showZero !== b.showZero || a.row.name !== b.row.name) return false;
+  if (a.plotDue !== b.plotDue && b.history.some((v) => v !== 0)) return false;
+  for (const k in b.row.totals) {
+    if (a.row.totals[k] !== b.row.totals[k] || a.row.rates[k] !== b.row.rates[k]) return false;
+  }
+  return true;
+}
+
+const DeviceCard = memo(function DeviceCard({ row: r, history, plotDue, showZero }: CardProps) {
+  return (
+    <article className="card" data-testid={`device-${r.name}`} aria-label={`Device ${r.name}`}>
+      <header>
+        <strong>{r.name}</strong>
+        {r.pci && <span className="pci">PCI {r.pci}</span>}
+        {r.irq && r.irq.length > 0 && <span className="irq">{irqText(r)}</span>}
+        <span className="access-rate" data-testid={`rate-${r.name}`} data-value={r.accessRate}>{fmt(r.accessRate)} accesses/s</span>
+      </header>
+      <RatePlot history={history} due={plotDue} label={`${r.name}: register accesses per second over the last 30 seconds, now ${fmt(r.accessRate)}`} />
+      <table>
+        <tbody>
+          {Object.entries(r.totals).map(([k, v]) => (
+            <tr key={k} className={v === 0 && !showZero ? 'zero' : undefined}>
+              <th scope="row">{FIELD_LABELS[k] ?? k}</th>
+              <td data-testid={`stat-${r.name}-${k}`} data-value={v}>{total(k, v)}</td>
+              <td className="rate" data-testid={`statrate-${r.name}-${k}`} data-value={r.rates[k]}>{rate(k, r.rates[k])}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </article>
+  );
+}, sameCard);
+
 export function DevicesPanel() {
   const { rows, histories, tick } = useDeviceRows();
   const [filter, setFilter] = useState('');
@@ -187,26 +241,7 @@ export function DevicesPanel() {
       {rows.length === 0 && <p className="muted">Power the machine on to see its devices.</p>}
       <div className="cards">
         {shown.map((r) => (
-          <article key={r.name} className="card" data-testid={`device-${r.name}`} aria-label={`Device ${r.name}`}>
-            <header>
-              <strong>{r.name}</strong>
-              {r.pci && <span className="pci">PCI {r.pci}</span>}
-              {r.irq && r.irq.length > 0 && <span className="irq">{irqText(r)}</span>}
-              <span className="access-rate" data-testid={`rate-${r.name}`} data-value={r.accessRate}>{fmt(r.accessRate)} accesses/s</span>
-            </header>
-            <RatePlot history={histories.get(r.name) ?? []} tick={tick} label={`${r.name}: register accesses per second over the last 30 seconds, now ${fmt(r.accessRate)}`} />
-            <table>
-              <tbody>
-                {Object.entries(r.totals).map(([k, v]) => (
-                  <tr key={k} className={v === 0 && !showZero ? 'zero' : undefined}>
-                    <th scope="row">{FIELD_LABELS[k] ?? k}</th>
-                    <td data-testid={`stat-${r.name}-${k}`} data-value={v}>{total(k, v)}</td>
-                    <td className="rate" data-testid={`statrate-${r.name}-${k}`} data-value={r.rates[k]}>{rate(k, r.rates[k])}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </article>
+          <DeviceCard key={r.name} row={r} history={histories.get(r.name) ?? NO_HISTORY} plotDue={Math.floor(tick / PLOT_EVERY)} showZero={showZero} />
         ))}
       </div>
     </section>
