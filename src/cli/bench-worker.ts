@@ -31,6 +31,14 @@ export interface BootRun {
   mips: number;
 }
 
+/** A CLI boot as `npm run bench`'s boot lines report it. */
+export interface CliBootRun extends BootRun {
+  virtualSeconds: number;
+  /** Share of the instructions retired in translated blocks, and how many blocks V8 compiled. */
+  inBlocks: number;
+  compiledBlocks: number;
+}
+
 const run = (instructions: number, seconds: number): BootRun => ({ instructions, seconds, mips: instructions / seconds / 1e6 });
 
 /** The image's files and settings as MachineInputs (deterministic), and its ready marker. */
@@ -51,20 +59,30 @@ export function imageInputs(name: string): { inputs: MachineInputs; marker: stri
   return { inputs, marker: findImage(manifest, name)?.readyMarker || 'TRAPDOOR GUEST READY' };
 }
 
-export function benchCliBoot(inputs: MachineInputs, marker: string, limitMs = 600_000): BootRun | null {
+export function benchCliBoot(inputs: MachineInputs, marker: string, limitMs = 600_000): CliBootRun | null {
   let tail = '';
   const m = createMachine(buildMachineConfig(inputs), { serial: (i, b) => { if (i === 0) tail = (tail + String.fromCharCode(b)).slice(-256); } });
   const start = performance.now();
   while (!tail.includes(marker) && performance.now() - start < limitMs && !m.stopped) m.run(1_000_000);
   if (!tail.includes(marker)) return null;
-  return run(m.cpu.instructionCount, (performance.now() - start) / 1000);
+  const blocks = m.cpu.blocks?.stats;
+  return {
+    ...run(m.cpu.instructionCount, (performance.now() - start) / 1000),
+    virtualSeconds: m.bus.clock.now() / 1e9,
+    inBlocks: blocks ? blocks.executed / m.cpu.instructionCount : 0,
+    compiledBlocks: blocks?.compiled ?? 0,
+  };
 }
 
-/** benchCliBoot in a fresh Node process (bench-cli-boot.ts), as `npx trapdoor` runs. */
-export function benchCliProcess(image: string): BootRun | null {
+/**
+ * benchCliBoot in a fresh Node process (bench-cli-boot.ts), as `npx trapdoor` runs:
+ * deterministic, or on the wall clock.
+ */
+export function benchCliProcess(image: string, deterministic = true): CliBootRun | null {
   const root = path.resolve(PUBLISH_DIR, '..', '..');
-  const out = execFileSync(process.execPath, [path.join(root, 'bin', 'run.mjs'), 'src/cli/bench-cli-boot.ts', image], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  return JSON.parse(out.trim().split('\n').pop() ?? 'null') as BootRun | null;
+  const args = [path.join(root, 'bin', 'run.mjs'), 'src/cli/bench-cli-boot.ts', image, ...(deterministic ? [] : ['--wall-clock'])];
+  const out = execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return JSON.parse(out.trim().split('\n').pop() ?? 'null') as CliBootRun | null;
 }
 
 export async function benchNodeWorker(inputs: MachineInputs, marker: string, limitMs = 600_000): Promise<BootRun | null> {

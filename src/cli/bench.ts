@@ -2,15 +2,14 @@
  * `npm run bench`: the numbers the project tracks. CPU MIPS on a CPU-bound guest
  * (interpreted, and with translated blocks), then
  * the time tiny-linux and debian-686 take to their ready markers, deterministic and
- * wall-clock (TRAPDOOR_BENCH_IMAGES=a,b picks the images; TRAPDOOR_BENCH_BOOT=0 skips
- * the boots), then the same boot in the CLI against the
+ * wall-clock, each boot in a fresh process as the CLI has it (TRAPDOOR_BENCH_IMAGES=a,b
+ * picks the images; TRAPDOOR_BENCH_BOOT=0 skips the boots), then the same boot in the CLI against the
  * page's worker code in a Node worker thread and in Chromium (bench-worker.ts; set
  * TRAPDOOR_BENCH_WORKER=0 to skip, TRAPDOOR_BENCH_BROWSER=0 to skip Chromium only).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { benchCpu } from './bench-cpu.ts';
-import { createMachine } from '../emulator/machine/machine.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 
 const seconds = Number(process.env.TRAPDOOR_BENCH_SECONDS ?? 5);
@@ -22,25 +21,24 @@ for (const blocks of [false, true]) {
 if (process.env.TRAPDOOR_BENCH_BOOT !== '0') {
   // Each image as the manifest boots it (VGA BIOS, both consoles), to its ready marker:
   // deterministic (virtual time from the instruction count) and wall-clock (the guest's
-  // own timers on the host's clock, idle time really waited).
+  // own timers on the host's clock, idle time really waited), each in a fresh process as
+  // the CLI runs it (bench-cli-boot.ts).
   const images = (process.env.TRAPDOOR_BENCH_IMAGES ?? 'tiny-linux,debian-686').split(',').filter(Boolean);
-  const { imageInputs } = await import('./bench-worker.ts');
-  const { buildMachineConfig } = await import('../emulator/machine/image-config.ts');
+  const { benchCliProcess } = await import('./bench-worker.ts');
   for (const image of images) {
     if (!fs.existsSync(path.join(PUBLISH_DIR, 'manifest.json'))) {
       process.stdout.write('boot: skipped, no images (npm run images)\n');
       break;
     }
-    const { inputs, marker } = imageInputs(image);
     for (const deterministic of [true, false]) {
-      let tail = '';
-      const m = createMachine(buildMachineConfig({ ...inputs, deterministic }), { serial: (i, b) => { if (i === 0) tail = (tail + String.fromCharCode(b)).slice(-256); } });
-      const start = performance.now();
-      while (!tail.includes(marker) && performance.now() - start < 900_000 && !m.stopped) m.run(1_000_000);
-      const wall = (performance.now() - start) / 1000;
-      const ok = tail.includes(marker);
-      const inBlocks = m.cpu.blocks ? `, ${((100 * m.cpu.blocks.stats.executed) / m.cpu.instructionCount).toFixed(0)}% in ${m.cpu.blocks.stats.compiled} translated blocks` : '';
-      process.stdout.write(`boot: ${image} ${ok ? 'reached its marker' : 'did NOT reach its marker'} in ${wall.toFixed(1)} s wall, ${(m.bus.clock.now() / 1e9).toFixed(2)} s virtual, ${(m.cpu.instructionCount / 1e6).toFixed(0)} M instructions (${(m.cpu.instructionCount / wall / 1e6).toFixed(1)} MIPS; ${deterministic ? 'deterministic' : 'wall-clock'}${inBlocks})\n`);
+      const r = benchCliProcess(image, deterministic);
+      const mode = deterministic ? 'deterministic' : 'wall-clock';
+      if (!r) {
+        process.stdout.write(`boot: ${image} did NOT reach its marker (${mode})\n`);
+        continue;
+      }
+      const inBlocks = r.compiledBlocks ? `, ${(100 * r.inBlocks).toFixed(0)}% in ${r.compiledBlocks} translated blocks` : '';
+      process.stdout.write(`boot: ${image} reached its marker in ${r.seconds.toFixed(1)} s wall, ${r.virtualSeconds.toFixed(2)} s virtual, ${(r.instructions / 1e6).toFixed(0)} M instructions (${r.mips.toFixed(1)} MIPS; ${mode}${inBlocks})\n`);
     }
   }
 }
