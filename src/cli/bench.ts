@@ -3,8 +3,8 @@
  * (interpreted, and with translated blocks), then
  * the time tiny-linux and debian-686 take to their ready markers, deterministic and
  * wall-clock, each boot in a fresh process as the CLI has it (TRAPDOOR_BENCH_IMAGES=a,b
- * picks the images; TRAPDOOR_BENCH_BOOT=0 skips the boots), then the same boot in the CLI against the
- * page's worker code in a Node worker thread and in Chromium (bench-worker.ts; set
+ * picks the images; TRAPDOOR_BENCH_BOOT=0 skips the boots), then the same boot in the
+ * CLI against the page's worker code in a Node worker thread and in Chromium (bench-worker.ts; set
  * TRAPDOOR_BENCH_WORKER=0 to skip, TRAPDOOR_BENCH_BROWSER=0 to skip Chromium only).
  */
 import * as fs from 'node:fs';
@@ -56,9 +56,10 @@ if (process.env.TRAPDOOR_BENCH_BOOT !== '0') {
 if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
   // Worker against CLI on the image as the manifest boots it (with the VGA BIOS and both
   // consoles). TRAPDOOR_BENCH_REPEAT=N runs N rounds, each host once per round in turn
-  // (each round starting with the next host), and reports medians, and the median of each round's worker/CLI ratio: on a shared
-  // machine whose speed drifts by a third from minute to minute, one run says little,
-  // and a ratio taken within a round holds better than one taken across rounds.
+  // (each round starting with the next host), and reports medians, and the median of each
+  // round's worker/CLI ratio: on a shared machine whose speed drifts by a third from
+  // minute to minute, one run says little, and a ratio taken within a round holds better
+  // than one taken across rounds.
   const { imageInputs, benchCliProcess, benchNodeWorker, openChromium } = await import('./bench-worker.ts');
   type Run = { instructions: number; seconds: number; mips: number };
   type Host = 'cli' | 'node' | 'chromium' | 'page';
