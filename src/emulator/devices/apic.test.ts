@@ -202,16 +202,26 @@ describe('PIIX4 power management', () => {
   });
 
   it("answers at the fixed ports SeaBIOS's ACPI tables name: GPE0, PCI hotplug, CPU hotplug", () => {
-    const { t } = pm();
+    const { t, acpi } = pm();
     // GPE0_BLK (FADT) at 0xAFE0: nothing pending, the enable half keeps what is written.
     expect(t.in16(0xafe0)).toBe(0);
-    t.out16(0xafe2, 0xffff);
-    expect(t.in16(0xafe2)).toBe(0xffff);
-    expect(t.in32(0xafe0) >>> 0).toBe(0xffff0000);
-    t.out16(0xafe0, 0xffff); // write 1 to clear: still nothing
-    expect(t.in16(0xafe0)).toBe(0);
+    t.out16(0xafe2, 0xfffd);
+    expect(t.in16(0xafe2)).toBe(0xfffd);
     t.out8(0xb2, 0xf1);
-    expect(t.irqLevel(9)).toBe(0); // all GPEs enabled, none raised: no SCI
+    expect(t.irqLevel(9)).toBe(0); // GPEs enabled, none raised: no SCI
+    // A raised event (no device of this machine raises one; state is plain data) is seen,
+    // signals SCI only while enabled, and a write of 1 clears just that bit.
+    acpi.loadState({ ...acpi.saveState(), gpeStatus: 0x0006 });
+    expect(t.in32(0xafe0) >>> 0).toBe(0xfffd0006);
+    expect(t.irqLevel(9)).toBe(1); // bit 2 enabled
+    t.out8(0xafe0, 0x04);
+    expect(t.in16(0xafe0)).toBe(0x0002);
+    expect(t.irqLevel(9)).toBe(0); // bit 1 pending but not enabled
+    t.out8(0xafe2, 0x02);
+    expect(t.irqLevel(9)).toBe(1);
+    t.out16(0xafe0, 0xffff);
+    expect(t.in16(0xafe0)).toBe(0);
+    expect(t.irqLevel(9)).toBe(0);
     // The DSDT's _E01 reads PCIU and PCID: no slot added or removed.
     expect(t.in32(0xae00)).toBe(0);
     expect(t.in32(0xae04)).toBe(0);
