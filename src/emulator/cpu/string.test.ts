@@ -6,7 +6,7 @@
  * split into for interrupts.
  */
 import { describe, expect, it } from 'vitest';
-import { boot, LOAD_ADDRESS, protectedMode, runToExit } from './testing/programs.ts';
+import { boot, LOAD_ADDRESS, protectedMode, runToExit, startAtLoadAddress } from './testing/programs.ts';
 import { assemble } from './testing/nasm.ts';
 import { Cpu } from './cpu.ts';
 import { FlatTestMachine } from './flat-machine.ts';
@@ -186,9 +186,7 @@ describe('REP MOVS and REP STOS on video memory', () => {
     const ports = new FlatTestMachine(1);
     memory.ram.set(assemble(program), LOAD_ADDRESS);
     const cpu = new Cpu({ memory, io: ports, intrAcknowledge: () => 0, readTsc: () => 0, ferr: () => {}, shutdown: (r) => { throw new Error(r); } });
-    cpu.setSegCache(1, 0, 0xffff, 0x9b);
-    cpu.updateModeCaches();
-    cpu.eip = LOAD_ADDRESS;
+    startAtLoadAddress(cpu);
     for (let i = 0; i < 1000 && ports.exitValue < 0; i++) cpu.run(100_000);
     const pages = new Uint8Array(16);
     dirty.collect(pages);

@@ -82,11 +82,16 @@ export function boot(source: string, mebibytes = 32): { cpu: Cpu; machine: FlatT
   machine.load(LOAD_ADDRESS, assemble(source));
   const cpu = new Cpu(machine);
   cpu.fpu = new X87(cpu);
+  startAtLoadAddress(cpu);
+  return { cpu, machine };
+}
+
+/** Point a CPU fresh from reset at 0000:7C00 in real mode, where boot() loads programs. */
+export function startAtLoadAddress(cpu: Cpu): void {
   cpu.sreg[CS] = 0;
   cpu.setSegCache(CS, 0, 0xffff, 0x9b);
   cpu.updateModeCaches();
   cpu.eip = LOAD_ADDRESS;
-  return { cpu, machine };
 }
 
 /** Run until the program writes port 0xF4 and halts (or `limit` instructions). */
