@@ -4,10 +4,11 @@
  * statistics buffer the worker's bus writes (DESIGN.md seam 3), four times a second; a
  * page without cross-origin isolation gets copies from the worker at the same rate.
  *
- * Four, not ten: each sample re-renders every card, and on a two-core machine that work
- * on the page's thread slowed the guest in the worker by a tenth or more (the worker
- * against the CLI in `npm run bench`); a person reads a changing number a few times a
- * second at most.
+ * Four, not ten: on a two-core machine the page's own thread competes with the guest's
+ * worker, and this panel is the page's largest cost there (Chrome traces of a tiny-linux
+ * boot: the main thread busy about 0.45 s a second with it, 0.27 without it). Sampling
+ * less often was measured to help only a little (4 and 2 Hz were alike); it is kept at
+ * what a person can read, a few changes a second.
  */
 import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import uPlot from 'uplot';
@@ -167,9 +168,8 @@ interface CardProps {
 
 /**
  * Same card as last time: no counter moved, and its plot has nothing to scroll (every
- * sample in its window is zero) or is not due. Most devices are idle most of the time,
- * and a card not re-rendered costs the page nothing to lay out and paint again, which
- * on a two-core machine is time taken from the guest's worker.
+ * sample in its window is zero) or is not due. Most devices are idle most of the time;
+ * their cards are left as they are instead of being rendered again with equal values.
  */
 function sameCard(a: CardProps, b: CardProps): boolean {
   if (a.showZero !== b.showZero || a.row.name !== b.row.name) return false;
