@@ -128,9 +128,10 @@ export const RNG_SEED_BYTES = 32;
  * QEMU gives every directly booted kernel such a seed. Without one an i686 guest has no
  * entropy at all early on (no RDRAND, few interrupts), so its RNG stays "empty" for the
  * whole boot and every get_random_u32 re-hashes the input pool with BLAKE2s (tiny-linux:
- * 5% of its boot's instructions, one per shmem inode). With it, a kernel that trusts its
- * boot loader (RANDOM_TRUST_BOOTLOADER or random.trust_bootloader=on) seeds its RNG in
- * setup_arch and then zeroes the seed in memory.
+ * 8% of its boot's instructions with the ChaCha that follows, one per shmem inode). With
+ * it, a kernel that trusts its boot loader (RANDOM_TRUST_BOOTLOADER; 6.1 reads the seed
+ * before its command line, so random.trust_bootloader=on comes too late there) seeds its
+ * RNG in setup_arch and then zeroes the seed in memory.
  *
  * QEMU appends the node to the kernel and had to move it when the decompressor grew over
  * it; after the command line, below 1 MiB, it is out of the decompressor's way. The
