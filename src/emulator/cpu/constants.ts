@@ -117,8 +117,12 @@ export const PTE_PS = 1 << 7;
 export const PTE_G = 1 << 8;
 
 // MSRs Linux and SeaBIOS touch.
+/** IA32_PLATFORM_ID (SDM vol.4, table 2-3: P6 family and later, read-only): bits 52:50 give the platform. */
+export const MSR_PLATFORM_ID = 0x17;
 export const MSR_TSC = 0x10;
 export const MSR_APIC_BASE = 0x1b;
+/** IA32_BIOS_SIGN_ID: the loaded microcode update's signature (none here: 0). */
+export const MSR_BIOS_SIGN_ID = 0x8b;
 export const MSR_SYSENTER_CS = 0x174;
 export const MSR_SYSENTER_ESP = 0x175;
 export const MSR_SYSENTER_EIP = 0x176;

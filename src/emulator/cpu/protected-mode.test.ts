@@ -103,6 +103,43 @@ ${IDT_DESC}`));
     expect(machine.exitValue).toBe(0x66);
   });
 
+  it('reads and writes the MSRs Linux touches, and raises #GP for one it does not have or a read-only one', () => {
+    const { cpu, machine } = boot(protectedMode(`
+${IDT_SETUP([[13, 'gp_handler']])}
+    mov ecx, 0x17            ; IA32_PLATFORM_ID: platform 0
+    mov eax, -1
+    mov edx, -1
+    rdmsr
+    or eax, edx
+    out 0xe9, al
+    mov ecx, 0x174           ; SYSENTER_CS keeps what is written
+    mov eax, 0x10
+    xor edx, edx
+    wrmsr
+    xor eax, eax
+    rdmsr
+    out 0xe9, al
+    mov ecx, 0x8b            ; IA32_BIOS_SIGN_ID takes a write (software clears it before CPUID)
+    wrmsr
+    mov ecx, 0x17            ; read-only: #GP
+    wrmsr
+    mov ecx, 0x1234          ; not an MSR of this CPU: #GP
+    rdmsr
+    mov al, 0x77
+    jmp done
+gp_handler:
+    pop eax
+    mov al, 0x0d
+    out 0xe9, al
+    add dword [esp], 2       ; skip the 2-byte rdmsr/wrmsr
+    iretd
+${IDT_DESC}`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.debugcon).toEqual([0x00, 0x10, 0x0d, 0x0d]);
+    expect(machine.exitValue).toBe(0x77);
+  });
+
   it('enters ring 3 with IRET and comes back through an interrupt gate on the TSS stack', () => {
     const { cpu, machine } = boot(protectedMode(`
 ${IDT_SETUP([[0x80, 'syscall'], [13, 'gp_handler']])}

@@ -659,7 +659,10 @@ function rdmsr(c: Cpu): void {
     case C.MSR_SYSENTER_CS: lo = c.sysenterCs; break;
     case C.MSR_SYSENTER_ESP: lo = c.sysenterEsp; break;
     case C.MSR_SYSENTER_EIP: lo = c.sysenterEip; break;
-    case 0x8b: break; // IA32_BIOS_SIGN_ID: no microcode update loaded
+    // Platform 0 (bits 52:50): Linux's microcode driver reads it on every family 6 CPU,
+    // and a P6 has it, so a #GP here would be a fault real hardware does not raise.
+    case C.MSR_PLATFORM_ID: break;
+    case C.MSR_BIOS_SIGN_ID: break; // no microcode update loaded
     default: c.fault(C.GP, 0);
   }
   c.r32[C.EAX] = lo;
@@ -682,8 +685,8 @@ function wrmsr(c: Cpu): void {
     case C.MSR_SYSENTER_CS: c.sysenterCs = lo & 0xffff; break;
     case C.MSR_SYSENTER_ESP: c.sysenterEsp = lo; break;
     case C.MSR_SYSENTER_EIP: c.sysenterEip = lo; break;
-    case 0x8b: break;
-    default: c.fault(C.GP, 0);
+    case C.MSR_BIOS_SIGN_ID: break; // software writes 0 before CPUID to read the signature back
+    default: c.fault(C.GP, 0); // IA32_PLATFORM_ID among them: read-only
   }
 }
 
