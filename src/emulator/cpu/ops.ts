@@ -77,16 +77,29 @@ for (let aluOp = 0; aluOp < 8; aluOp++) {
 // PUSH/POP of segment registers: 06 07 0E 16 17 1E 1F, 0F A0 A1 A8 A9.
 function pushSeg(s: number): Op {
   return (c) => {
-    // A 32-bit push of a segment register writes 32 bits (the P6 writes the selector zero-extended).
-    if (c.o32) c.push32(c.sreg[s]);
-    else c.push16(c.sreg[s]);
+    // A 32-bit push of a segment register moves ESP by 4 but writes only the selector's 16 bits,
+    // leaving the upper half of the slot as it was (SDM vol.2 PUSH: what the 386, the 486 and
+    // recent Core processors do; the manual allows a zero-extended write too).
+    if (c.o32) {
+      const sp = c.ss32 ? (c.r32[C.ESP] - 4) | 0 : (c.r16[C.ESP << 1] - 4) & 0xffff;
+      c.probeWrite(c.linW(C.SS, sp, 4), 4);
+      c.write16(C.SS, sp, c.sreg[s]);
+      c.sp = sp;
+    } else {
+      c.push16(c.sreg[s]);
+    }
   };
 }
 function popSeg(s: number): Op {
   return (c) => {
     const v = c.peek(0, c.o32 ? 4 : 2) & 0xffff;
+    // The stack pointer moves by the stack size the instruction started with: POP SS to a
+    // 32-bit segment from a 16-bit stack still adds to SP alone (test386's stack test).
+    const sp = c.sp + (c.o32 ? 4 : 2);
+    const ss32 = c.ss32;
     c.loadSeg(s, v);
-    c.sp = c.ss32 ? (c.sp + (c.o32 ? 4 : 2)) | 0 : (c.sp + (c.o32 ? 4 : 2)) & 0xffff;
+    if (ss32) c.r32[C.ESP] = sp;
+    else c.r16[C.ESP << 1] = sp;
     // POP SS inhibits interrupts until after the next instruction (SDM vol.2 POP).
     if (s === C.SS) c.interruptShadow = 1;
   };
@@ -715,28 +728,41 @@ OPS[0xc7] = (c) => {
   if (c.o32) c.setRm32(c.fetch32());
   else c.setRm16(c.fetch16());
 };
-// C8 ENTER Iw, Ib (SDM vol.2 ENTER, nesting level mod 32)
+// C8 ENTER Iw, Ib (SDM vol.2 ENTER, nesting level mod 32). Nothing is committed until the
+// end, and a write at the final stack pointer is checked first: ENTER raises #PF or #SS "if a
+// write using the final value of the stack pointer would" fault, before it has pushed anything.
 OPS[0xc8] = (c) => {
   const size = c.fetch16();
   const level = c.fetch8() & 31;
   const w = c.o32 ? 4 : 2;
-  const bp = c.ss32 ? c.r32[C.EBP] : c.r16[C.EBP << 1];
-  c.push(c.o32 ? c.r32[C.EBP] : c.r16[C.EBP << 1]);
-  const frame = c.sp;
+  const ss32 = c.ss32;
+  const esp = c.r32[C.ESP];
+  const wrap = (v: number): number => (ss32 ? v | 0 : v & 0xffff);
+  let sp = wrap(esp);
+  const finalSp = wrap(sp - (level === 0 ? 1 : level + 1) * w - size);
+  c.probeWrite(c.linW(C.SS, finalSp, 1), 1);
+  const push = (v: number): void => {
+    sp = wrap(sp - w);
+    if (w === 4) c.write32(C.SS, sp, v);
+    else c.write16(C.SS, sp, v);
+  };
+  push(c.o32 ? c.r32[C.EBP] : c.r16[C.EBP << 1]);
+  // FrameTemp is ESP for a 32-bit ENTER and SP for a 16-bit one, whatever the stack's size:
+  // a 32-bit ENTER on a 16-bit stack keeps ESP's upper half in EBP.
+  const frame = c.o32 ? (ss32 ? sp : (esp & ~0xffff) | sp) : sp & 0xffff;
   if (level > 0) {
-    let p = bp;
+    let p = ss32 ? c.r32[C.EBP] : c.r16[C.EBP << 1];
     for (let i = 1; i < level; i++) {
-      p = c.ss32 ? (p - w) | 0 : (p - w) & 0xffff;
-      c.push(c.o32 ? c.read32(C.SS, p) : c.read16(C.SS, p));
+      p = wrap(p - w);
+      push(w === 4 ? c.read32(C.SS, p) : c.read16(C.SS, p));
     }
-    c.push(frame);
+    push(frame);
   }
-  const newSp = c.ss32 ? (c.sp - size) | 0 : (c.sp - size) & 0xffff;
-  // The new stack top must be writable (checked as the P6 does, before committing).
-  if (size > 0) c.linW(C.SS, newSp, 1);
+  sp = wrap(sp - size);
   if (c.o32) c.r32[C.EBP] = frame;
   else c.r16[C.EBP << 1] = frame;
-  c.sp = newSp;
+  if (ss32) c.r32[C.ESP] = sp;
+  else c.r16[C.ESP << 1] = sp;
 };
 // C9 LEAVE
 OPS[0xc9] = (c) => {

@@ -237,6 +237,91 @@ ${IDT_DESC}`));
     expect(machine.exitValue).toBe(0x86);
   });
 
+  it('moves the stack by the size it started with, and writes the stack only where the SDM says', () => {
+    // A copy of the standard GDT with 0x38: a 16-bit data segment (B=0, limit 0xFFFF) and
+    // 0x40: a flat read-only data segment.
+    const GDT2 = 0x83000;
+    const { cpu, machine } = boot(protectedMode(`
+${IDT_SETUP([[14, 'pf_handler']])}
+    mov esi, gdt
+    mov edi, ${GDT2}
+    mov ecx, (gdt_end - gdt) / 4
+    rep movsd
+    mov dword [${GDT2} + 0x38], 0x0000ffff
+    mov dword [${GDT2} + 0x3c], 0x00009200
+    mov dword [${GDT2} + 0x40], 0x0000ffff
+    mov dword [${GDT2} + 0x44], 0x00cf9000
+    lgdt [gdt2_desc]
+    mov ebx, ${LAYOUT.stack}
+    ; POP SS from a 16-bit stack to a 32-bit segment adds to SP alone (0xFFFC + 4 wraps to 0):
+    ; the new SS's size applies from the next instruction.
+    mov ax, 0x38
+    mov ss, ax
+    mov esp, 0x20000
+    push dword 0x10          ; SP 0xFFFC, ESP 0x2FFFC
+    pop ss
+    mov [0x5000], esp        ; 0x20000 (0x30000 if the new SS's size were used)
+    ; ENTER with a 32-bit operand on a 16-bit stack: FrameTemp is ESP, upper half included.
+    mov ax, 0x38
+    mov ss, ax
+    mov esp, 0x10000
+    mov ebp, 0x12345678
+    enter 8, 0               ; SP 0xFFFC after the push, ESP 0x1FFFC
+    mov [0x5004], ebp        ; 0x1FFFC
+    mov [0x5008], esp        ; 0x1FFF4
+    mov ax, 0x10
+    mov ss, ax
+    mov esp, ebx
+    ; PUSH of a segment register with a 32-bit operand writes 16 bits and moves ESP by 4.
+    mov dword [esp - 4], 0xdeadbeef
+    push ds
+    pop dword [0x500c]       ; 0xDEAD0010
+    ; ARPL writes its destination only when it raises the RPL: an unchanged selector in a
+    ; read-only segment is no fault.
+    mov word [0x5010], 0x0013
+    mov ax, 0x40
+    mov ds, ax
+    mov cx, 0x0001
+    arpl [0x5010], cx        ; RPL 3 >= 1: ZF=0, no write
+    setz [es:0x5012]
+    mov ax, 0x10
+    mov ds, ax
+    ; ENTER faults when a write at its final stack pointer would, before it pushes anything:
+    ; the page below is not present, the pushes themselves would land in a present page.
+    and dword [${LAYOUT.pageTables} + (0x400000 >> 12) * 4], ~1
+    mov eax, cr3
+    mov cr3, eax
+    mov esp, 0x401040
+    enter 0x50, 0            ; final ESP 0x400FEC: #PF, ESP still 0x401040
+    mov esp, ebx             ; (the handler mapped the page and the ENTER ran again)
+    mov al, 0x77
+    jmp done
+pf_handler:
+    pop eax
+    mov [0x5014], eax        ; error code
+    mov eax, cr2
+    mov [0x5018], eax
+    lea eax, [esp + 12]      ; ESP before the fault's frame
+    mov [0x501c], eax
+    or dword [${LAYOUT.pageTables} + (0x400000 >> 12) * 4], 1
+    invlpg [0x400000]
+    iretd
+gdt2_desc:
+    dw 0x47
+    dd ${GDT2}
+${IDT_DESC}`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.exitValue).toBe(0x77);
+    const at = (a: number) => machine.read32(a) >>> 0;
+    expect(at(0x5000).toString(16)).toBe('20000');
+    expect([at(0x5004), at(0x5008)].map((v) => v.toString(16))).toEqual(['1fffc', '1fff4']);
+    expect(at(0x500c).toString(16)).toBe('dead0010');
+    expect(machine.read32(0x5010) & 0xffffff).toBe(0x0013);
+    expect([at(0x5014), at(0x5018), at(0x501c)].map((v) => v.toString(16))).toEqual(['2', '400fec', '401040']);
+    expect(cpu.r32[C.ESP] >>> 0).toBe(LAYOUT.stack);
+  });
+
   it('resets with a triple fault report when no IDT can deliver an exception', () => {
     const { cpu, machine } = boot(protectedMode(`
     lidt [bad_idt]

@@ -556,11 +556,15 @@ function larLsl(lsl: boolean): Op {
   };
 }
 
-/** ARPL (63): raise the RPL of the destination to that of the source (#UD in real and v86 mode). */
+/**
+ * ARPL (63): raise the RPL of the destination to that of the source (#UD in real and v86 mode).
+ * The destination is written only when its RPL changes (SDM vol.2 ARPL: DEST is assigned
+ * inside the IF), so an unchanged selector in a read-only segment does not fault.
+ */
 function arpl(c: Cpu): void {
   requirePm(c);
   c.decodeModrm();
-  const dst = c.rmw16();
+  const dst = c.rm16();
   const src = c.r16[c.regField << 1];
   if ((dst & 3) < (src & 3)) {
     c.setRm16((dst & ~3) | (src & 3));
