@@ -415,6 +415,65 @@ function inputs(f: X87Form, pc: Precision): Inputs {
       if (r === 7) return { a: scaled(randSign(), BigInt(int(1, 7)), -2) }; // quarters below 2
       return { a: special() };
     }
+    case 'fsin':
+    case 'fcos':
+    case 'fsincos':
+    case 'fptan': {
+      const r = int(0, 11);
+      if (r <= 4) return { a: normal(BIAS - 3, BIAS + 3) };
+      if (r === 5) return { a: normal(BIAS - 70, BIAS - 4) };
+      if (r === 6) return { a: normal(BIAS + 4, BIAS + 62) };
+      if (r === 7) return { a: normal(BIAS + 63, BIAS + 70) }; // out of range: C2
+      if (r === 8) {
+        // Next to a multiple of pi/2 (the 66-bit pi of the reduction shows there).
+        const k = BigInt(int(1, 1 << 20));
+        return { a: scaled(randSign(), (0xc90fdaa22168c234n * k) >> BigInt(k.toString(2).length), k.toString(2).length - 63) };
+      }
+      if (r === 9) return { a: denormal() };
+      return { a: specialSupported() };
+    }
+    case 'f2xm1': {
+      const r = int(0, 9);
+      if (r <= 4) return { a: normal(BIAS - 8, BIAS - 1) };
+      if (r === 5) return { a: normal(BIAS - 70, BIAS - 9) };
+      if (r === 6) return { a: make(randSign(), BIAS, J) }; // +-1: exact results
+      if (r === 7) return { a: denormal() };
+      return { a: specialSupported() };
+    }
+    case 'fyl2x': {
+      const r = int(0, 11);
+      const y = chance(0.85) ? normal(BIAS - 20, BIAS + 20) : specialSupported();
+      if (r <= 4) return { a: normal(BIAS - 200, BIAS + 200, 0), b: y };
+      if (r === 5) return { a: make(0, chance(0.5) ? BIAS : BIAS - 1, chance(0.5) ? J | BigInt(int(1, 1000)) : M64 - BigInt(int(0, 1000))), b: y }; // near 1
+      if (r === 6) return { a: make(0, int(1, 0x7ffe), J), b: y }; // powers of two: exact logarithms
+      if (r === 7) return { a: normal(1, 0x7ffe, 0), b: y };
+      if (r === 8) return { a: normal(BIAS - 5, BIAS + 5, 1), b: y }; // negative: invalid
+      return { a: specialSupported(), b: y };
+    }
+    case 'fyl2xp1': {
+      const r = int(0, 9);
+      const y = chance(0.85) ? normal(BIAS - 20, BIAS + 20) : specialSupported();
+      if (r <= 5) return { a: normal(BIAS - 70, BIAS - 3), b: y };
+      if (r === 6) return { a: denormal(), b: y };
+      return { a: specialSupported(), b: y };
+    }
+    case 'fpatan': {
+      const r = int(0, 9);
+      if (r <= 4) {
+        const a = normal(BIAS - 40, BIAS + 40);
+        return { a, b: normal(exponent(a) - 10, exponent(a) + 10) };
+      }
+      if (r === 5) return { a: normal(BIAS - 5, BIAS + 5), b: normal(1, 0x7ffe) };
+      if (r === 6) {
+        const a = normal(BIAS - 5, BIAS + 5);
+        return { a, b: make(randSign(), exponent(a), a.m) }; // |y| = |x|: odd multiples of pi/4
+      }
+      return { a: chance(0.5) ? specialSupported() : normal(BIAS - 5, BIAS + 5), b: specialSupported() };
+    }
+    case 'fsincos (stack full)':
+      return { a: normal(BIAS - 3, BIAS + 3) };
+    case 'fptan (ST0 empty)':
+      return {};
     case 'fabs':
     case 'fchs':
       return { a: chance(0.5) ? normal(1, 0x7ffe) : special() };
@@ -548,6 +607,7 @@ function vectorCount(f: X87Form): number {
   if (/^f(add|sub|subr|mul|div|divr) m(32|64)$/.test(n)) return 10;
   if (/^fi(add|sub|subr|mul|div|divr) m(16|32)$/.test(n)) return 5;
   const counts: Record<string, number> = {
+    fsin: 60, fcos: 60, fsincos: 40, fptan: 60, fpatan: 60, f2xm1: 60, fyl2x: 60, fyl2xp1: 60,
     fsqrt: 40, frndint: 40, fabs: 8, fchs: 8, fscale: 40, fxtract: 20, fprem: 40, fprem1: 40,
     'fcom st1': 25, 'fucom st1': 25, 'fcomi st0, st1': 25, 'fucomi st0, st1': 25,
     'fcom m32': 15, 'fcomp m64': 15, 'ficom m32': 8, ftst: 15, fxam: 30,
@@ -563,6 +623,7 @@ const UNMASKED = new Set([
   'fadd st0, st1', 'fsub st0, st1', 'fmul st0, st1', 'fdiv st0, st1', 'fdivr m64', 'fmulp st1, st0',
   'fsqrt', 'frndint', 'fscale', 'fxtract', 'fprem1', 'fcom st1', 'fucomi st0, st1',
   'fld m32', 'fld m64', 'fst m32', 'fstp m64', 'fistp m32', 'fbstp',
+  'fsin', 'fsincos', 'fpatan', 'f2xm1', 'fyl2x',
 ]);
 
 interface Vector {

@@ -6,7 +6,9 @@
  * memory, EFLAGS loaded, the instruction, then FNSTSW, PUSHFD and FNSAVE. Compared: the
  * status word (TOP, condition codes, exception flags, ES/B), the tag word, every register
  * left on the stack, OF/SF/ZF/AF/PF/CF, and the bytes a store wrote. The transcendental
- * instructions are left out (Trapdoor computes them in double precision on purpose).
+ * instructions are held to one unit in the last place and C1 (their hardware results are
+ * not correctly rounded either, and differ in the last bit now and then), and most of
+ * their vectors must still match bit for bit.
  *
  * Each form runs as one program over all its vectors; if the machine shuts down (a fault
  * with no IDT), its vectors are rerun one by one to name the one that faults.
@@ -15,7 +17,7 @@ import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boot, protectedMode, runToExit } from '../testing/programs.ts';
 import { nasmAvailable } from '../testing/nasm.ts';
-import { EFLAGS_MASK, MEM_SIZE, RECORD, recordLoop, SAVE, X87_FORMS, type X87Form, type X87Vector } from '../testing/x87-forms.ts';
+import { EFLAGS_MASK, MEM_SIZE, RECORD, recordLoop, SAVE, TRANSCENDENTAL_FORMS, X87_FORMS, type X87Form, type X87Vector } from '../testing/x87-forms.ts';
 
 
 interface VectorFile {
@@ -85,18 +87,41 @@ function runBatch(form: X87Form, vectors: X87Vector[]): Uint8Array[] | null {
   return vectors.map((_, i) => machine.ram.slice(RECORDS + i * RECORD.size, RECORDS + (i + 1) * RECORD.size));
 }
 
-/** What differs between a vector's expectation and Trapdoor's record, as `field expected≠got` items. */
-function differences(form: X87Form, v: X87Vector, rec: Uint8Array): string[] {
+/** The x87's C1 condition bit in the status word. */
+const SW_C1 = 0x200;
+
+/** Are two 80-bit values (as hex80 strings) one unit in the last place apart, same sign? */
+function oneUlpApart(a: string, b: string): boolean {
+  const ordinal = (s: string) => {
+    const [se, m] = s.split(':');
+    // Exponent and significand as one integer: neighbours in magnitude differ by one (the
+    // integer bit aside, which a normal number always has).
+    return { sign: parseInt(se, 16) >> 15, n: (BigInt(parseInt(se, 16) & 0x7fff) << 63n) | (BigInt(`0x${m}`) & ((1n << 63n) - 1n)) };
+  };
+  const x = ordinal(a);
+  const y = ordinal(b);
+  return x.sign === y.sign && (x.n - y.n === 1n || y.n - x.n === 1n);
+}
+
+/**
+ * What differs between a vector's expectation and Trapdoor's record, as `field expected≠got`
+ * items; `ulp` collects the differences a transcendental form is allowed (the last place, C1).
+ */
+function differences(form: X87Form, v: X87Vector, rec: Uint8Array, ulp: string[] = []): string[] {
   const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
   const out: string[] = [];
+  const lenient = TRANSCENDENTAL_FORMS.has(form.name);
   const sw = dv.getUint16(RECORD.sw, true);
   const tw = dv.getUint16(RECORD.save + SAVE.tagWord, true);
   const eflags = dv.getUint32(RECORD.eflagsOut, true) & EFLAGS_MASK;
-  if (hex(sw, 4) !== v.expect.sw) out.push(`sw ${v.expect.sw}≠${hex(sw, 4)}`);
+  if (hex(sw, 4) !== v.expect.sw) {
+    const onlyC1 = ((sw ^ parseInt(v.expect.sw, 16)) & ~SW_C1) === 0;
+    (lenient && onlyC1 ? ulp : out).push(`sw ${v.expect.sw}≠${hex(sw, 4)}`);
+  }
   if (hex(tw, 4) !== v.expect.tw) out.push(`tw ${v.expect.tw}≠${hex(tw, 4)}`);
   v.expect.st.forEach((want, i) => {
     const got = hex80(rec.subarray(RECORD.save + SAVE.st0 + 10 * i, RECORD.save + SAVE.st0 + 10 * i + 10));
-    if (got !== want) out.push(`st${i} ${want}≠${got}`);
+    if (got !== want) (lenient && oneUlpApart(got, want) ? ulp : out).push(`st${i} ${want}≠${got}`);
   });
   if (hex(eflags, 4) !== v.expect.eflags) out.push(`eflags ${v.expect.eflags}≠${hex(eflags, 4)}`);
   if (form.memOut && v.expect.mem !== undefined) {
@@ -113,6 +138,7 @@ function describeVector(form: X87Form, v: X87Vector): string {
 
 let total = 0;
 let passed = 0;
+const transcendental = { total: 0, exact: 0 };
 
 describe.skipIf(!nasmAvailable())(`x87 against a real x87 (${file.cpu})`, () => {
   afterAll(() => {
@@ -135,11 +161,24 @@ describe.skipIf(!nasmAvailable())(`x87 against a real x87 (${file.cpu})`, () => 
       vectors.forEach((v, i) => {
         total++;
         const rec = records[i];
-        const diffs = rec.length === 0 ? ['machine shut down (a fault)'] : differences(form, v, rec);
+        const ulp: string[] = [];
+        const diffs = rec.length === 0 ? ['machine shut down (a fault)'] : differences(form, v, rec, ulp);
         if (diffs.length === 0) passed++;
         else failures.push(`${describeVector(form, v)}: ${diffs.join(', ')}`);
+        if (TRANSCENDENTAL_FORMS.has(form.name)) {
+          transcendental.total++;
+          if (diffs.length === 0 && ulp.length === 0) transcendental.exact++;
+        }
       });
       if (failures.length) expect.fail(`${failures.length}/${vectors.length} vectors differ (expected≠got):\n${failures.join('\n')}`);
     });
   }
+
+  // Runs after the forms (vitest keeps the order within a file): one ulp is the hardware's
+  // own accuracy, but a model that is right should mostly agree to the bit.
+  it('transcendental results are bit for bit those of the hardware in more than nine vectors out of ten', () => {
+    expect(transcendental.total).toBeGreaterThan(0);
+    console.info(`x87 transcendental vectors: ${transcendental.exact}/${transcendental.total} bit for bit`);
+    expect(transcendental.exact / transcendental.total).toBeGreaterThan(0.9);
+  });
 });

@@ -7,17 +7,18 @@
  * (CR0.NE = 0, the PC's way).
  *
  * Arithmetic is exact-then-rounded in float80.ts. The transcendental instructions (FSIN,
- * FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1) are computed in double precision and
- * widened: their last bits may differ from a real x87's (which are not correctly rounded
- * either).
+ * FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1) are computed to about 190 bits in
+ * transcendental.ts and rounded once to 64, the trigonometric ones reduced with the x87's
+ * own 66-bit pi.
  */
 import type { Cpu, FpuPort } from '../cpu.ts';
 import * as C from '../constants.ts';
 import {
-  add, compare, DE, div, fromBytes, fromIeee, fromInt, fromNumber, IE, INDEFINITE, isDenormal, isInf, isNaN80, isSNaN,
+  add, compare, DE, div, fromBytes, fromIeee, fromInt, IE, INDEFINITE, isDenormal, isInf, isNaN80, isSNaN,
   isUnsupported, isZero, mul, OE, PE, quiet, RC_NEAREST, RC_ZERO, roundTo80, sqrt, toBytes, toIeee, toIntegral, toNumber,
   UE, unpack, ZE, type F80, MAX_EXP, BIAS,
 } from './float80.ts';
+import { atan2, exp2m1, fromParts, piQuarter, sinCos, tan, times, ylog2x, ylog2xp1, type Big } from './transcendental.ts';
 
 /** Status word bits (SDM vol.1 figure 8-4). */
 const SW_SF = 0x40;
@@ -780,22 +781,22 @@ export class X87 implements FpuPort {
         this.compareInto(this.get(0), { sign: 0, exp: 0, mant: 0n }, false);
         return;
       case 0xe5: return this.fxam();
-      case 0xf0: return this.transcendental((x) => 2 ** x - 1); // F2XM1
-      case 0xf1: return this.binaryPop((x, y) => y * Math.log2(x)); // FYL2X: ST1 * log2(ST0)
+      case 0xf0: return this.f2xm1();
+      case 0xf1: return this.fyl2x();
       case 0xf2: return this.fptan();
-      case 0xf3: return this.binaryPop((x, y) => Math.atan2(y, x)); // FPATAN: atan(ST1/ST0)
+      case 0xf3: return this.fpatan();
       case 0xf4: return this.fxtract();
       case 0xf5: return this.fprem(true);
       case 0xf6: this.top = (this.top - 1) & 7; this.sw &= ~C1; return; // FDECSTP
       case 0xf7: this.top = (this.top + 1) & 7; this.sw &= ~C1; return; // FINCSTP
       case 0xf8: return this.fprem(false);
-      case 0xf9: return this.binaryPop((x, y) => y * Math.log2(1 + x)); // FYL2XP1
+      case 0xf9: return this.fyl2xp1();
       case 0xfa: return this.fsqrt();
       case 0xfb: return this.fsincos();
       case 0xfc: return this.frndint();
       case 0xfd: return this.fscale();
-      case 0xfe: return this.transcendental(Math.sin, true);
-      case 0xff: return this.transcendental(Math.cos, true);
+      case 0xfe: return this.trig(false); // FSIN
+      case 0xff: return this.trig(true); // FCOS
       default: return this.ud();
     }
   }
@@ -991,29 +992,169 @@ export class X87 implements FpuPort {
     this.sw = (this.sw & ~CC_MASK) | ((q2 & 4) ? C0 : 0) | ((q2 & 2) ? C3 : 0) | ((q2 & 1) ? C1 : 0);
   }
 
-  /** FSIN/FCOS/F2XM1: |x| >= 2^63 is out of range for the trigonometric ones (C2 = 1, ST0 unchanged). */
-  private transcendental(f: (x: number) => number, trig = false): void {
-    if (this.st0Empty()) return;
-    const v = this.get(0);
-    if (isNaN80(v)) { const r = this.nanResult(v, v); if (!this.blocked()) this.set(0, r); return; }
-    if (isInf(v) || isUnsupported(v)) {
-      if (!trig && isInf(v)) { this.set(0, v.sign ? { sign: 1, exp: BIAS, mant: 1n << 63n } : v); return; }
-      const r = this.invalid(0);
-      if (!this.blocked()) this.set(0, r);
-      return;
-    }
-    if (trig && v.exp - BIAS >= 63) {
-      this.sw |= C2;
-      return;
-    }
-    this.sw &= ~C2;
-    const y = f(toNumber(v));
-    this.exception(PE);
-    this.set(0, fromNumber(y));
+  // -------------------------------------------------------------------------------------
+  // Transcendental instructions (values from transcendental.ts; the special operands here
+  // follow the tables of each instruction in SDM vol.2)
+  // -------------------------------------------------------------------------------------
+
+  /** A transcendental result, inexact by nature: rounded once to 64 bits under RC, C1 if rounded up. */
+  private roundBig(v: Big, flags: number): F80 {
+    const sign = v.m < 0n ? 1 : 0;
+    return this.rounded(roundTo80(sign, sign ? -v.m : v.m, v.e, true, 64, this.rc), flags);
   }
 
-  /** FYL2X, FPATAN, FYL2XP1: ST1 = f(ST0, ST1), pop. */
-  private binaryPop(f: (x: number, y: number) => number): void {
+  private toBig(v: F80): Big {
+    const u = unpack(v);
+    return fromParts(v.sign, u.sig, u.exp2);
+  }
+
+  /**
+   * An operand no function takes: a NaN (propagated) or an unsupported encoding (invalid).
+   * Returns the result to store, or null for an ordinary operand.
+   */
+  private oddOperand(v: F80): F80 | null {
+    if (isNaN80(v)) return this.nanResult(v, v);
+    if (isUnsupported(v)) return this.invalid(0);
+    return null;
+  }
+
+  /**
+   * A denormal operand raises DE before anything is computed: unmasked, the instruction
+   * stops there with no other flag (as measured on an x87). True: stop.
+   */
+  private denormalStops(...operands: F80[]): boolean {
+    if (!operands.some(isDenormal)) return false;
+    this.exception(DE);
+    return this.blocked();
+  }
+
+  /**
+   * Where the second term of the series (x^3/6 or x^3/3 for sin and tan, x^2/2 for cos)
+   * underflows the extended range, the x87 answers x, or 1, as they are: flagged inexact (and
+   * underflow for a denormal x), C1 clear, whatever the rounding mode (measured: a denormal
+   * or the smallest normal under round-down or round-up still gives x and 1). Returns the
+   * result, or null for an ordinary argument.
+   */
+  private tinyTrig(v: F80, cos: boolean): F80 | null {
+    const e = v.exp === 0 ? 1 - BIAS - 64 : v.exp - BIAS;
+    if ((cos ? 2 : 3) * e >= -16445) return null;
+    this.exception(PE | (!cos && isDenormal(v) ? UE : 0));
+    return cos ? ONE_80 : v;
+  }
+
+  /** FSIN, FCOS: |x| >= 2^63 is out of range (C2 = 1, ST0 unchanged); infinity is invalid. */
+  private trig(cos: boolean): void {
+    if (this.st0Empty()) return;
+    const v = this.get(0);
+    this.sw &= ~(C1 | C2);
+    let out = this.oddOperand(v);
+    if (!out && isInf(v)) out = this.invalid(0);
+    if (!out && v.exp - BIAS >= 63) { this.sw |= C2; return; }
+    if (!out && isZero(v)) out = cos ? ONE_80 : v;
+    if (!out) {
+      if (this.denormalStops(v)) return;
+      const u = unpack(v);
+      const r = sinCos(v.sign, u.sig, u.exp2);
+      out = this.tinyTrig(v, cos) ?? this.roundBig(cos ? r.cos : r.sin, 0);
+    }
+    if (!this.blocked()) this.set(0, out);
+  }
+
+  /**
+   * FPTAN and FSINCOS leave two results: with ST0 empty or ST7 full, the stack fault, and
+   * when it is masked both results are the indefinite. True: the instruction ends here.
+   */
+  private twoResultStackFault(): boolean {
+    const under = this.isEmpty(0);
+    if (!under && this.isEmpty(7)) return false;
+    this.sw = under ? this.sw & ~C1 : this.sw | C1;
+    this.exception(IE | SW_SF);
+    if (this.cw & IE) {
+      this.set(0, INDEFINITE);
+      this.top = (this.top - 1) & 7;
+      this.set(0, INDEFINITE);
+    }
+    return true;
+  }
+
+  /** FPTAN: ST0 = tan(ST0), then push 1.0 (a NaN or invalid result is pushed again instead). */
+  private fptan(): void {
+    if (this.twoResultStackFault()) return;
+    const v = this.get(0);
+    this.sw &= ~(C1 | C2);
+    let nan = this.oddOperand(v);
+    if (!nan && isInf(v)) nan = this.invalid(0);
+    if (nan) {
+      if (!this.blocked()) { this.set(0, nan); this.push(nan); }
+      return;
+    }
+    if (v.exp - BIAS >= 63) { this.sw |= C2; return; }
+    let out = v;
+    if (!isZero(v)) {
+      if (this.denormalStops(v)) return;
+      const u = unpack(v);
+      out = this.tinyTrig(v, false) ?? this.roundBig(tan(v.sign, u.sig, u.exp2), 0);
+    }
+    if (this.blocked()) return;
+    this.set(0, out);
+    this.push(ONE_80);
+  }
+
+  /** FSINCOS: ST0 = sin(ST0), then push cos: ST1 = sin, ST0 = cos. */
+  private fsincos(): void {
+    if (this.twoResultStackFault()) return;
+    const v = this.get(0);
+    this.sw &= ~(C1 | C2);
+    let nan = this.oddOperand(v);
+    if (!nan && isInf(v)) nan = this.invalid(0);
+    if (nan) {
+      if (!this.blocked()) { this.set(0, nan); this.push(nan); }
+      return;
+    }
+    if (v.exp - BIAS >= 63) { this.sw |= C2; return; }
+    let sin = v;
+    let cos = ONE_80;
+    if (!isZero(v)) {
+      if (this.denormalStops(v)) return;
+      const u = unpack(v);
+      const r = sinCos(v.sign, u.sig, u.exp2);
+      // C1 reports the rounding of the result left in ST0: the cosine.
+      sin = this.tinyTrig(v, false) ?? this.roundBig(r.sin, 0);
+      cos = this.tinyTrig(v, true) ?? this.roundBig(r.cos, 0);
+    }
+    if (this.blocked()) return;
+    this.set(0, sin);
+    this.push(cos);
+  }
+
+  /**
+   * F2XM1: 2^x - 1 for -1 <= x <= +1. Beyond that the SDM leaves the result undefined; an x87
+   * leaves ST0 as it was and flags it inexact (measured for 1.5 to 1e20 of either sign).
+   */
+  private f2xm1(): void {
+    if (this.st0Empty()) return;
+    const v = this.get(0);
+    this.sw &= ~C1;
+    let out = this.oddOperand(v);
+    if (!out && isInf(v)) out = v.sign ? { sign: 1, exp: BIAS, mant: 1n << 63n } : v; // -1 or +inf, exact
+    if (!out && isZero(v)) out = v;
+    // 2^1 - 1 = 1 and 2^-1 - 1 = -1/2, exact, yet flagged inexact as by the x87 itself.
+    if (!out && v.exp === BIAS && v.mant === 1n << 63n) {
+      this.exception(PE);
+      out = v.sign ? { sign: 1, exp: BIAS - 1, mant: 1n << 63n } : v;
+    }
+    if (!out && this.denormalStops(v)) return;
+    if (!out && v.exp >= BIAS) { this.exception(PE); out = v; }
+    out ??= this.roundBig(exp2m1(this.toBig(v)), 0);
+    if (!this.blocked()) this.set(0, out);
+  }
+
+  /**
+   * FPATAN, FYL2X, FYL2XP1: ST1 = f(ST0, ST1), then pop. `special` gives the result for
+   * zero, infinite or out-of-domain operands (a zero, an infinity, a multiple of pi/4 or
+   * the invalid indefinite) or null; `value` computes the rest.
+   */
+  private binaryPop(special: (x: F80, y: F80) => F80 | null, value: (x: F80, y: F80) => Big): void {
     if (this.isEmpty(0) || this.isEmpty(1)) {
       if (this.underflow()) return;
       this.set(1, INDEFINITE);
@@ -1022,60 +1163,67 @@ export class X87 implements FpuPort {
     }
     const x = this.get(0);
     const y = this.get(1);
-    if (isNaN80(x) || isNaN80(y)) { const r = this.nanResult(x, y); if (!this.blocked()) { this.set(1, r); this.pop(); } return; }
-    const r = f(toNumber(x), toNumber(y));
-    if (Number.isNaN(r)) {
-      const q = this.invalid(0);
-      if (this.blocked()) return;
-      this.set(1, q);
-    } else {
-      if (!Number.isFinite(r) && Number.isFinite(toNumber(x)) && Number.isFinite(toNumber(y))) this.exception(ZE);
-      else this.exception(PE);
-      if (this.blocked()) return;
-      this.set(1, fromNumber(r));
-    }
+    this.sw &= ~C1;
+    const odd = this.nanOrUnsupported(x, y);
+    if (!odd && this.denormalStops(x, y)) return;
+    let out = odd ?? special(x, y);
+    if (out === null) out = this.roundBig(value(x, y), 0);
+    if (this.blocked()) return;
+    this.set(1, out);
     this.pop();
   }
 
-  private fptan(): void {
-    if (this.isEmpty(0)) {
-      if (this.underflow()) return;
-      this.set(0, INDEFINITE);
-      this.push(INDEFINITE);
-      return;
-    }
-    const v = this.get(0);
-    if (!isNaN80(v) && !isInf(v) && v.exp - BIAS >= 63) {
-      this.sw |= C2;
-      return;
-    }
-    this.transcendental(Math.tan, true);
-    if (this.blocked()) return;
-    this.push(fromNumber(1));
+  /** FPATAN: atan2(ST1, ST0). Zeros and infinities give a signed zero or a multiple of pi/4 (SDM vol.2 FPATAN table). */
+  private fpatan(): void {
+    this.binaryPop(
+      (x, y) => {
+        if (!isZero(x) && !isZero(y) && !isInf(x) && !isInf(y)) return null;
+        const a = Math.atan2(proxy(y, 1), proxy(x, 1));
+        const quarters = Math.round(a / (Math.PI / 4));
+        if (quarters === 0) return { sign: Object.is(a, -0) || a < 0 ? 1 : 0, exp: 0, mant: 0n };
+        return this.roundBig(times(quarters, piQuarter()), 0);
+      },
+      (x, y) => atan2(this.toBig(y), this.toBig(x)),
+    );
   }
 
-  private fsincos(): void {
-    if (this.isEmpty(0)) {
-      if (this.underflow()) return;
-      this.set(0, INDEFINITE);
-      this.push(INDEFINITE);
-      return;
-    }
-    const v = this.get(0);
-    if (isNaN80(v) || isInf(v)) {
-      this.transcendental(Math.sin, true);
-      if (!this.blocked()) this.push(this.get(0));
-      return;
-    }
-    if (v.exp - BIAS >= 63) {
-      this.sw |= C2;
-      return;
-    }
-    const x = toNumber(v);
-    this.sw &= ~C2;
-    this.exception(PE);
-    this.set(0, fromNumber(Math.sin(x)));
-    this.push(fromNumber(Math.cos(x)));
+  /** FYL2X: ST1 * log2(ST0). A zero ST0 with a finite nonzero ST1 divides by zero (ZE). */
+  private fyl2x(): void {
+    this.binaryPop(
+      (x, y) => {
+        const one = x.exp === BIAS && x.mant === 1n << 63n && !x.sign;
+        if (!isZero(x) && !isZero(y) && !isInf(x) && !isInf(y) && !x.sign && !one) return null;
+        // Stand-ins that keep what matters: the sign and class of each, and x against 1.
+        const px = isZero(x) || isInf(x) ? proxy(x, 1) : x.sign ? -2 : one ? 1 : x.exp < BIAS ? 0.5 : 2;
+        return this.fromSpecial(proxy(y, 3) * Math.log2(px), isZero(x) && !isZero(y) && !isInf(y));
+      },
+      (x, y) => {
+        // A power of two: log2 is its exponent, and the product is rounded from exact.
+        if (x.mant === 1n << 63n && x.exp !== 0) return times(x.exp - BIAS, this.toBig(y));
+        return ylog2x(this.toBig(y), this.toBig(x));
+      },
+    );
+  }
+
+  /** FYL2XP1: ST1 * log2(1 + ST0), meant for |ST0| < 1 - sqrt(2)/2. */
+  private fyl2xp1(): void {
+    this.binaryPop(
+      (x, y) => {
+        // 1 + x <= 0 has no logarithm: invalid (outside the range the SDM defines anyway).
+        if (!isInf(x) && x.sign && x.exp >= BIAS) return this.invalid(0);
+        if (!isZero(x) && !isZero(y) && !isInf(x) && !isInf(y)) return null;
+        return this.fromSpecial(proxy(y, 3) * Math.log1p(proxy(x, 0.25)), false);
+      },
+      (x, y) => ylog2xp1(this.toBig(y), this.toBig(x)),
+    );
+  }
+
+  /** A special-operand result computed on stand-ins: NaN is invalid; otherwise a zero or an infinity, exact. */
+  private fromSpecial(r: number, divideByZero: boolean): F80 {
+    if (Number.isNaN(r)) return this.invalid(0);
+    if (divideByZero) this.exception(ZE);
+    if (r === 0) return { sign: Object.is(r, -0) ? 1 : 0, exp: 0, mant: 0n };
+    return INF_OF(r < 0 ? 1 : 0);
   }
 
   // -------------------------------------------------------------------------------------
@@ -1263,6 +1411,19 @@ function roundedAway(v: F80, q: bigint): boolean {
 
 function INF_OF(sign: number): F80 {
   return { sign, exp: MAX_EXP, mant: 1n << 63n };
+}
+
+const ONE_80: F80 = { sign: 0, exp: BIAS, mant: 1n << 63n };
+
+/**
+ * A double standing in for a zero or an infinity (itself, signed), or for a finite nonzero
+ * operand (`finite`, with its sign): enough for the special-operand tables, which depend only
+ * on those classes.
+ */
+function proxy(v: F80, finite: number): number {
+  if (isZero(v)) return v.sign ? -0 : 0;
+  if (isInf(v)) return v.sign ? -Infinity : Infinity;
+  return v.sign ? -finite : finite;
 }
 
 /** Put x and y on one scale for an integer division: x = num * 2^k, y = den * 2^k. */
