@@ -3,22 +3,20 @@
  * what it computed to src/emulator/cpu/fpu/testdata/x87-vectors.json, the reference the
  * differential test (src/emulator/cpu/fpu/x87-vectors.test.ts) holds Trapdoor's x87 to.
  *
- * Needs an x86 Linux host that runs 32-bit programs, nasm and ld (binutils); no C compiler.
+ * Needs an x86 Linux host that runs 32-bit programs, nasm and ld (binutils); no C compiler
+ * (scripts/native-records.ts).
  * The vectors' inputs come from a seeded generator, so a rerun on the same kind of CPU
  * writes the same file. The instruction forms and the record layout are shared with the
- * test (src/emulator/cpu/testing/x87-forms.ts): this script assembles the same routines
- * into a static 32-bit Linux program that reads the records on stdin, runs each through
- * its form's routine and writes them back.
+ * test (src/emulator/cpu/testing/x87-forms.ts): this script runs the same routines over
+ * the records natively (scripts/native-records.ts).
  *
  * Not run by CI; rerun it when forms or operand sets change, and say in the commit which
  * CPU produced the file (it is recorded in the JSON too).
  */
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MEM_SIZE, RECORD, recordLoop, SAVE, X87_FORMS, EFLAGS_MASK, type X87Form, type X87Vector } from '../../src/emulator/cpu/testing/x87-forms.ts';
+import { cpuName, runNativeRecords, seededRandom, writeVectorFile } from '../native-records.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT_FILE = path.join(ROOT, 'src/emulator/cpu/fpu/testdata/x87-vectors.json');
@@ -27,19 +25,8 @@ const OUT_FILE = path.join(ROOT, 'src/emulator/cpu/fpu/testdata/x87-vectors.json
 // A seeded random source (mulberry32), so the operands are the same on every run
 // ---------------------------------------------------------------------------------------
 
-let seed = 0x8087;
-function rand(): number {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+const { rand, int, pick } = seededRandom(0x8087);
 const chance = (p: number) => rand() < p;
-function pick<T>(items: readonly T[]): T {
-  return items[Math.floor(rand() * items.length)];
-}
 const bits32 = () => BigInt(Math.floor(rand() * 4294967296));
 const bits64 = () => (bits32() << 32n) | bits32();
 /** A random n-bit unsigned integer with its top bit set. */
@@ -658,86 +645,10 @@ function buildVectors(): Vector[] {
 // The native run
 // ---------------------------------------------------------------------------------------
 
-const BUFFER_RECORDS = 8192;
-
-function nativeProgram(): string {
-  const size = BUFFER_RECORDS * RECORD.size;
-  return `
-bits 32
-global _start
-section .text
-_start:
-    xor esi, esi                ; read all of stdin into buf
-.read:
-    mov eax, 3                  ; read(0, buf + esi, size - esi)
-    xor ebx, ebx
-    lea ecx, [buf + esi]
-    mov edx, ${size}
-    sub edx, esi
-    jz .run
-    int 0x80
-    test eax, eax
-    js fail
-    jz .run
-    add esi, eax
-    jmp .read
-.run:
-    mov [length], esi
-    mov ecx, esi
-    shr ecx, 8
-    mov ebx, buf
-    call x87_records
-    xor esi, esi
-.write:
-    mov eax, 4                  ; write(1, buf + esi, length - esi)
-    mov ebx, 1
-    lea ecx, [buf + esi]
-    mov edx, [length]
-    sub edx, esi
-    jz .exit
-    int 0x80
-    test eax, eax
-    jle fail
-    add esi, eax
-    jmp .write
-.exit:
-    mov eax, 1
-    xor ebx, ebx
-    int 0x80
-fail:
-    mov eax, 1
-    mov ebx, 1
-    int 0x80
-${recordLoop(X87_FORMS)}
-section .bss
-alignb 16
-buf: resb ${size}
-length: resd 1
-`;
-}
-
-function run(cmd: string, args: string[], input?: Uint8Array): Buffer {
-  const r = spawnSync(cmd, args, { input, maxBuffer: 64 << 20 });
-  if (r.error) throw new Error(`${cmd}: ${r.error.message} (needs nasm and binutils)`);
-  if (r.status !== 0) throw new Error(`${cmd} failed (${r.status ?? r.signal}):\n${r.stderr.toString()}`);
-  return r.stdout;
-}
-
 function runNative(vectors: Vector[]): Uint8Array {
-  if (vectors.length > BUFFER_RECORDS) throw new Error('too many vectors for the native buffer');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x87-vectors-'));
-  try {
-    fs.writeFileSync(path.join(dir, 'run.asm'), nativeProgram());
-    run('nasm', ['-f', 'elf32', '-o', path.join(dir, 'run.o'), path.join(dir, 'run.asm')]);
-    run('ld', ['-m', 'elf_i386', '-o', path.join(dir, 'run'), path.join(dir, 'run.o')]);
-    const records = new Uint8Array(vectors.length * RECORD.size);
-    vectors.forEach((v, i) => records.set(recordBytes(v, v.formIndex), i * RECORD.size));
-    const out = new Uint8Array(run(path.join(dir, 'run'), [], records));
-    if (out.length !== records.length) throw new Error(`native run returned ${out.length} bytes, expected ${records.length}`);
-    return out;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  const records = new Uint8Array(vectors.length * RECORD.size);
+  vectors.forEach((v, i) => records.set(recordBytes(v, v.formIndex), i * RECORD.size));
+  return runNativeRecords('x87_records', recordLoop(X87_FORMS), records, RECORD.size);
 }
 
 /** Sentinel in the memory slot of a store, so a store that does not happen shows. */
@@ -792,15 +703,6 @@ function toJson(v: Vector, rec: Uint8Array): X87Vector {
   return j;
 }
 
-function cpuName(): string {
-  try {
-    const m = /^model name\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
-    return m ? m[1].trim() : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 function main(): void {
   const vectors = buildVectors();
   const out = runNative(vectors);
@@ -810,19 +712,7 @@ function main(): void {
     list.push(toJson(v, out.subarray(i * RECORD.size, (i + 1) * RECORD.size)));
     byForm.set(v.form.name, list);
   });
-  // One vector per line: diffs of a regenerated file stay readable.
-  const lines = ['{', `  "cpu": ${JSON.stringify(cpuName())},`, `  "generator": "scripts/x87-vectors/generate.ts",`,
-    '  "forms": {'];
-  const forms = [...byForm.entries()];
-  forms.forEach(([name, list], fi) => {
-    lines.push(`    ${JSON.stringify(name)}: [`);
-    list.forEach((j, vi) => lines.push(`      ${JSON.stringify(j)}${vi < list.length - 1 ? ',' : ''}`));
-    lines.push(`    ]${fi < forms.length - 1 ? ',' : ''}`);
-  });
-  lines.push('  }', '}', '');
-  fs.mkdirSync(path.dirname(OUT_FILE), { recursive: true });
-  fs.writeFileSync(OUT_FILE, lines.join('\n'));
-  const size = fs.statSync(OUT_FILE).size;
+  const size = writeVectorFile(OUT_FILE, 'scripts/x87-vectors/generate.ts', byForm);
   console.log(`x87-vectors: ${vectors.length} vectors in ${byForm.size} forms on ${cpuName()}; ${path.relative(ROOT, OUT_FILE)} ${(size / 1024).toFixed(0)} KiB`);
 }
 

@@ -24,6 +24,8 @@
  * FNSAVE's reinitialisation clears it before the next record.
  */
 
+import { recordLoop as dispatchLoop } from './record-loop.ts';
+
 export const RECORD = {
   size: 256,
   form: 0,
@@ -184,29 +186,10 @@ ${loads.map((l) => `    ${l}`).join('\n')}
 `;
 }
 
-/**
- * The loop both sides run: ECX records from EBX on, each through the routine its form
- * index names (a table of `forms`).
- */
+/** The loop both sides run over the records: `x87_records`, through each record's form's routine. */
 export function recordLoop(forms: readonly X87Form[]): string {
-  const routines = forms.map((f, i) => formRoutine(f, `x87_form_${i}`)).join('');
-  const table = forms.map((_, i) => `    dd x87_form_${i}`).join('\n');
-  return `
-x87_records:
-    test ecx, ecx
-    jz .end
-    mov eax, [ebx + ${RECORD.form}]
-    call [x87_form_table + eax * 4]
-    add ebx, ${RECORD.size}
-    dec ecx
-    jmp x87_records
-.end:
-    ret
-${routines}
-align 4
-x87_form_table:
-${table}
-`;
+  const routines = forms.map((f, i) => ({ label: `x87_form_${i}`, source: formRoutine(f, `x87_form_${i}`) }));
+  return dispatchLoop('x87_records', routines, RECORD.size);
 }
 
 /** One vector of fpu/testdata/x87-vectors.json (hex strings), as the generator writes it and the test reads it. */
