@@ -79,7 +79,7 @@ Object.assign(OPCODE_MAP, {
   0x100: [['sldt', 'str', 'lldt', 'ltr', 'verr', 'verw'], 'Ew'],
   0x101: [['sgdt', 'sidt', 'lgdt', 'lidt', 'smsw', '', 'lmsw', 'invlpg'], 'M'],
   0x102: ['lar', 'Gv', 'Ew'], 0x103: ['lsl', 'Gv', 'Ew'], 0x106: ['clts'], 0x108: ['invd'], 0x109: ['wbinvd'],
-  0x10b: ['ud2'], 0x118: [['prefetchnta', 'prefetcht0', 'prefetcht1', 'prefetcht2'], 'M'], 0x11f: ['nop', 'Ev'],
+  0x10b: ['ud2'], 0x118: [['prefetchnta', 'prefetcht0', 'prefetcht1', 'prefetcht2'], 'M'], 0x119: ['nop', 'Ev'], 0x11a: ['nop', 'Ev'], 0x11b: ['nop', 'Ev'], 0x11c: ['nop', 'Ev'], 0x11d: ['nop', 'Ev'], 0x11e: ['nop', 'Ev'], 0x11f: ['nop', 'Ev'],
   0x120: ['mov', 'Rd', 'Cd'], 0x121: ['mov', 'Rd', 'Dd'], 0x122: ['mov', 'Cd', 'Rd'], 0x123: ['mov', 'Dd', 'Rd'],
   0x130: ['wrmsr'], 0x131: ['rdtsc'], 0x132: ['rdmsr'], 0x134: ['sysenter'], 0x135: ['sysexit'],
   0x1a0: ['push', 'fs'], 0x1a1: ['pop', 'fs'], 0x1a2: ['cpuid'], 0x1a3: ['bt', 'Ev', 'Gv'],

@@ -1262,14 +1262,16 @@ OPS[0x1bf] = (c) => {
   if (c.o32) c.r32[c.regField] = v;
   else c.r16[c.regField << 1] = v;
 };
-// 0F C0/C1 XADD
+// 0F C0/C1 XADD: SRC <- DEST, then DEST <- the sum (SDM vol.2 XADD), so XADD of a register
+// with itself leaves the sum. The destination was probed for writing by rmw*: the final
+// store cannot fault after the source register has changed.
 OPS[0x1c0] = (c) => {
   c.decodeModrm();
   c.checkLockMemory();
   const a = c.rmw8();
   const r = alu(c, 0, a, c.getReg8(c.regField), 8);
-  c.setRm8(r);
   c.setReg8(c.regField, a);
+  c.setRm8(r);
 };
 OPS[0x1c1] = (c) => {
   c.decodeModrm();
@@ -1277,13 +1279,13 @@ OPS[0x1c1] = (c) => {
   if (c.o32) {
     const a = c.rmw32();
     const r = alu(c, 0, a, c.r32[c.regField], 32);
-    c.setRm32(r);
     c.r32[c.regField] = a;
+    c.setRm32(r);
   } else {
     const a = c.rmw16();
     const r = alu(c, 0, a, c.r16[c.regField << 1], 16);
-    c.setRm16(r);
     c.r16[c.regField << 1] = a;
+    c.setRm16(r);
   }
 };
 // 0F B0/B1 CMPXCHG: the destination is always written (with its own value on a mismatch), as the SDM says.
@@ -1339,10 +1341,14 @@ OPS[0x1c7] = (c) => {
     c.setStatusFlags(C.ZF, 0);
   }
 };
-// 0F 0B UD2, 0F 1F NOP Ev (multi-byte NOP, present on the P6)
+// 0F 0B UD2. 0F 19-1F NOP Ev: 0F 1F is the multi-byte NOP, and the whole row is reserved
+// as NOPs on the P6 and later (SDM vol.2 table A-3), which is what makes F3 0F 1E FB (ENDBR32,
+// at the start of every function GCC builds with -fcf-protection) run on CPUs without CET.
 OPS[0x10b] = (c) => c.undefinedOpcode();
-OPS[0x11f] = (c) => {
-  c.decodeModrm();
-};
+for (let op = 0x119; op <= 0x11f; op++) {
+  OPS[op] = (c) => {
+    c.decodeModrm();
+  };
+}
 
 for (const [op, handler] of SYSTEM_OPS) OPS[op] = handler;

@@ -483,8 +483,8 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         else lines.push(`${reg(v, (m >> 3) & 7)} = ${rm.off};`);
       } else if (op === 0x90) {
         lines.push('// nop');
-      } else if (op === 0x11f) {
-        modrm(); // NOP Ev: the operand is decoded, never accessed
+      } else if (op >= 0x118 && op <= 0x11f) {
+        modrm(); // PREFETCH hints and NOP Ev (ENDBR32 among them): the operand is decoded, never accessed
         lines.push('// nop');
       } else if (op > 0x90 && op <= 0x97) {
         lines.push(`t = ${reg(v, 0)}; ${reg(v, 0)} = ${reg(v, op & 7)}; ${reg(v, op & 7)} = t;`);

@@ -185,7 +185,17 @@ function others(): IntForm[] {
   return out;
 }
 
-export const INT_FORMS: readonly IntForm[] = [...alu(), ...multiplyDivide(), ...shifts(), ...bits(), ...others()];
+/** One register as both operands, where the order of the writes shows; and the hint NOPs. */
+function sameRegister(): IntForm[] {
+  const f = (name: string, asm = name): IntForm => ({ name, asm, kind: 'alu', size: 32, undefinedFlags: none });
+  return [
+    f('xadd eax, eax'), f('xadd ax, ax'), f('xadd al, al'), f('cmpxchg eax, eax'), f('cmpxchg bl, bl'),
+    f('xchg ah, ah'), f('bswap ebx'),
+    f('endbr32', 'db 0xf3, 0x0f, 0x1e, 0xfb'), f('nop dword [esp]'), f('hint nop 0f 19', 'db 0x0f, 0x19, 0xc0'),
+  ];
+}
+
+export const INT_FORMS: readonly IntForm[] = [...alu(), ...multiplyDivide(), ...shifts(), ...bits(), ...others(), ...sameRegister()];
 
 /** The routine for one form: set up from the record at EBX, execute, store the results, RET (EBX kept). */
 export function intRoutine(f: IntForm, label: string): string {
