@@ -107,6 +107,16 @@ export function isContributory(vector: number): boolean {
   return vector === 0 || (vector >= 10 && vector <= 13);
 }
 
+/**
+ * Exceptions of the fault class (SDM vol.3 table 6-1): restarted at the faulting
+ * instruction, and delivered with RF = 1 in the EFLAGS image they push (§17.3.1.1). #DB is
+ * left out: this CPU raises it only as a trap (single-step, task switch T bit), and an
+ * instruction-breakpoint fault is the one fault that pushes RF as it was.
+ */
+export function isFaultClass(vector: number): boolean {
+  return vector === 0 || (vector >= 5 && vector <= 7) || (vector >= 10 && vector <= 14) || vector === 16 || vector === 17 || vector === 19;
+}
+
 // Page-table entry bits (SDM vol.3 §4.3).
 export const PTE_P = 1 << 0;
 export const PTE_RW = 1 << 1;

@@ -118,7 +118,10 @@ export class Cpu {
   /** Instructions until interrupts are recognised again (STI, MOV SS, POP SS shadow). */
   interruptShadow = 0;
   nmiPending = false;
+  /** NMIs are blocked from the delivery of one until the next IRET (SDM vol.3 §6.7.1). */
   nmiMasked = false;
+  /** nmiPending && !nmiMasked: what the run loop looks at between instructions. */
+  private nmiReady = false;
   /** Instructions retired so far in the current run() call: the clock reads it for sub-slice time. */
   retired = 0;
   /** The INTR pin, driven by the interrupt controller (PIC or local APIC) through setIntr. */
@@ -215,6 +218,7 @@ export class Cpu {
     this.interruptShadow = 0;
     this.nmiPending = false;
     this.nmiMasked = false;
+    this.nmiReady = false;
     this.pendingVector = -1;
     this.delivering = -1;
     this.updateModeCaches();
@@ -1146,7 +1150,7 @@ export class Cpu {
    * `soft` marks INT n/INT3/INTO (privilege check against the gate's DPL; v86 IOPL rule).
    */
   interrupt(vector: number, error: number, soft: boolean, exception = false): void {
-    const flags = this.getFlags();
+    const flags = exception && C.isFaultClass(vector) ? this.getFlags() | C.RF : this.getFlags();
     if (!this.protectedMode) {
       // Real mode: IVT entry of 4 bytes at IDTR.base (SDM vol.3 §20.1.4).
       if (vector * 4 + 3 > this.idtrLimit) this.fault(exception ? C.DF_VEC : C.GP, 0);
@@ -1345,7 +1349,7 @@ export class Cpu {
       if (this.interruptShadow > 0) {
         this.interruptShadow--;
         shadowed = true;
-      } else if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) this.serviceInterrupt();
+      } else if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) this.serviceInterrupt();
       try {
         // Inner loop: straight-line execution until a fault or a state change needs attention.
         const end = max;
@@ -1363,7 +1367,7 @@ export class Cpu {
               n = m;
               this.retired = n;
               if (this.stopSlice || this.interruptShadow > 0) break;
-              if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
+              if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
               continue;
             }
           }
@@ -1375,7 +1379,7 @@ export class Cpu {
           boundary = (kind === FALLS_THROUGH ? length > 15 : length !== kind) // moved EIP
             || ++straight >= MAX_INSTRUCTIONS || ((this.eip ^ this.instrStart) & ~0xfff) !== 0;
           if (this.stopSlice || this.interruptShadow > 0) break;
-          if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
+          if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
         }
       } catch (e) {
         if (e !== FAULT) throw e;
@@ -1412,7 +1416,7 @@ export class Cpu {
    * (Kept out of run() so the interpreter's step() stays inlined there.)
    */
   private runBlock(cache: BlockCache, n: number, end: number): number {
-    if (!this.cs32 || (this.flags & C.TF) !== 0) return -1;
+    if (!this.cs32 || (this.flags & (C.TF | C.RF)) !== 0) return -1;
     const eip = this.eip;
     const lin = (this.csBase + eip) | 0;
     const e = this.tlbR[lin >>> 12];
@@ -1427,7 +1431,7 @@ export class Cpu {
   }
 
   private wakeFromHalt(): boolean {
-    if (this.nmiPending || ((this.flags & C.IF) !== 0 && this.intrLine)) {
+    if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) {
       this.halted = false;
       return true;
     }
@@ -1437,9 +1441,10 @@ export class Cpu {
   private serviceInterrupt(): void {
     try {
       this.instrStart = this.eip;
-      if (this.nmiPending && !this.nmiMasked) {
+      if (this.nmiReady) {
         this.nmiPending = false;
         this.nmiMasked = true;
+        this.nmiReady = false;
         this.interrupt(C.NMI, -1, false);
         return;
       }
@@ -1469,7 +1474,25 @@ export class Cpu {
   /** Raise NMI (the platform's NMI pin). */
   nmi(): void {
     this.nmiPending = true;
-    this.blockExit = true;
+    this.nmiReady = !this.nmiMasked;
+    if (this.nmiReady) this.blockExit = true;
+  }
+
+  /**
+   * IRET ends the blocking of NMIs that the delivery of one began, even if the IRET then
+   * faults (SDM vol.3 §6.7.1); an NMI that arrived meanwhile is taken after it.
+   */
+  unblockNmi(): void {
+    this.nmiMasked = false;
+    if (this.nmiPending) {
+      this.nmiReady = true;
+      this.blockExit = true;
+    }
+  }
+
+  /** Whether an NMI waits to be delivered (pending and not blocked). */
+  get nmiDeliverable(): boolean {
+    return this.nmiReady;
   }
 
   /** Execute one instruction: prefixes, then the handler of its opcode. */
@@ -1490,7 +1513,8 @@ export class Cpu {
     else if (op === 0x0f) op = 0x100 | this.fetch8();
     this.lastOp = op;
     // Single-step (SDM vol.3 §17.3.1.4): TF at the start of an instruction traps after it.
-    if ((this.flags & C.TF) !== 0) {
+    // RF (left by an IRET to a faulting instruction) lasts until one instruction completes.
+    if ((this.flags & (C.TF | C.RF)) !== 0) {
       this.traced(op);
       return;
     }
@@ -1505,11 +1529,18 @@ export class Cpu {
     return op;
   }
 
-  /** An instruction run with TF set: the #DB trap after it, unless it suppressed that. */
+  /**
+   * An instruction run with TF or RF set: with TF, the #DB trap after it, unless it
+   * suppressed that; with RF, RF clear once it completes (SDM vol.3 §17.3.1.1), unless it
+   * is the IRET that loaded RF again.
+   */
   private traced(op: number): void {
+    const tf = (this.flags & C.TF) !== 0;
+    const rf = (this.flags & C.RF) !== 0;
     this.suppressTrap = false;
     OPS[op](this);
-    if (!this.suppressTrap && this.interruptShadow === 0) this.singleStepTrap();
+    if (rf && op !== 0xcf) this.flags &= ~C.RF;
+    if (tf && !this.suppressTrap && this.interruptShadow === 0) this.singleStepTrap();
   }
 
   /** Prefixes (SDM vol.2 §2.1.1): any number, in any order; returns the opcode after them. */
@@ -1604,6 +1635,7 @@ export class Cpu {
     this.interruptShadow = s.interruptShadow;
     this.nmiPending = s.nmiPending;
     this.nmiMasked = s.nmiMasked;
+    this.nmiReady = s.nmiPending && !s.nmiMasked;
     this.instructionCount = s.instructionCount;
     if (this.fpu && s.fpu !== undefined) this.fpu.loadState(s.fpu);
     for (let i = 0; i < 6; i++) this.computeSegRange(i);

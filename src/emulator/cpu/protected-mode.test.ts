@@ -322,6 +322,64 @@ ${IDT_DESC}`));
     expect(cpu.r32[C.ESP] >>> 0).toBe(LAYOUT.stack);
   });
 
+  it('blocks NMIs from the delivery of one until IRET, then takes the one that waited', () => {
+    // Port 0x99 raises NMI (a stand-in for the platform's NMI pin).
+    const { cpu, machine } = boot(protectedMode(`
+${IDT_SETUP([[2, 'nmi_handler']])}
+    xor ecx, ecx
+    out 0x99, al             ; NMI: taken after this instruction
+    mov al, cl
+    out 0xe9, al             ; 2: the NMI raised inside the handler came after its IRET
+    mov al, 0x42
+    jmp done
+nmi_handler:
+    inc ecx
+    cmp ecx, 1
+    jne .out
+    out 0x99, al             ; another NMI while the first is being handled: it must wait
+    mov al, cl
+    out 0xe9, al             ; 1: not taken here
+.out:
+    iretd
+${IDT_DESC}`));
+    const out8 = machine.out8.bind(machine);
+    machine.out8 = (port: number, v: number) => (port === 0x99 ? cpu.nmi() : out8(port, v));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.exitValue).toBe(0x42);
+    expect(machine.debugcon).toEqual([1, 2]);
+  });
+
+  it('pushes RF = 1 for a fault, and RF lasts one instruction after the IRET that restores it', () => {
+    const { cpu, machine } = boot(protectedMode(`
+${IDT_SETUP([[13, 'gp_handler'], [0x30, 'int_handler']])}
+    mov ax, 0x38             ; beyond the GDT limit: #GP
+    mov ds, ax
+    nop                      ; runs with RF = 1, which then clears
+    int 0x30                 ; a software interrupt pushes RF as it is: 0
+    mov al, 0x43
+    jmp done
+gp_handler:
+    mov eax, [esp + 12]      ; EFLAGS image under the error code, EIP and CS
+    shr eax, 16
+    and al, 1
+    out 0xe9, al             ; RF of the fault: 1
+    add dword [esp + 4], 2   ; past the 2-byte mov ds, ax
+    add esp, 4
+    iretd
+int_handler:
+    mov eax, [esp + 8]
+    shr eax, 16
+    and al, 1
+    out 0xe9, al             ; RF of the software interrupt: 0
+    iretd
+${IDT_DESC}`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.exitValue).toBe(0x43);
+    expect(machine.debugcon).toEqual([1, 0]);
+  });
+
   it('resets with a triple fault report when no IDT can deliver an exception', () => {
     const { cpu, machine } = boot(protectedMode(`
     lidt [bad_idt]

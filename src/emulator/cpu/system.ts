@@ -291,6 +291,7 @@ function nullifyOuterSegments(c: Cpu): void {
 }
 
 export function iret(c: Cpu): void {
+  c.unblockNmi();
   const w = c.o32 ? 4 : 2;
   if (!c.protectedMode) {
     const ip = c.peek(0, w);
@@ -633,7 +634,8 @@ function cpuid(c: Cpu): void {
     // does FXSAVE/FXRSTOR) is installed; no fpu bit without one.
     d = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
     if (c.fpu) d |= (1 << 0) | (1 << 24);
-    if (c.host.apicPresent) d |= 1 << 9;
+    // The APIC bit follows IA32_APIC_BASE.EN: a globally disabled APIC is not there (SDM vol.3 §10.4.3).
+    if (c.host.apicPresent && (c.host.getApicBase?.() ?? 0) & APIC_BASE_EN) d |= 1 << 9;
   } else if (leaf === 2) {
     // Cache and TLB descriptors: one iteration, a 32 KiB L1 and 256 KiB L2 of the P6 era.
     a = 0x03020101;
@@ -673,6 +675,9 @@ function rdmsr(c: Cpu): void {
   c.r32[C.EDX] = hi;
 }
 
+/** IA32_APIC_BASE.EN, the APIC's global enable (SDM vol.3 figure 10-5). */
+const APIC_BASE_EN = 1 << 11;
+
 function wrmsr(c: Cpu): void {
   requireCpl0(c);
   const msr = c.r32[C.ECX] >>> 0;
@@ -683,7 +688,9 @@ function wrmsr(c: Cpu): void {
       c.tscOffset = (hi * 0x100000000 + (lo >>> 0)) - c.host.readTsc();
       break;
     case C.MSR_APIC_BASE:
-      if (!c.host.setApicBase) c.fault(C.GP, 0);
+      // Reserved: bits 0-7 and 9, EXTD (bit 10: no x2APIC here) and everything above the
+      // 32-bit physical address width. WRMSR of a reserved bit is #GP(0).
+      if (!c.host.setApicBase || (lo & 0x6ff) !== 0 || hi !== 0) c.fault(C.GP, 0);
       c.host.setApicBase(lo);
       break;
     case C.MSR_SYSENTER_CS: c.sysenterCs = lo & 0xffff; break;

@@ -110,6 +110,36 @@ describe('local APIC', () => {
     expect(lapic.acknowledge()).toBe(0x40);
   });
 
+  it('keeps a run-out one-shot count at zero when the timer turns periodic, until a new initial count', () => {
+    const { t, w, r, cpu } = setup();
+    w(LAPIC.SVR, 0x1ff);
+    w(LAPIC.TIMER_DIVIDE, 0xb); // divide by 1
+    w(LAPIC.LVT_TIMER, 0x10040); // one-shot, masked
+    w(LAPIC.TIMER_INITIAL, 1000);
+    t.advance(50_000);
+    expect(r(LAPIC.TIMER_CURRENT)).toBe(0);
+    w(LAPIC.LVT_TIMER, 0x20040); // periodic, unmasked: the count stays 0 (SDM vol.3 §10.5.4)
+    t.advance(3_000);
+    expect(r(LAPIC.TIMER_CURRENT)).toBe(0);
+    expect(cpu.intr).toBe(false);
+    w(LAPIC.TIMER_INITIAL, 1000); // a new count runs, periodically
+    t.advance(500);
+    expect(r(LAPIC.TIMER_CURRENT)).toBeGreaterThan(0);
+    t.advance(20_000);
+    expect(cpu.intr).toBe(true);
+  });
+
+  it('goes off the bus when IA32_APIC_BASE.EN is cleared and comes back in its power-up state when set again', () => {
+    const { r, w, lapic } = setup();
+    w(LAPIC.SVR, 0x1ff);
+    w(LAPIC.TPR, 0x30);
+    lapic.baseMsr = 0xfee00000; // EN clear
+    expect(r(LAPIC.SVR)).not.toBe(0x1ff); // the page is no longer the APIC's
+    lapic.baseMsr = 0xfee00800; // EN set again
+    expect(lapic.baseMsr >>> 0).toBe(0xfee00900);
+    expect([r(LAPIC.SVR), r(LAPIC.TPR), r(LAPIC.LVT_TIMER)]).toEqual([0xff, 0, 0x10000]);
+  });
+
   it('holds interrupts below the task priority and nests by priority class', () => {
     const { w, lapic, cpu } = setup();
     w(LAPIC.SVR, 0x1ff);

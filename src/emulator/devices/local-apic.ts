@@ -61,6 +61,11 @@ export interface LocalApicState {
   timerDivide: number;
   /** Virtual time the current count was last loaded (ns), for the running count. */
   timerStart: number;
+  /**
+   * A one-shot count ran out: the current count stays 0 until the initial count is written
+   * again, whatever the LVT's mode becomes meanwhile (SDM vol.3 §10.5.4).
+   */
+  timerDone: boolean;
   /** The 8259's INTR as last seen on LINT0. */
   picLevel: boolean;
 }
@@ -99,16 +104,26 @@ export class LocalApic implements Device {
     return this.state.base;
   }
 
+  /**
+   * The CPU checked the reserved bits (WRMSR raises #GP for them). The BSP flag is read-only.
+   * Clearing EN takes the APIC off the bus; setting it again brings it back in its power-up
+   * state (SDM vol.3 §10.4.3, §10.4.7.1), as APICs on the system bus and QEMU's do; only the
+   * P6's three-wire APIC bus needed a reset for that, and guests (kvm-unit-tests' start-up
+   * among them) disable and re-enable it.
+   */
   set baseMsr(v: number) {
     const wasEnabled = (this.state.base & APIC_BASE_ENABLE) !== 0;
-    // The BSP flag is read-only; once globally disabled, only a reset enables it again (§10.4.3).
-    let next = ((v & 0xfffff000) | (this.state.base & APIC_BASE_BSP) | (v & APIC_BASE_ENABLE)) >>> 0;
-    if (!wasEnabled) next &= ~APIC_BASE_ENABLE;
-    this.state.base = next;
+    const next = ((v & 0xfffff000) | (this.state.base & APIC_BASE_BSP) | (v & APIC_BASE_ENABLE)) >>> 0;
     if ((next & APIC_BASE_ENABLE) === 0) {
+      this.state.base = next;
       this.mapping?.unmap();
       this.softReset();
     } else {
+      if (!wasEnabled) {
+        this.cancelTimer();
+        this.state = { ...initialState(), id: this.state.id };
+      }
+      this.state.base = next;
       this.mapping?.move(next & 0xfffff000);
     }
     this.update();
@@ -193,6 +208,7 @@ export class LocalApic implements Device {
       case LAPIC.LVT_TIMER: case LAPIC.LVT_THERMAL: case LAPIC.LVT_PERF:
       case LAPIC.LVT_LINT0: case LAPIC.LVT_LINT1: case LAPIC.LVT_ERROR: {
         const i = ((offset & 0xff0) - LAPIC.LVT_TIMER) >> 4;
+        if (i === 0) this.noteOneShotDone();
         // While software-disabled the mask bits cannot be cleared (§10.4.7.2).
         s.lvt[i] = this.softwareEnabled ? v : v | LVT_MASKED;
         if (i === 0) this.armTimer();
@@ -201,6 +217,7 @@ export class LocalApic implements Device {
       case LAPIC.TIMER_INITIAL:
         s.timerInitial = v;
         s.timerStart = this.now();
+        s.timerDone = false;
         this.armTimer();
         break;
       case LAPIC.TIMER_DIVIDE: {
@@ -367,10 +384,16 @@ export class LocalApic implements Device {
 
   currentCount(): number {
     const s = this.state;
-    if (s.timerInitial === 0) return 0;
+    if (s.timerInitial === 0 || s.timerDone) return 0;
     const ticks = Math.floor((this.now() - s.timerStart) / this.tickNs());
     if (this.periodic()) return s.timerInitial - (ticks % s.timerInitial);
     return ticks >= s.timerInitial ? 0 : s.timerInitial - ticks;
+  }
+
+  /** Before the timer's mode changes: a one-shot count that has run out stays run out. */
+  private noteOneShotDone(): void {
+    const s = this.state;
+    if (s.timerInitial !== 0 && !this.periodic() && this.now() - s.timerStart >= s.timerInitial * this.tickNs()) s.timerDone = true;
   }
 
   private restartFrom(count: number): void {
@@ -392,12 +415,12 @@ export class LocalApic implements Device {
     const undelivered = this.timer !== null;
     this.cancelTimer();
     const s = this.state;
-    if (!this.clock || s.timerInitial === 0) return;
+    if (!this.clock || s.timerInitial === 0 || (s.timerDone && !undelivered)) return;
     const period = s.timerInitial * this.tickNs();
     const now = this.now();
     const elapsed = now - s.timerStart;
     let at: number;
-    if (this.periodic()) {
+    if (this.periodic() && !s.timerDone) {
       at = s.timerStart + (Math.floor(elapsed / period) + 1) * period;
       // Wall-clock time is fractional: now - start can fall a hair short of the whole
       // periods it spans, which would re-arm at the instant that just fired, forever.
@@ -411,7 +434,8 @@ export class LocalApic implements Device {
     this.timer = null;
     const lvt = this.state.lvt[0];
     if ((lvt & LVT_MASKED) === 0) this.accept(lvt & 0xff, false);
-    if (this.periodic()) this.armTimer();
+    if (this.periodic() && !this.state.timerDone) this.armTimer();
+    else this.state.timerDone = true;
   }
 
   // -------------------------------------------------------------------------------------
@@ -438,6 +462,6 @@ function initialState(): LocalApicState {
     base: (APIC_DEFAULT_BASE | APIC_BASE_BSP | APIC_BASE_ENABLE) >>> 0,
     id: 0, tpr: 0, ldr: 0, dfr: 0xffffffff, svr: 0xff, esr: 0, icrLo: 0, icrHi: 0,
     lvt: new Uint32Array(6).fill(LVT_MASKED), irr: new Uint32Array(8), isr: new Uint32Array(8), tmr: new Uint32Array(8),
-    timerInitial: 0, timerDivide: 0, timerStart: 0, picLevel: false,
+    timerInitial: 0, timerDivide: 0, timerStart: 0, timerDone: false, picLevel: false,
   };
 }

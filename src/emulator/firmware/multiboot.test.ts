@@ -148,6 +148,7 @@ describe('a Multiboot kernel on the PC', () => {
         memoryMiB: 128,
         bios: new Uint8Array(fs.readFileSync(BIOS)),
         kernel: assemble(KERNEL),
+        kernelName: 'mb.elf',
         initrd: new TextEncoder().encode('Module'),
         append: 'mb-cmdline ',
         boot: 'c',
@@ -156,7 +157,8 @@ describe('a Multiboot kernel on the PC', () => {
       { debugcon: (b) => (out += String.fromCharCode(b)) },
     );
     while (!/[!X]/.test(out) && m.bus.clock.now() < 20e9 && !m.stopped) m.run(1_000_000);
-    expect(out).toBe('mb-cmdline M!');
+    // The command line starts with the kernel's name, as GRUB and QEMU give it (argv[0]).
+    expect(out).toBe('mb.elf mb-cmdline M!');
     m.run(1_000_000);
     expect(m.stopped).toBe('the CPU halted with interrupts disabled'); // its final cli; hlt
   });

@@ -68,7 +68,8 @@ export function configurePcFirmware(fw: FwCfg, config: MachineConfig, ramBytes: 
       const plan = parseBzImage(kernel, ramBytes, initrd?.length ?? 0, cmdline);
       prepareLinuxBoot(fw, plan, cmdline, initrd, rngSeed(config.deterministic));
     } else {
-      const plan = parseMultiboot(kernel, ramBytes, cmdline, initrd);
+      const argv = [config.kernelName ?? 'kernel', cmdline].filter((part) => part !== '').join(' ');
+      const plan = parseMultiboot(kernel, ramBytes, argv, initrd);
       prepareMultiboot(fw, plan, initrd);
     }
   } else if (initrd || config.append) {

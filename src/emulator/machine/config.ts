@@ -15,6 +15,11 @@ export interface MachineConfig {
   vgaBios?: Uint8Array;
   /** Direct kernel boot: a bzImage or a multiboot v1 kernel, with initrd and command line. */
   kernel?: Uint8Array;
+  /**
+   * The kernel file's name: a Multiboot kernel's command line starts with it (argv[0]), as
+   * GRUB and QEMU pass it; a bzImage's does not.
+   */
+  kernelName?: string;
   initrd?: Uint8Array;
   append?: string;
   hda?: BlockDevice;

@@ -197,7 +197,10 @@ export function buildMachineConfig(i: MachineInputs): MachineConfig {
   };
   if (i.blockCache === false) config.blockCache = false;
   if (i.vgaBios) config.vgaBios = i.vgaBios;
-  if (i.kernel) config.kernel = i.kernel;
+  if (i.kernel) {
+    config.kernel = i.kernel;
+    config.kernelName = nameOf('kernel');
+  }
   if (i.initrd) config.initrd = i.initrd;
   if (i.append !== undefined) config.append = i.append;
   if (i.cdrom) config.cdrom = new MemoryBlockDevice(i.cdrom, true);

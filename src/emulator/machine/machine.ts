@@ -320,12 +320,12 @@ export class Machine {
   }
 
   /**
-   * HLT with interrupts disabled (and no NMI pending) never wakes on this machine, which
-   * has no NMI source: the guest is done (a kernel's final `cli; hlt`, a test's exit).
+   * HLT with interrupts disabled (and no NMI waiting to be taken) is taken to mean the guest
+   * is done (a kernel's final `cli; hlt`, a test's exit).
    */
   private haltedForGood(): boolean {
     const cpu = this.cpu;
-    if ((cpu.flags & IF) !== 0 || cpu.nmiPending) return false;
+    if ((cpu.flags & IF) !== 0 || cpu.nmiDeliverable) return false;
     this.stopped = 'the CPU halted with interrupts disabled';
     return true;
   }
