@@ -56,7 +56,7 @@ bss_word: resd 1024
 bss_end:
 `;
 
-function aoutKernel(): Uint8Array {
+function aoutKernel(base = 0x200000): Uint8Array {
   // Built by hand for the parser tests (no nasm needed): header at 0, 64 bytes of code.
   const k = new Uint8Array(0x60);
   const v = new DataView(k.buffer);
@@ -64,16 +64,26 @@ function aoutKernel(): Uint8Array {
   v.setUint32(0, 0x1badb002, true);
   v.setUint32(4, flags, true);
   v.setUint32(8, (-(0x1badb002 + flags)) >>> 0, true);
-  v.setUint32(12, 0x200000, true); // header_addr
-  v.setUint32(16, 0x200000, true); // load_addr
-  v.setUint32(20, 0x200060, true); // load_end_addr
-  v.setUint32(24, 0x202000, true); // bss_end_addr
-  v.setUint32(28, 0x200020, true); // entry
+  v.setUint32(12, base, true); // header_addr
+  v.setUint32(16, base, true); // load_addr
+  v.setUint32(20, base + 0x60, true); // load_end_addr
+  v.setUint32(24, base + 0x2000, true); // bss_end_addr
+  v.setUint32(28, base + 0x20, true); // entry
   k.fill(0x90, 0x20);
   return k;
 }
 
 describe('parseMultiboot', () => {
+  it('loads a kernel in conventional memory, as QEMU does, with the information block out of its way', () => {
+    const plan = parseMultiboot(aoutKernel(0x8000), 64 << 20, 'low', new Uint8Array(10));
+    expect(plan.loadAddr).toBe(0x8000);
+    expect(plan.infoAddr).toBe(0x1000);
+    expect(plan.moduleAddr).toBe(0x100000);
+    expect(parseMultiboot(aoutKernel(), 64 << 20, '').infoAddr).toBe(MULTIBOOT_INFO_ADDR);
+    expect(() => parseMultiboot(aoutKernel(0x7000), 64 << 20, '')).toThrow(/below 1 MiB only 0x8000-0x9fc00 is free/);
+    expect(() => parseMultiboot(aoutKernel(0x9f000), 64 << 20, '')).toThrow(/below 1 MiB/);
+  });
+
   it('lays out an a.out-kludge kernel, its bss, module and information block', () => {
     const plan = parseMultiboot(aoutKernel(), 64 << 20, 'hello', new Uint8Array(100).fill(7));
     expect(plan.loadAddr).toBe(0x200000);

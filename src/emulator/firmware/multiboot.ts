@@ -31,6 +31,16 @@ const INFO_LOADER_NAME = 1 << 9;
 /** Where the information block goes: conventional memory below the EBDA, free at boot time. */
 export const MULTIBOOT_INFO_ADDR = 0x8000;
 const INFO_LIMIT = 0x10000;
+/**
+ * Where it goes instead when the kernel itself loads at MULTIBOOT_INFO_ADDR (a kernel may load
+ * in conventional memory, as QEMU allows: kvm-unit-tests' realmode.flat sits at 0x8000), up
+ * to ALT_INFO_LIMIT: clear of the loader ROM's DMA descriptor at 0x600 and of SeaBIOS's
+ * stack below 0x7000.
+ */
+const ALT_INFO_ADDR = 0x1000;
+const ALT_INFO_LIMIT = 0x6000;
+/** The lowest a kernel may load: above SeaBIOS's 16-bit stack, which the loader ROM runs on. */
+const LOW_KERNEL_MIN = 0x8000;
 /** SeaBIOS's EBDA starts here with 640 KiB of base memory (what INT 12h reports: 639 KiB). */
 const EBDA_START = 0x9fc00;
 
@@ -39,8 +49,9 @@ export interface MultibootPlan {
   loadAddr: number;
   /** The bytes from loadAddr through the end of bss (bss zeroed). */
   image: Uint8Array;
-  /** The information block as placed at MULTIBOOT_INFO_ADDR. */
+  /** The information block, and where it is placed (MULTIBOOT_INFO_ADDR unless the kernel is there). */
   info: Uint8Array;
+  infoAddr: number;
   moduleAddr: number;
 }
 
@@ -128,17 +139,25 @@ export function parseMultiboot(file: Uint8Array, ramBytes: number, cmdline: stri
   const unknown = flags & 0xffff & ~(FLAG_PAGE_ALIGN | FLAG_MEMORY_INFO | FLAG_VIDEO_MODE);
   if (unknown) throw new KernelImageError(`the Multiboot kernel requires features this loader lacks (flags 0x${unknown.toString(16)})`);
   const k = flags & FLAG_ADDRESS ? loadByAddressFields(file, hdr) : loadElf(file);
-  if (k.loadAddr < 0x100000) throw new KernelImageError(`the Multiboot kernel loads at 0x${k.loadAddr.toString(16)}, below 1 MiB where the BIOS lives`);
   const kernelEnd = k.loadAddr + k.image.length;
+  // Below 1 MiB a kernel must fit in conventional memory, between SeaBIOS's stack and the EBDA.
+  const low = k.loadAddr < 0x100000;
+  if (low && (k.loadAddr < LOW_KERNEL_MIN || kernelEnd > EBDA_START)) {
+    throw new KernelImageError(`the Multiboot kernel loads at 0x${k.loadAddr.toString(16)}-0x${kernelEnd.toString(16)}: below 1 MiB only 0x${LOW_KERNEL_MIN.toString(16)}-0x${EBDA_START.toString(16)} is free`);
+  }
   if (kernelEnd > ramBytes) throw new KernelImageError('the kernel does not fit in RAM');
   if (k.entry < k.loadAddr || k.entry >= kernelEnd) throw new KernelImageError('the Multiboot kernel\'s entry point lies outside its image');
 
-  // Module after the kernel, page-aligned (always, which also satisfies flag bit 0).
+  // Module after the kernel, page-aligned (always, which also satisfies flag bit 0); a low
+  // kernel's module goes to 1 MiB.
   let moduleAddr = 0;
   if (module) {
-    moduleAddr = Math.ceil(kernelEnd / 4096) * 4096;
+    moduleAddr = low ? 0x100000 : Math.ceil(kernelEnd / 4096) * 4096;
     if (moduleAddr + module.length > ramBytes) throw new KernelImageError(`the module (${module.length} bytes) does not fit in RAM after the kernel`);
   }
+  const overlapsKernel = (from: number, to: number) => k.loadAddr < to && kernelEnd > from;
+  const infoAddr = overlapsKernel(MULTIBOOT_INFO_ADDR, INFO_LIMIT) ? ALT_INFO_ADDR : MULTIBOOT_INFO_ADDR;
+  const infoLimit = infoAddr === ALT_INFO_ADDR ? ALT_INFO_LIMIT : INFO_LIMIT;
 
   // The information block (spec 3.3), then the memory map, module list and strings.
   const enc = new TextEncoder();
@@ -156,10 +175,10 @@ export function parseMultiboot(file: Uint8Array, ramBytes: number, cmdline: stri
   const MODS_AT = MMAP_AT + mmap.length * 24;
   const STRINGS_AT = MODS_AT + 16;
   const size = STRINGS_AT + cmd.length + modName.length + loaderName.length;
-  if (MULTIBOOT_INFO_ADDR + size > INFO_LIMIT) throw new KernelImageError('the kernel command line is too long');
+  if (infoAddr + size > infoLimit) throw new KernelImageError('the kernel command line is too long');
   const info = new Uint8Array(size);
   const iv = new DataView(info.buffer);
-  const at = (off: number) => MULTIBOOT_INFO_ADDR + off;
+  const at = (off: number) => infoAddr + off;
   let infoFlags = INFO_MEMORY | INFO_CMDLINE | INFO_MMAP | INFO_LOADER_NAME;
   iv.setUint32(4, EBDA_START >> 10, true); // mem_lower in KiB
   iv.setUint32(8, (ramBytes - 0x100000) >> 10, true); // mem_upper in KiB
@@ -189,13 +208,13 @@ export function parseMultiboot(file: Uint8Array, ramBytes: number, cmdline: stri
   iv.setUint32(64, at(s), true);
   info.set(loaderName, s);
   iv.setUint32(0, infoFlags, true);
-  return { entry: k.entry, loadAddr: k.loadAddr, image: k.image, info, moduleAddr };
+  return { entry: k.entry, loadAddr: k.loadAddr, image: k.image, info, infoAddr, moduleAddr };
 }
 
 /** Give fw_cfg the kernel, block and module, and boot the loader ROM first. */
 export function prepareMultiboot(fw: FwCfg, plan: MultibootPlan, module: Uint8Array | undefined): void {
   fw.addItem(FW_CFG.KERNEL_ENTRY, le32(plan.entry));
-  fw.addItem(FW_CFG.SETUP_ADDR, le32(MULTIBOOT_INFO_ADDR));
+  fw.addItem(FW_CFG.SETUP_ADDR, le32(plan.infoAddr));
   fw.addItem(FW_CFG.SETUP_SIZE, le32(plan.info.length));
   fw.addItem(FW_CFG.SETUP_DATA, plan.info);
   fw.addItem(FW_CFG.CMDLINE_ADDR, le32(0));
