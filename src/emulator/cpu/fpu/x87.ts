@@ -1077,18 +1077,35 @@ export class X87 implements FpuPort {
     return true;
   }
 
-  /** FPTAN: ST0 = tan(ST0), then push 1.0 (a NaN or invalid result is pushed again instead). */
-  private fptan(): void {
-    if (this.twoResultStackFault()) return;
+  /**
+   * What FPTAN and FSINCOS share before their functions: the stack faults, a NaN or invalid
+   * operand (its NaN becomes both results), an operand out of range (C2 = 1, nothing else).
+   * Returns the operand, or null when the instruction is done.
+   */
+  private twoResultOperand(): F80 | null {
+    if (this.twoResultStackFault()) return null;
     const v = this.get(0);
     this.sw &= ~(C1 | C2);
     let nan = this.oddOperand(v);
     if (!nan && isInf(v)) nan = this.invalid(0);
     if (nan) {
-      if (!this.blocked()) { this.set(0, nan); this.push(nan); }
-      return;
+      if (!this.blocked()) {
+        this.set(0, nan);
+        this.push(nan);
+      }
+      return null;
     }
-    if (v.exp - BIAS >= 63) { this.sw |= C2; return; }
+    if (v.exp - BIAS >= 63) {
+      this.sw |= C2;
+      return null;
+    }
+    return v;
+  }
+
+  /** FPTAN: ST0 = tan(ST0), then push 1.0 (a NaN or invalid result is pushed again instead). */
+  private fptan(): void {
+    const v = this.twoResultOperand();
+    if (!v) return;
     let out = v;
     if (!isZero(v)) {
       if (this.denormalStops(v)) return;
@@ -1102,16 +1119,8 @@ export class X87 implements FpuPort {
 
   /** FSINCOS: ST0 = sin(ST0), then push cos: ST1 = sin, ST0 = cos. */
   private fsincos(): void {
-    if (this.twoResultStackFault()) return;
-    const v = this.get(0);
-    this.sw &= ~(C1 | C2);
-    let nan = this.oddOperand(v);
-    if (!nan && isInf(v)) nan = this.invalid(0);
-    if (nan) {
-      if (!this.blocked()) { this.set(0, nan); this.push(nan); }
-      return;
-    }
-    if (v.exp - BIAS >= 63) { this.sw |= C2; return; }
+    const v = this.twoResultOperand();
+    if (!v) return;
     let sin = v;
     let cos = ONE_80;
     if (!isZero(v)) {
