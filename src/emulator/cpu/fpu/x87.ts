@@ -1053,9 +1053,12 @@ export class X87 implements FpuPort {
     if (!out && isZero(v)) out = cos ? ONE_80 : v;
     if (!out) {
       if (this.denormalStops(v)) return;
-      const u = unpack(v);
-      const r = sinCos(v.sign, u.sig, u.exp2);
-      out = this.tinyTrig(v, cos) ?? this.roundBig(cos ? r.cos : r.sin, 0);
+      out = this.tinyTrig(v, cos);
+      if (!out) {
+        const u = unpack(v);
+        const r = sinCos(v.sign, u.sig, u.exp2);
+        out = this.roundBig(cos ? r.cos : r.sin, 0);
+      }
     }
     if (!this.blocked()) this.set(0, out);
   }
