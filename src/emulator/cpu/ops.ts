@@ -93,8 +93,9 @@ function pushSeg(s: number): Op {
 function popSeg(s: number): Op {
   return (c) => {
     const v = c.peek(0, c.o32 ? 4 : 2) & 0xffff;
-    // The stack pointer moves by the stack size the instruction started with: POP SS to a
-    // 32-bit segment from a 16-bit stack still adds to SP alone (test386's stack test).
+    // The stack pointer moves by the stack's size as the instruction found it (SDM vol.2 POP:
+    // the increment is by the address size of the stack segment being popped from): POP SS
+    // of a 32-bit segment from a 16-bit stack adds to SP alone.
     const sp = c.sp + (c.o32 ? 4 : 2);
     const ss32 = c.ss32;
     c.loadSeg(s, v);
