@@ -12,6 +12,7 @@ import { Cpu, FAULT, LOCKABLE } from './cpu.ts';
 import * as C from './constants.ts';
 import { FlatTestMachine } from './flat-machine.ts';
 import { disassemble } from './disasm.ts';
+import { x87OperandSize } from './ops.ts';
 
 const REGS = ['ax', 'bx', 'cx', 'dx', 'cs', 'ss', 'ds', 'es', 'sp', 'bp', 'si', 'di', 'ip', 'flags'] as const;
 type RegName = (typeof REGS)[number];
@@ -245,10 +246,10 @@ const I686_DIFFERENCES: {
     reason: 'an ESC memory operand beyond the segment limit is #GP (#SS through SS) on the i686',
     expect: (t) => (operand16(t)!.ss ? C.SS_VEC : C.GP),
     applies(t) {
-      const { op } = opcodeOf(t.bytes);
-      if (op !== 0xd8 || t.exception) return false;
+      const { op, modrm } = opcodeOf(t.bytes);
+      if (op < 0xd8 || op > 0xdf || t.exception) return false;
       const mem = operand16(t);
-      return mem !== null && mem.offset + 4 > 0x10000; // D8's memory forms are all m32real
+      return mem !== null && mem.offset + x87OperandSize(op, (modrm >> 3) & 7, false) > 0x10000;
     },
   },
 ];
