@@ -10,6 +10,7 @@ import { checkMedium, firmwarePaths, planImage, type MediumRole } from '../emula
 import type { BootRequest, FromWorker, MachineStatus, MediumFile, PciFunctionInfo, StatsShare } from '../worker/protocol.ts';
 import { client } from './machine-client.ts';
 import { fetchBytes, readFileBytes } from './load.ts';
+import { onTick } from './tick.ts';
 
 
 /**
@@ -133,6 +134,7 @@ export const usePage = create<PageState>((set, get) => {
     const buffers = [request.bios, request.vgaBios, request.kernel, request.initrd, request.cdrom, request.hda, request.fda]
       .filter((f): f is MediumFile => f !== undefined)
       .map((f) => f.bytes);
+    held = null; // nothing of the last machine may show on the new one
     set({ progress: null, status: null, share: null, statsCopy: null, machineView: null, resets: 0, lastReset: null });
     client.send({ type: 'boot', request }, buffers);
   };
@@ -282,14 +284,45 @@ function findFw(manifest: ImageManifest): ImageEntry | undefined {
 
 type Set = (partial: Partial<PageState>) => void;
 
+/**
+ * Changes that can wait for the page's tick (tick.ts), so they reach the screen in the
+ * same frame as the other panels' updates: a status whose phase is the one shown (the
+ * speed readout), the machine view. A new phase shows at once.
+ */
+let held: Partial<PageState> | null = null;
+let stopHeldTick: (() => void) | null = null;
+function onNextTick(change: Partial<PageState>): void {
+  held = { ...held, ...change };
+  stopHeldTick ??= onTick(() => {
+    if (held === null) {
+      // Nothing came since the last tick (paused, off): no timer while idle.
+      stopHeldTick?.();
+      stopHeldTick = null;
+      return;
+    }
+    const change = held;
+    held = null;
+    // A status of a phase left since (a pause that came in between) is stale.
+    if (change.status && change.status.phase !== usePage.getState().phase) delete change.status;
+    usePage.setState(change);
+  });
+}
+
 function onWorkerMessage(m: FromWorker, set: Set, get: () => PageState): void {
   switch (m.type) {
     case 'ready':
       set({ share: { label: m.label, memoryMiB: m.memoryMiB, deterministic: m.deterministic, stats: m.stats, ram: m.ram, vram: m.vram, frame: m.frame } });
       return;
-    case 'status':
-      set({ status: m.status, phase: get().phase === 'loading' && m.status.phase === 'off' ? 'loading' : m.status.phase });
+    case 'status': {
+      const phase = get().phase === 'loading' && m.status.phase === 'off' ? 'loading' : m.status.phase;
+      if (phase === get().phase && get().status !== null) {
+        onNextTick({ status: m.status });
+        return;
+      }
+      if (held) delete held.status;
+      set({ status: m.status, phase });
       return;
+    }
     case 'stats':
       set({ statsCopy: m.counters });
       return;
@@ -303,7 +336,9 @@ function onWorkerMessage(m: FromWorker, set: Set, get: () => PageState): void {
       }
       return;
     case 'machine':
-      set({ machineView: { functions: m.functions, pirq: m.pirq } });
+      // The first view shows at once; refreshes wait for the tick.
+      if (get().machineView === null) set({ machineView: { functions: m.functions, pirq: m.pirq } });
+      else onNextTick({ machineView: { functions: m.functions, pirq: m.pirq } });
       return;
     case 'log':
       console.info(`[machine] ${m.message}`);

@@ -1,24 +1,29 @@
 /**
  * One card per device on the bus, with its counters as totals and rates per second and a
  * small live plot of the access rate. The counters are read straight from the shared
- * statistics buffer the worker's bus writes (DESIGN.md seam 3), four times a second; a
- * page without cross-origin isolation gets copies from the worker at the same rate.
+ * statistics buffer the worker's bus writes (DESIGN.md seam 3) on the page's tick, four
+ * times a second (tick.ts says why every panel shares it); a page without cross-origin
+ * isolation gets copies from the worker at the same rate.
  *
- * Four, not ten: on a two-core machine the page's own thread competes with the guest's
- * worker, and this panel is the page's largest cost there (Chrome traces of a tiny-linux
- * boot: the main thread busy about 0.45 s a second with it, 0.27 without it). Sampling
- * less often was measured to help only a little (4 and 2 Hz were alike); it is kept at
- * what a person can read, a few changes a second.
+ * On a two-core machine the page's own thread competes with the guest's worker, and this
+ * panel is the page's largest cost there (Chrome traces of a tiny-linux boot: the main
+ * thread's frames took about 3.2 s with it, 1.6 s without it).
  */
-import { memo, useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { StatsShare } from '../../worker/protocol.ts';
 import { usePage } from '../store.ts';
+import { onTick, TICK_MS } from '../tick.ts';
 
-/** How many samples (at 4 Hz) each device's rate plot keeps: 30 seconds. */
-const HISTORY = 120;
-const SAMPLE_MS = 250;
+/** How many samples (one per tick) each device's rate plot keeps: 30 seconds. */
+const HISTORY = Math.round(30_000 / TICK_MS);
+/**
+ * "Busiest first" ranks by the mean rate over the last few seconds, not the last sample:
+ * cards that swap places four times a second cannot be read (and every move costs the
+ * page a relayout of the whole panel).
+ */
+const RANK_SAMPLES = Math.round(5_000 / TICK_MS);
 
 export interface DeviceRow {
   name: string;
@@ -49,7 +54,7 @@ export function computeRows(layout: Pick<StatsShare, 'fields' | 'stride' | 'devi
   });
 }
 
-/** Sample the counters at 4 Hz while a machine is on: rows plus a rate history per device. */
+/** Sample the counters on every tick while a machine is on: rows plus a rate history per device. */
 interface Sampled {
   share: unknown;
   rows: DeviceRow[];
@@ -86,8 +91,7 @@ function useDeviceRows(): Sampled {
       }
       setState({ share, rows, histories: new Map(histories), tick: ++tick });
     };
-    const id = window.setInterval(sample, SAMPLE_MS);
-    return () => window.clearInterval(id);
+    return onTick(sample);
   }, [share]);
   // Rows of an earlier machine are not shown for this one.
   return state.share === share && share ? state : NO_ROWS;
@@ -116,7 +120,8 @@ function RatePlot({ history, label, due }: { history: number[]; label: string; d
     );
     return () => plot.current?.destroy();
   }, []);
-  useEffect(() => {
+  // A layout effect: the plot changes in the tick's own frame, not in a later one (tick.ts).
+  useLayoutEffect(() => {
     plot.current?.setData([history.map((_, i) => i), history]);
     // Redrawn when `due` moves on; `history` is read as it is then.
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -214,15 +219,20 @@ export function DevicesPanel() {
     const f = filter.trim().toLowerCase();
     const list = rows.filter((r) => !f || r.name.toLowerCase().includes(f) || (r.pci ?? '').includes(f) || (r.irq ?? []).some((i) => `irq ${i}` === f || String(i) === f));
     const irqOf = (r: DeviceRow) => r.irq?.[0] ?? 99;
+    const recent = new Map(rows.map((r) => {
+      const h = (histories.get(r.name) ?? NO_HISTORY).slice(-RANK_SAMPLES);
+      return [r.name, h.reduce((s, v) => s + v, 0) / Math.max(1, h.length)];
+    }));
+    const recentRate = (r: DeviceRow) => recent.get(r.name) ?? 0;
     return list.sort((a, b) => {
       switch (sort) {
         case 'name': return a.name.localeCompare(b.name);
         case 'pci': return (a.pci ?? 'zz').localeCompare(b.pci ?? 'zz') || a.name.localeCompare(b.name);
         case 'irq': return irqOf(a) - irqOf(b) || a.name.localeCompare(b.name);
-        case 'rate': return b.accessRate - a.accessRate || a.name.localeCompare(b.name);
+        case 'rate': return recentRate(b) - recentRate(a) || a.name.localeCompare(b.name);
       }
     });
-  }, [rows, filter, sort]);
+  }, [rows, histories, filter, sort]);
   return (
     <section className="panel devices" aria-labelledby="devices-title">
       <div className="panel-head">

@@ -1,9 +1,10 @@
 /**
  * Guest RAM, read live by the page from the SharedArrayBuffer the machine runs on (no
- * copy through the worker): 256 bytes from an address the user types, twice a second.
+ * copy through the worker): 256 bytes from an address the user types, on the page's tick.
  */
 import { useEffect, useState } from 'react';
 import { usePage } from '../store.ts';
+import { onTick } from '../tick.ts';
 
 const BYTES = 256;
 const hex = (v: number, n: number) => v.toString(16).padStart(n, '0');
@@ -31,8 +32,7 @@ export function MemoryPeek() {
       setDump(lines.join('\n'));
     };
     draw();
-    const id = window.setInterval(draw, 500);
-    return () => window.clearInterval(id);
+    return onTick(draw);
   }, [ram, address, valid]);
   if (!ram) return null;
   return (

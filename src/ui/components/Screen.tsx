@@ -12,6 +12,7 @@ import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 're
 import { client } from '../machine-client.ts';
 import { usePage } from '../store.ts';
 import { set2Scancodes } from '../keymap.ts';
+import { onTick } from '../tick.ts';
 import type { FromWorker } from '../../worker/protocol.ts';
 
 type FrameMessage = Extract<FromWorker, { type: 'frame' }>;
@@ -47,8 +48,9 @@ export function Screen() {
     let pending: FrameMessage | null = null;
     let raf = 0;
     let recent: { t: number; fraction: number }[] = [];
-    let lastShown = 0;
     let latest: FrameMessage['info'] | null = null;
+    /** What the screen says, for screen readers and tests: written to the DOM on the tick. */
+    let mirrorText: string | null = null;
 
     const blit = (m: FrameMessage) => {
       const { width: w, height: h, rects } = m.info;
@@ -78,18 +80,28 @@ export function Screen() {
       if (!m) return;
       blit(m);
       client.send({ type: 'frame-ack' });
-      if (textMirror.current && (m.text || m.info.mode !== 'text')) {
-        textMirror.current.textContent = m.text ? m.text.join('\n') : `(${m.info.mode} mode, ${m.info.width}×${m.info.height})`;
-      }
+      if (m.text || m.info.mode !== 'text') mirrorText = m.text ? m.text.join('\n') : `(${m.info.mode} mode, ${m.info.width}×${m.info.height})`;
       latest = m.info;
       recent.push({ t: now, fraction: m.info.redrawnFraction });
-      recent = recent.filter((f) => now - f.t <= 1000);
-      if (now - lastShown > 250) {
-        lastShown = now;
-        const mean = recent.reduce((a, f) => a + f.fraction, 0) / recent.length;
-        setShown({ width: latest.width, height: latest.height, mode: latest.mode, last: latest.redrawnFraction, mean, fps: recent.length });
-      }
     };
+
+    // The figures change on the page's tick, with the other panels (tick.ts).
+    let shownKey = '';
+    const stopTick = onTick(() => {
+      if (mirrorText !== null && textMirror.current) {
+        textMirror.current.textContent = mirrorText;
+        mirrorText = null;
+      }
+      if (!latest) return;
+      const now = performance.now();
+      recent = recent.filter((f) => now - f.t <= 1000);
+      const mean = recent.length > 0 ? recent.reduce((a, f) => a + f.fraction, 0) / recent.length : 0;
+      const next = { width: latest.width, height: latest.height, mode: latest.mode, last: latest.redrawnFraction, mean, fps: recent.length };
+      const key = JSON.stringify(next);
+      if (key === shownKey) return;
+      shownKey = key;
+      setShown(next);
+    });
 
     const unsubscribe = client.subscribeFrames((m) => {
       pending = m;
@@ -98,6 +110,7 @@ export function Screen() {
     // A (re)mounted canvas is blank: have the worker redraw everything.
     client.send({ type: 'visibility', visible: document.visibilityState === 'visible' });
     return () => {
+      stopTick();
       unsubscribe();
       if (raf) cancelAnimationFrame(raf);
       // A frame taken but not drawn would stall the worker's frames.

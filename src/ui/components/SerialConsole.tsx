@@ -7,6 +7,7 @@ import { useEffect, useRef } from 'react';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
+import { onTick } from '../tick.ts';
 
 export interface SerialSink {
   /** Subscribe to guest output (`onClear`: a new machine powered on); returns the unsubscribe function. */
@@ -17,6 +18,13 @@ export interface SerialSink {
 
 /** How much guest output the accessible mirror keeps (the terminal keeps its own scrollback). */
 const MIRROR_CHARS = 16 * 1024;
+/**
+ * Guest output is written to the terminal on the page's tick, so the terminal redraws with
+ * the other panels a few times a second rather than on every animation frame (tick.ts);
+ * within this long of a keystroke or paste it is written at once, so what the user types
+ * echoes without delay.
+ */
+const TYPING_MS = 1000;
 
 export function SerialConsole({ sink }: { sink: SerialSink }) {
   const host = useRef<HTMLDivElement>(null);
@@ -40,13 +48,20 @@ export function SerialConsole({ sink }: { sink: SerialSink }) {
     window.addEventListener('resize', onResize);
     const encoder = new TextEncoder();
     // onData covers typing and paste alike (xterm turns a paste into one data event).
-    const input = term.onData((text) => sink.send(encoder.encode(text)));
-    // The mirror is a log: new text is appended a few times a second as its own text node
-    // (a screen reader announces what was added, not the whole console again), and the
+    let typedAt = -Infinity;
+    const input = term.onData((text) => {
+      typedAt = performance.now();
+      sink.send(encoder.encode(text));
+    });
+    // The mirror is a log: new text is appended on each tick as its own text node (a
+    // screen reader announces what was added, not the whole console again), and the
     // oldest nodes go once it holds more than MIRROR_CHARS.
     let pending = '';
     let held = 0;
-    const flush = window.setInterval(() => {
+    let waiting: Uint8Array[] = [];
+    const stopTick = onTick(() => {
+      for (const data of waiting) term.write(data);
+      waiting = [];
       const el = mirror.current;
       if (!el || pending === '') return;
       el.append(pending);
@@ -56,15 +71,17 @@ export function SerialConsole({ sink }: { sink: SerialSink }) {
         held -= el.firstChild.textContent?.length ?? 0;
         el.firstChild.remove();
       }
-    }, 200);
+    });
     const unsubscribe = sink.subscribe(
       (data) => {
-        term.write(data);
+        if (waiting.length === 0 && performance.now() - typedAt < TYPING_MS) term.write(data);
+        else waiting.push(data);
         // Serial output is bytes; Latin-1 keeps every byte visible in the mirror.
         for (const b of data) if (b === 10 || (b >= 32 && b !== 127)) pending += String.fromCharCode(b);
       },
       () => {
         term.reset();
+        waiting = [];
         pending = '';
         held = 0;
         mirror.current?.replaceChildren();
@@ -74,7 +91,7 @@ export function SerialConsole({ sink }: { sink: SerialSink }) {
     const observer = new ResizeObserver(() => fit.fit());
     observer.observe(el);
     return () => {
-      window.clearInterval(flush);
+      stopTick();
       observer.disconnect();
       unsubscribe();
       input.dispose();
