@@ -100,6 +100,30 @@ export const DEFAULT_IMAGE = 'tiny-linux';
 export const DEFAULT_APPEND = 'console=tty0 console=ttyS0';
 const IMAGES_URL = '/images/';
 
+/**
+ * Changes that can wait for the page's tick (tick.ts), so they reach the screen in the
+ * same frame as the other panels' updates: a status whose phase is the one shown (the
+ * speed readout), the machine view. A new phase shows at once.
+ */
+let held: Partial<PageState> | null = null;
+let stopHeldTick: (() => void) | null = null;
+function onNextTick(change: Partial<PageState>): void {
+  held = { ...held, ...change };
+  stopHeldTick ??= onTick(() => {
+    if (held === null) {
+      // Nothing came since the last tick (paused, off): no timer while idle.
+      stopHeldTick?.();
+      stopHeldTick = null;
+      return;
+    }
+    const change = held;
+    held = null;
+    // A status of a phase left since (a pause that came in between) is stale.
+    if (change.status && change.status.phase !== usePage.getState().phase) delete change.status;
+    usePage.setState(change);
+  });
+}
+
 let noticeId = 0;
 /** Increments per power-on so a slow load cannot boot after the user moved on. */
 let bootToken = 0;
@@ -283,30 +307,6 @@ function findFw(manifest: ImageManifest): ImageEntry | undefined {
 }
 
 type Set = (partial: Partial<PageState>) => void;
-
-/**
- * Changes that can wait for the page's tick (tick.ts), so they reach the screen in the
- * same frame as the other panels' updates: a status whose phase is the one shown (the
- * speed readout), the machine view. A new phase shows at once.
- */
-let held: Partial<PageState> | null = null;
-let stopHeldTick: (() => void) | null = null;
-function onNextTick(change: Partial<PageState>): void {
-  held = { ...held, ...change };
-  stopHeldTick ??= onTick(() => {
-    if (held === null) {
-      // Nothing came since the last tick (paused, off): no timer while idle.
-      stopHeldTick?.();
-      stopHeldTick = null;
-      return;
-    }
-    const change = held;
-    held = null;
-    // A status of a phase left since (a pause that came in between) is stale.
-    if (change.status && change.status.phase !== usePage.getState().phase) delete change.status;
-    usePage.setState(change);
-  });
-}
 
 function onWorkerMessage(m: FromWorker, set: Set, get: () => PageState): void {
   switch (m.type) {
