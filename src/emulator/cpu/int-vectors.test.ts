@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { boot, protectedMode, runToExit } from './testing/programs.ts';
+import { runGuestRecords } from './testing/guest-records.ts';
 import { nasmAvailable } from './testing/nasm.ts';
 import { ARITH_FLAGS, INT_FORMS, INT_RECORD, INT_REGS, intRecordLoop, type IntForm, type IntInputs, type IntVector } from './testing/int-forms.ts';
 
@@ -24,21 +24,6 @@ interface VectorFile {
 }
 
 const file = JSON.parse(fs.readFileSync(new URL('./testdata/int-vectors.json', import.meta.url), 'utf8')) as VectorFile;
-
-/** Guest addresses: the record count, then the records. */
-const COUNT = 0x1ffffc;
-const RECORDS = 0x200000;
-const EXIT_OK = 0x55;
-
-function program(form: IntForm): string {
-  return protectedMode(`
-    mov ebx, ${RECORDS}
-    mov ecx, [${COUNT}]
-    call int_records
-    mov al, ${EXIT_OK}
-    jmp done
-${intRecordLoop([form])}`);
-}
 
 const hex = (v: number, digits = 8) => (v >>> 0).toString(16).padStart(digits, '0');
 const parseBytes = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (x) => parseInt(x, 16));
@@ -62,12 +47,7 @@ function record(v: IntVector): Uint8Array {
 
 /** Run `vectors` of `form` in one program: their result records, or null if the machine shut down. */
 function runBatch(form: IntForm, vectors: IntVector[]): Uint8Array[] | null {
-  const { cpu, machine } = boot(program(form));
-  machine.write32(COUNT, vectors.length);
-  vectors.forEach((v, i) => machine.load(RECORDS + i * INT_RECORD.size, record(v)));
-  runToExit(cpu, machine);
-  if (machine.shutdownReason || machine.exitValue !== EXIT_OK) return null;
-  return vectors.map((_, i) => machine.ram.slice(RECORDS + i * INT_RECORD.size, RECORDS + (i + 1) * INT_RECORD.size));
+  return runGuestRecords('int_records', intRecordLoop([form]), vectors.map(record), INT_RECORD.size);
 }
 
 const undefinedSeen = { flags: 0, agreed: 0 };

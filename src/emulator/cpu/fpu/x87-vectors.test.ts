@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { boot, protectedMode, runToExit } from '../testing/programs.ts';
+import { runGuestRecords } from '../testing/guest-records.ts';
 import { nasmAvailable } from '../testing/nasm.ts';
 import { EFLAGS_MASK, MEM_SIZE, RECORD, recordLoop, SAVE, TRANSCENDENTAL_FORMS, X87_FORMS, type X87Form, type X87Vector } from '../testing/x87-forms.ts';
 
@@ -26,21 +26,6 @@ interface VectorFile {
 }
 
 const file = JSON.parse(fs.readFileSync(new URL('./testdata/x87-vectors.json', import.meta.url), 'utf8')) as VectorFile;
-
-/** Guest addresses: the record count, then the records (RECORD.size bytes each). */
-const COUNT = 0x1ffffc;
-const RECORDS = 0x200000;
-const EXIT_OK = 0x55;
-
-function program(form: X87Form): string {
-  return protectedMode(`
-    mov ebx, ${RECORDS}
-    mov ecx, [${COUNT}]
-    call x87_records
-    mov al, ${EXIT_OK}
-    jmp done
-${recordLoop([form])}`);
-}
 
 const hex = (v: number | bigint, digits: number) => v.toString(16).padStart(digits, '0');
 
@@ -78,13 +63,9 @@ function record(v: X87Vector): Uint8Array {
 
 /** Run `vectors` of `form` in one program: their result records, or null if the machine shut down. */
 function runBatch(form: X87Form, vectors: X87Vector[]): Uint8Array[] | null {
-  const { cpu, machine } = boot(program(form));
-  expect(cpu.fpu, 'cpu.fpu is null: the CPU has no x87 installed').not.toBeNull();
-  machine.write32(COUNT, vectors.length);
-  vectors.forEach((v, i) => machine.load(RECORDS + i * RECORD.size, record(v)));
-  runToExit(cpu, machine);
-  if (machine.shutdownReason || machine.exitValue !== EXIT_OK) return null;
-  return vectors.map((_, i) => machine.ram.slice(RECORDS + i * RECORD.size, RECORDS + (i + 1) * RECORD.size));
+  return runGuestRecords('x87_records', recordLoop([form]), vectors.map(record), RECORD.size, (cpu) => {
+    expect(cpu.fpu, 'cpu.fpu is null: the CPU has no x87 installed').not.toBeNull();
+  });
 }
 
 /** The x87's C1 condition bit in the status word. */
