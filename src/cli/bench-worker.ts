@@ -24,6 +24,7 @@ import { readManifest } from '../../images/read-manifest.ts';
 import { findImage } from '../../images/manifest.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 import type { BootRequest, FromWorker, MachineStatus } from '../worker/protocol.ts';
+import { ownThreadTime, stealSeconds, type GuestThreadTime } from './thread-time.ts';
 
 export interface BootRun {
   instructions: number;
@@ -37,6 +38,8 @@ export interface CliBootRun extends BootRun {
   /** Share of the instructions retired in translated blocks, and how many blocks V8 compiled. */
   inBlocks: number;
   compiledBlocks: number;
+  /** The run's thread on a CPU and waiting for one, from machine creation to the marker (Linux; else null). */
+  thread: GuestThreadTime | null;
 }
 
 const run = (instructions: number, seconds: number): BootRun => ({ instructions, seconds, mips: instructions / seconds / 1e6 });
@@ -61,16 +64,21 @@ export function imageInputs(name: string): { inputs: MachineInputs; marker: stri
 
 export function benchCliBoot(inputs: MachineInputs, marker: string, limitMs = 600_000): CliBootRun | null {
   let tail = '';
+  const thread0 = ownThreadTime(), steal0 = stealSeconds();
   const m = createMachine(buildMachineConfig(inputs), { serial: (i, b) => { if (i === 0) tail = (tail + String.fromCharCode(b)).slice(-256); } });
   const start = performance.now();
   while (!tail.includes(marker) && performance.now() - start < limitMs && !m.stopped) m.run(1_000_000);
   if (!tail.includes(marker)) return null;
   const blocks = m.cpu.blocks?.stats;
+  const thread1 = ownThreadTime(), steal1 = stealSeconds();
   return {
     ...run(m.cpu.instructionCount, (performance.now() - start) / 1000),
     virtualSeconds: m.bus.clock.now() / 1e9,
     inBlocks: blocks ? blocks.executed / m.cpu.instructionCount : 0,
     compiledBlocks: blocks?.compiled ?? 0,
+    thread: thread0 && thread1
+      ? { onCpu: thread1.onCpu - thread0.onCpu, waiting: thread1.waiting - thread0.waiting, steal: steal0 !== null && steal1 !== null ? steal1 - steal0 : 0 }
+      : null,
   };
 }
 
@@ -85,7 +93,8 @@ export function benchCliProcess(image: string, deterministic = true): CliBootRun
   return JSON.parse(out.trim().split('\n').pop() ?? 'null') as CliBootRun | null;
 }
 
-export async function benchNodeWorker(inputs: MachineInputs, marker: string, limitMs = 600_000): Promise<BootRun | null> {
+/** `atMarker` is called when the guest has reached the marker, while the worker still runs (to measure its thread). */
+export async function benchNodeWorker(inputs: MachineInputs, marker: string, atMarker?: () => void, limitMs = 600_000): Promise<BootRun | null> {
   const url = await bundle('src/worker/node-worker.ts');
   const worker = new Worker(new URL(url));
   const file = (name: string, b: Uint8Array | undefined) => (b ? { name, bytes: b.slice().buffer } : undefined);
@@ -102,6 +111,7 @@ export async function benchNodeWorker(inputs: MachineInputs, marker: string, lim
         if (m.type === 'error') reject(new Error(m.message));
         if (m.type === 'status' && m.status.phase === 'paused') {
           clearTimeout(timer);
+          atMarker?.();
           resolve(run(m.status.instructions, m.status.realSeconds));
         }
       });
@@ -114,10 +124,13 @@ export async function benchNodeWorker(inputs: MachineInputs, marker: string, lim
 
 /** Chromium with the built page served, ready to boot an image either way (see openChromium). */
 export interface ChromiumBench {
-  /** The whole page as a user has it: the screen drawn, the serial console and the devices panel live. */
-  page(): Promise<BootRun>;
+  /**
+   * The whole page as a user has it: the screen drawn, the serial console and the devices
+   * panel live. `atMarker`, as for benchNodeWorker, runs before the page is closed.
+   */
+  page(atMarker?: () => void): Promise<BootRun>;
   /** The page's worker module started from a blank page of the same origin: only the machine runs. */
-  worker(): Promise<BootRun>;
+  worker(atMarker?: () => void): Promise<BootRun>;
   close(): Promise<void>;
 }
 
@@ -156,19 +169,20 @@ export async function openChromium(image: string, marker: string, limitMs = 600_
   const plan = planImage(manifest, image);
   const fw = firmwarePaths(manifest);
   return {
-    async page() {
+    async page(atMarker) {
       const page = await open(`${origin}/?boot=${encodeURIComponent(image)}&deterministic=1&pauseOn=${encodeURIComponent(marker)}`);
       try {
         // Polled twice a second, not on every animation frame as a locator wait would: the
         // wait must not add work to the page whose speed it measures.
         await page.waitForFunction(() => document.querySelector('[data-testid="phase"]')?.textContent?.includes('paused') === true, null, { polling: 500, timeout: limitMs });
+        atMarker?.();
         const speed = page.getByTestId('speed');
         return run(Number(await speed.getAttribute('data-instructions')), Number(await speed.getAttribute('data-real-seconds')));
       } finally {
         await page.close();
       }
     },
-    async worker() {
+    async worker(atMarker) {
       const blank = await open(`${origin}/images/manifest.json`);
       try {
         const status = await blank.evaluate(async ({ workerUrl, plan, fw, marker }) => {
@@ -186,6 +200,7 @@ export async function openChromium(image: string, marker: string, limitMs = 600_
             w.postMessage({ type: 'boot', request });
           });
         }, { workerUrl: `/assets/${workerFile}`, plan, fw, marker });
+        atMarker?.();
         return run(status.instructions, status.realSeconds);
       } finally {
         await blank.close();

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { benchCpu } from './bench-cpu.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 import type { CliBootRun } from './bench-worker.ts';
+import type { GuestThreadTime, Snapshot } from './thread-time.ts';
 
 const seconds = Number(process.env.TRAPDOOR_BENCH_SECONDS ?? 5);
 for (const blocks of [false, true]) {
@@ -61,7 +62,8 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
   // minute to minute, one run says little, and a ratio taken within a round holds better
   // than one taken across rounds.
   const { imageInputs, benchCliProcess, benchNodeWorker, openChromium } = await import('./bench-worker.ts');
-  type Run = { instructions: number; seconds: number; mips: number };
+  const { snapshot, processesNamed, guestThreadBetween } = await import('./thread-time.ts');
+  type Run = { instructions: number; seconds: number; mips: number; thread: GuestThreadTime | null };
   type Host = 'cli' | 'node' | 'chromium' | 'page';
   const image = 'tiny-linux';
   const repeat = Math.max(1, Number(process.env.TRAPDOOR_BENCH_REPEAT ?? 1));
@@ -71,15 +73,34 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
     const { inputs, marker } = imageInputs(image);
     const runs: Record<Host, Run[]> = { cli: [], node: [], chromium: [], page: [] };
     const ratios: Record<Host, number[]> = { cli: [], node: [], chromium: [], page: [] };
+    /** Per round: MIPS per second on a CPU of the guest thread, against the CLI's. */
+    const cpuRatios: Record<Host, number[]> = { cli: [], node: [], chromium: [], page: [] };
     let skipped = '';
     const browser = process.env.TRAPDOOR_BENCH_BROWSER !== '0' ? await openChromium(image, marker) : null;
     if (typeof browser === 'string') skipped = browser;
+    // The guest thread of a worker run: the busiest worker thread of this process (Node) or
+    // of Chromium's processes, between snapshots taken around the run (thread-time.ts).
+    // The second snapshot is taken at the marker, while the worker's thread still exists.
+    const measured = async (pids: () => number[], name: RegExp, boot: (atMarker: () => void) => Promise<Omit<Run, 'thread'> | null>): Promise<Run | null> => {
+      const before = snapshot(pids());
+      const at: { marker?: Snapshot } = {};
+      const r = await boot(() => {
+        at.marker = snapshot(pids());
+      });
+      return r && { ...r, thread: at.marker ? guestThreadBetween(before, at.marker, name) : null };
+    };
+    const chromiumPids = () => processesNamed(/^chrom/i);
     try {
       const hosts: [Host, () => Promise<Run | null>][] = [
         ['cli', async () => benchCliProcess(image)],
-        ['node', () => benchNodeWorker(inputs, marker)],
+        ['node', () => measured(() => [process.pid], /./, (atMarker) => benchNodeWorker(inputs, marker, atMarker))],
       ];
-      if (browser && typeof browser !== 'string') hosts.push(['chromium', () => browser.worker()], ['page', () => browser.page()]);
+      if (browser && typeof browser !== 'string') {
+        hosts.push(
+          ['chromium', () => measured(chromiumPids, /^DedicatedWorker/, (atMarker) => browser.worker(atMarker))],
+          ['page', () => measured(chromiumPids, /^DedicatedWorker/, (atMarker) => browser.page(atMarker))],
+        );
+      }
       for (let i = 0; i < repeat; i++) {
         // Each round starts one host later: on this machine a run late in a round was
         // seen slower than an early one, and rotating spreads that over every host.
@@ -88,11 +109,14 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
           const [host, run] = hosts[(i + j) % hosts.length];
           round[host] = await run();
         }
+        const cli = round.cli;
         for (const host of Object.keys(round) as Host[]) {
           const r = round[host];
           if (!r) continue;
           runs[host].push(r);
-          if (host !== 'cli' && round.cli) ratios[host].push(r.mips / round.cli.mips);
+          if (host === 'cli' || !cli) continue;
+          ratios[host].push(r.mips / cli.mips);
+          if (r.thread && cli.thread) cpuRatios[host].push(r.thread.onCpu > 0 ? cli.thread.onCpu / r.thread.onCpu : 0);
         }
       }
     } finally {
@@ -100,13 +124,21 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
     }
     const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const median = (rs: Run[]) => [...rs].sort((a, b) => a.mips - b.mips)[Math.floor(rs.length / 2)];
+    const percents = (xs: number[]) => `${(middle(xs) * 100).toFixed(0)}%${xs.length > 1 ? ` [${xs.map((x) => (x * 100).toFixed(0)).join(', ')}]` : ''}`;
     const line = (what: string, host: Host) => {
       const rs = runs[host];
       if (rs.length === 0) return process.stdout.write(`worker: ${what}: did NOT reach the marker\n`);
       const r = median(rs);
       const all = rs.length > 1 ? ` [${rs.map((x) => x.mips.toFixed(1)).join(', ')}]` : '';
-      const ratio = ratios[host].length ? ` = ${(middle(ratios[host]) * 100).toFixed(0)}% of the CLI${ratios[host].length > 1 ? ` [${ratios[host].map((x) => (x * 100).toFixed(0)).join(', ')}]` : ''}` : '';
+      const ratio = ratios[host].length ? ` = ${percents(ratios[host])} of the CLI` : '';
       process.stdout.write(`worker: ${what}: ${(r.instructions / 1e6).toFixed(0)} M instructions in ${r.seconds.toFixed(1)} s, ${r.mips.toFixed(1)} MIPS${all}${ratio}\n`);
+      // Where the wall-clock time went (Linux): the guest thread on a CPU compares the code;
+      // its wait for a CPU is what the host's other threads cost it; steal is the hypervisor's.
+      const timed = rs.filter((x) => x.thread !== null);
+      if (timed.length === 0) return;
+      const t = (f: (g: GuestThreadTime) => number) => middle(timed.map((x) => f(x.thread!))).toFixed(1);
+      const cpu = cpuRatios[host].length ? ` (the CLI's time on a CPU over this one: ${percents(cpuRatios[host])})` : '';
+      process.stdout.write(`worker:   its guest thread, medians: ${t((g) => g.onCpu)} s on a CPU${cpu}, ${t((g) => g.waiting)} s waiting for one; steal ${t((g) => g.steal)} s\n`);
     };
     process.stdout.write(`worker: ${image} to its marker, deterministic, ${repeat > 1 ? `${repeat} rounds, medians` : 'one run each'}\n`);
     line('cli', 'cli');
