@@ -73,7 +73,7 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
     const { inputs, marker } = imageInputs(image);
     const runs: Record<Host, Run[]> = { cli: [], node: [], chromium: [], page: [] };
     const ratios: Record<Host, number[]> = { cli: [], node: [], chromium: [], page: [] };
-    /** Per round: MIPS per second on a CPU of the guest thread, against the CLI's. */
+    /** Per round: the guest thread's instructions per second on a CPU, against the CLI's. */
     const cpuRatios: Record<Host, number[]> = { cli: [], node: [], chromium: [], page: [] };
     let skipped = '';
     const browser = process.env.TRAPDOOR_BENCH_BROWSER !== '0' ? await openChromium(image, marker) : null;
@@ -90,6 +90,8 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
       return r && { ...r, thread: at.marker ? guestThreadBetween(before, at.marker, name) : null };
     };
     const chromiumPids = () => processesNamed(/^chrom/i);
+    /** Instructions per second the guest thread spent on a CPU (0 when not measured). */
+    const perCpu = (x: Run) => (x.thread && x.thread.onCpu > 0 ? x.instructions / x.thread.onCpu : 0);
     try {
       const hosts: [Host, () => Promise<Run | null>][] = [
         ['cli', async () => benchCliProcess(image)],
@@ -116,7 +118,7 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
           runs[host].push(r);
           if (host === 'cli' || !cli) continue;
           ratios[host].push(r.mips / cli.mips);
-          if (r.thread && cli.thread) cpuRatios[host].push(r.thread.onCpu > 0 ? cli.thread.onCpu / r.thread.onCpu : 0);
+          if (perCpu(r) > 0 && perCpu(cli) > 0) cpuRatios[host].push(perCpu(r) / perCpu(cli));
         }
       }
     } finally {
@@ -137,7 +139,7 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
       const timed = rs.filter((x) => x.thread !== null);
       if (timed.length === 0) return;
       const t = (f: (g: GuestThreadTime) => number) => middle(timed.map((x) => f(x.thread!))).toFixed(1);
-      const cpu = cpuRatios[host].length ? ` (the CLI's time on a CPU over this one: ${percents(cpuRatios[host])})` : '';
+      const cpu = cpuRatios[host].length ? ` (instructions per second on a CPU: ${percents(cpuRatios[host])} of the CLI's)` : '';
       process.stdout.write(`worker:   its guest thread, medians: ${t((g) => g.onCpu)} s on a CPU${cpu}, ${t((g) => g.waiting)} s waiting for one; steal ${t((g) => g.steal)} s\n`);
     };
     process.stdout.write(`worker: ${image} to its marker, deterministic, ${repeat > 1 ? `${repeat} rounds, medians` : 'one run each'}\n`);
