@@ -80,7 +80,9 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
     if (typeof browser === 'string') skipped = browser;
     // The guest thread of a worker run: the busiest worker thread of this process (Node) or
     // of Chromium's processes, between snapshots taken around the run (thread-time.ts).
-    // The second snapshot is taken at the marker, while the worker's thread still exists.
+    // The second snapshot is taken at the marker, while the worker's thread still exists. A
+    // worker's time on a CPU so includes its start (loading its module, taking the boot
+    // request), the CLI's its machine's creation: the workers' figure errs on the low side.
     const measured = async (pids: () => number[], name: RegExp, boot: (atMarker: () => void) => Promise<Omit<Run, 'thread'> | null>): Promise<Run | null> => {
       const before = snapshot(pids());
       const at: { marker?: Snapshot } = {};
