@@ -142,7 +142,7 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
       if (timed.length === 0) return;
       const t = (f: (g: GuestThreadTime) => number) => middle(timed.map((x) => f(x.thread!))).toFixed(1);
       const cpu = cpuRatios[host].length ? ` (instructions per second on a CPU: ${percents(cpuRatios[host])} of the CLI's)` : '';
-      process.stdout.write(`worker:   its guest thread, medians: ${t((g) => g.onCpu)} s on a CPU${cpu}, ${t((g) => g.waiting)} s waiting for one; steal ${t((g) => g.steal)} s\n`);
+      process.stdout.write(`worker:   its guest thread${timed.length > 1 ? ', medians' : ''}: ${t((g) => g.onCpu)} s on a CPU${cpu}, ${t((g) => g.waiting)} s waiting for one; steal ${t((g) => g.steal)} s\n`);
     };
     process.stdout.write(`worker: ${image} to its marker, deterministic, ${repeat > 1 ? `${repeat} rounds, medians` : 'one run each'}\n`);
     line('cli', 'cli');
