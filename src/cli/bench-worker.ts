@@ -24,7 +24,7 @@ import { readManifest } from '../../images/read-manifest.ts';
 import { findImage } from '../../images/manifest.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 import type { BootRequest, FromWorker, MachineStatus } from '../worker/protocol.ts';
-import { ownThreadTime, stealSeconds, type GuestThreadTime } from './thread-time.ts';
+import { ownThreadMark, ownThreadSince, type GuestThreadTime } from './thread-time.ts';
 
 export interface BootRun {
   instructions: number;
@@ -64,21 +64,19 @@ export function imageInputs(name: string): { inputs: MachineInputs; marker: stri
 
 export function benchCliBoot(inputs: MachineInputs, marker: string, limitMs = 600_000): CliBootRun | null {
   let tail = '';
-  const thread0 = ownThreadTime(), steal0 = stealSeconds();
+  const mark = ownThreadMark();
   const m = createMachine(buildMachineConfig(inputs), { serial: (i, b) => { if (i === 0) tail = (tail + String.fromCharCode(b)).slice(-256); } });
   const start = performance.now();
   while (!tail.includes(marker) && performance.now() - start < limitMs && !m.stopped) m.run(1_000_000);
   if (!tail.includes(marker)) return null;
   const blocks = m.cpu.blocks?.stats;
-  const thread1 = ownThreadTime(), steal1 = stealSeconds();
+  const thread = ownThreadSince(mark);
   return {
     ...run(m.cpu.instructionCount, (performance.now() - start) / 1000),
     virtualSeconds: m.bus.clock.now() / 1e9,
     inBlocks: blocks ? blocks.executed / m.cpu.instructionCount : 0,
     compiledBlocks: blocks?.compiled ?? 0,
-    thread: thread0 && thread1
-      ? { onCpu: thread1.onCpu - thread0.onCpu, waiting: thread1.waiting - thread0.waiting, steal: steal0 !== null && steal1 !== null ? steal1 - steal0 : 0 }
-      : null,
+    thread,
   };
 }
 

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { guestThreadBetween, ownThreadTime, snapshot, type Snapshot, type ThreadTime } from './thread-time.ts';
+import { guestThreadBetween, ownThreadMark, ownThreadSince, ownThreadTime, snapshot, type Snapshot, type ThreadTime } from './thread-time.ts';
 
 const linux = fs.existsSync('/proc/thread-self/schedstat');
 
@@ -28,12 +28,15 @@ describe('thread-time', () => {
 
   it.runIf(linux)('reads a spinning thread\'s own time on a CPU from Linux', () => {
     const before = ownThreadTime();
+    const mark = ownThreadMark();
     const all = snapshot([process.pid]);
     const until = performance.now() + 60;
     let x = 0;
     while (performance.now() < until) x++;
     const after = ownThreadTime();
+    const since = ownThreadSince(mark);
     expect(x).toBeGreaterThan(0);
+    expect(since!.onCpu).toBeGreaterThan(0.02);
     expect(before).not.toBeNull();
     expect(after!.onCpu - before!.onCpu).toBeGreaterThan(0.02);
     expect(all.threads.size).toBeGreaterThan(0);

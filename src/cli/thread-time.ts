@@ -79,6 +79,30 @@ export function ownThreadTime(): ThreadTime | null {
   return readThread('/proc/thread-self');
 }
 
+/** A point to measure the calling thread from (ownThreadSince). */
+export interface OwnMark {
+  thread: ThreadTime | null;
+  steal: number | null;
+}
+
+export function ownThreadMark(): OwnMark {
+  return { thread: ownThreadTime(), steal: stealSeconds() };
+}
+
+/** What the calling thread did since `mark`, or null without scheduler statistics. */
+export function ownThreadSince(mark: OwnMark): GuestThreadTime | null {
+  const now = ownThreadMark();
+  return mark.thread && now.thread ? between(mark.thread, now.thread, mark.steal, now.steal) : null;
+}
+
+function between(was: ThreadTime | undefined, now: ThreadTime, steal0: number | null, steal1: number | null): GuestThreadTime {
+  return {
+    onCpu: now.onCpu - (was?.onCpu ?? 0),
+    waiting: now.waiting - (was?.waiting ?? 0),
+    steal: steal0 !== null && steal1 !== null ? steal1 - steal0 : 0,
+  };
+}
+
 /** Steal time of all virtual CPUs together, in seconds (the eighth field of /proc/stat's cpu line), or null. */
 export function stealSeconds(): number | null {
   try {
@@ -109,10 +133,8 @@ export function guestThreadBetween(before: Snapshot, after: Snapshot, name: RegE
   let best: GuestThreadTime | null = null;
   for (const [key, t] of after.threads) {
     if (!name.test(t.name)) continue;
-    const was = before.threads.get(key);
-    const onCpu = t.onCpu - (was?.onCpu ?? 0);
-    if (best === null || onCpu > best.onCpu) best = { onCpu, waiting: t.waiting - (was?.waiting ?? 0), steal: 0 };
+    const d = between(before.threads.get(key), t, before.steal, after.steal);
+    if (best === null || d.onCpu > best.onCpu) best = d;
   }
-  if (best && before.steal !== null && after.steal !== null) best.steal = after.steal - before.steal;
   return best;
 }
