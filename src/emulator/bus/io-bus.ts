@@ -9,7 +9,7 @@
  */
 import type { AccessSize, Mapping, RegisterBlock } from './device.ts';
 import type { PortBus } from '../memory/physical-bus.ts';
-import { BYTES_READ, BYTES_WRITTEN, PORT_READS, PORT_WRITES, TIME_NS, TRAPS, type DeviceStats } from './stats.ts';
+import { BYTES_READ, BYTES_WRITTEN, PORT_READS, PORT_WRITES, type DeviceStats } from './stats.ts';
 
 interface PortMapping {
   start: number;
@@ -25,7 +25,7 @@ export class IoBus implements PortBus {
   /** Port -> index into `mappings` (+1); 0 when nothing answers. */
   private readonly table = new Uint16Array(0x10000);
   private readonly mappings: PortMapping[] = [];
-  /** Measure time spent in handlers (the devices panel shows it). */
+  /** Measure time spent in handlers, on DeviceStats.trap's sample (the devices panel shows it). */
   timing = true;
 
   constructor(private readonly stats: DeviceStats) {}
@@ -81,12 +81,12 @@ export class IoBus implements PortBus {
       if (off + size <= m.length) {
         const stats = this.stats;
         stats.count(m.device, PORT_READS);
-        stats.count(m.device, TRAPS);
         stats.count(m.device, BYTES_READ, size);
-        if (!this.timing) return m.block.read(off, size);
+        const weight = stats.trap(m.device);
+        if (weight === 0 || !this.timing) return m.block.read(off, size);
         const t0 = performance.now();
         const v = m.block.read(off, size);
-        stats.count(m.device, TIME_NS, (performance.now() - t0) * 1e6);
+        stats.addTime(m.device, (performance.now() - t0) * 1e6, weight);
         return v;
       }
     } else if (size === 1) {
@@ -107,15 +107,15 @@ export class IoBus implements PortBus {
       if (off + size <= m.length) {
         const stats = this.stats;
         stats.count(m.device, PORT_WRITES);
-        stats.count(m.device, TRAPS);
         stats.count(m.device, BYTES_WRITTEN, size);
-        if (!this.timing) {
+        const weight = stats.trap(m.device);
+        if (weight === 0 || !this.timing) {
           m.block.write(off, size, value);
           return;
         }
         const t0 = performance.now();
         m.block.write(off, size, value);
-        stats.count(m.device, TIME_NS, (performance.now() - t0) * 1e6);
+        stats.addTime(m.device, (performance.now() - t0) * 1e6, weight);
         return;
       }
     } else if (size === 1) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTestBus } from './test-harness.ts';
-import { STAT_FIELDS } from './stats.ts';
+import { DeviceStats, STAT_FIELDS, TIME_NS, TRAPS } from './stats.ts';
 
 describe('DeviceStats', () => {
   it('lets a reader with only the layout see live counters without copying', () => {
@@ -22,5 +22,44 @@ describe('DeviceStats', () => {
     expect(t.bus.stats.layout().devices[row].irq).toEqual([7]);
     t.bus.stats.clear();
     expect(view[col('portWrites')]).toBe(0);
+  });
+
+  it('times every trap at first, then a sample of them whose weights add up to the traps', () => {
+    const stats = new DeviceStats();
+    const [a, b, slow] = ['a', 'b', 'slow'].map((name) => stats.add({ name }));
+    const time = (device: number) => stats.counters[device * stats.layout().stride + TIME_NS];
+    /** n traps into `device`, each handler taking `ns`: how many were timed. */
+    const run = (device: number, n: number, ns: number) => {
+      let timed = 0;
+      for (let i = 0; i < n; i++) {
+        const w = stats.trap(device);
+        if (w > 0) {
+          timed++;
+          stats.addTime(device, ns, w);
+        }
+      }
+      return timed;
+    };
+    // A device's first traps are all timed, each for itself.
+    expect(run(a, 256, 100)).toBe(256);
+    expect(stats.counters[a * stats.layout().stride + TRAPS]).toBe(256);
+    expect(time(a)).toBe(25_600);
+    // Then a small share is, and the estimate is near the truth.
+    const timed = run(a, 100_000, 100);
+    expect(timed).toBeGreaterThan(5_000);
+    expect(timed).toBeLessThan(7_500);
+    expect(Math.abs(time(a) - 100_256 * 100)).toBeLessThan(0.05 * 100_256 * 100);
+    // Two devices accessed in turn (a period the sampling could alias with) both get fair estimates.
+    run(b, 256, 100);
+    const before = [time(a), time(b)];
+    for (let i = 0; i < 100_000; i++) run(i & 1 ? b : a, 1, 100);
+    for (const [i, d] of [a, b].entries()) expect(Math.abs(time(d) - before[i] - 50_000 * 100)).toBeLessThan(0.05 * 50_000 * 100);
+    // A device whose handlers are slow is timed in full.
+    run(slow, 256, 3_000);
+    expect(run(slow, 1_000, 3_000)).toBe(1_000);
+    // A host pause inside a sampled trap counts once, not once per trap it stands for.
+    const t = time(a);
+    stats.addTime(a, 10e6, 16);
+    expect(time(a) - t).toBe(10e6 + 15 * 50_000);
   });
 });

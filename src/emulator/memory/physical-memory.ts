@@ -16,7 +16,7 @@
  * change of the map calls the map listeners so it flushes its TLB.
  */
 import type { AccessSize, DirtyLog, Mapping, MmioOptions, RegisterBlock } from '../bus/device.ts';
-import { BYTES_READ, BYTES_WRITTEN, MMIO_READS, MMIO_WRITES, TIME_NS, TRAPS, type DeviceStats } from '../bus/stats.ts';
+import { BYTES_READ, BYTES_WRITTEN, MMIO_READS, MMIO_WRITES, type DeviceStats } from '../bus/stats.ts';
 import { DirtyBitmap } from './dirty-bitmap.ts';
 import { NO_WATCHED_PAGES, PAGE_COUNT, PAGE_DIRECT_READ, PAGE_DIRECT_WRITE, PAGE_SHIFT, type PhysicalBus } from './physical-bus.ts';
 
@@ -63,6 +63,7 @@ export class PhysicalMemory implements PhysicalBus {
   readonly dirty: DirtyBitmap;
   /** Per RAM page: how many users track it (its writes then leave the CPU's direct path). */
   private readonly dirtyTracked: Uint8Array;
+  /** Measure time spent in MMIO handlers, on DeviceStats.trap's sample (the devices panel shows it). */
   timing = true;
 
   constructor(ramBytes: number, private readonly stats: DeviceStats, shared = typeof SharedArrayBuffer === 'function') {
@@ -205,11 +206,11 @@ export class PhysicalMemory implements PhysicalBus {
       if (size === 2) return b[off] | (b[off + 1] << 8);
       return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24);
     }
-    s.count(r.device, TRAPS);
-    if (!this.timing) return r.block.read(off, size);
+    const weight = s.trap(r.device);
+    if (weight === 0 || !this.timing) return r.block.read(off, size);
     const t0 = performance.now();
     const v = r.block.read(off, size);
-    s.count(r.device, TIME_NS, (performance.now() - t0) * 1e6);
+    s.addTime(r.device, (performance.now() - t0) * 1e6, weight);
     return v;
   }
 
@@ -232,14 +233,14 @@ export class PhysicalMemory implements PhysicalBus {
       }
       return;
     }
-    s.count(r.device, TRAPS);
-    if (!this.timing) {
+    const weight = s.trap(r.device);
+    if (weight === 0 || !this.timing) {
       r.block.write(off, size, value);
       return;
     }
     const t0 = performance.now();
     r.block.write(off, size, value);
-    s.count(r.device, TIME_NS, (performance.now() - t0) * 1e6);
+    s.addTime(r.device, (performance.now() - t0) * 1e6, weight);
   }
 
   /** PhysicalBus.backedSpan: video memory for a run of string accesses at once. */

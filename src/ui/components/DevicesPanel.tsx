@@ -145,6 +145,11 @@ const FIELD_LABELS: Record<string, string> = {
   configReads: 'config reads', configWrites: 'config writes',
 };
 
+/** What a counter's name alone does not say. */
+const FIELD_NOTES: Record<string, string> = {
+  timeNs: "Host time spent in the device's handlers. A device's first 256 traps, and every trap of a device whose handlers are slow, are timed; after that about one trap in 16, and the total is estimated from them (DeviceStats.trap).",
+};
+
 function total(field: string, v: number): string {
   return field === 'timeNs' ? `${(v / 1e6).toFixed(v < 1e7 ? 2 : 0)} ms` : fmt(v);
 }
@@ -200,7 +205,7 @@ const DeviceCard = memo(function DeviceCard({ row: r, history, plotDue, showZero
         <tbody>
           {Object.entries(r.totals).map(([k, v]) => (
             <tr key={k} className={v === 0 && !showZero ? 'zero' : undefined}>
-              <th scope="row">{FIELD_LABELS[k] ?? k}</th>
+              <th scope="row" title={FIELD_NOTES[k]}>{FIELD_LABELS[k] ?? k}</th>
               <td data-testid={`stat-${r.name}-${k}`} data-value={v}>{total(k, v)}</td>
               <td className="rate" data-testid={`statrate-${r.name}-${k}`} data-value={r.rates[k]}>{rate(k, r.rates[k])}</td>
             </tr>
