@@ -1351,36 +1351,7 @@ export class Cpu {
         shadowed = true;
       } else if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) this.serviceInterrupt();
       try {
-        // Inner loop: straight-line execution until a fault or a state change needs attention.
-        const end = max;
-        // Look for a block only where one can start: after a transfer, a block, or an
-        // instruction a block cannot continue past; and where a translation of the code
-        // before would have ended (a page end, MAX_INSTRUCTIONS straight-line instructions),
-        // so every part of a long unrolled function grows hot at the same pace as its entry.
-        let boundary = true;
-        let straight = 0;
-        while (n < end) {
-          if (boundary && this.blocks !== null && !shadowed) {
-            straight = 0;
-            const m = this.runBlock(this.blocks, n, end);
-            if (m >= 0) {
-              n = m;
-              this.retired = n;
-              if (this.stopSlice || this.interruptShadow > 0) break;
-              if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
-              continue;
-            }
-          }
-          this.step();
-          this.retired = ++n;
-          shadowed = false;
-          const kind = STRAIGHT_LINE[this.lastOp];
-          const length = (this.eip - this.instrStart) >>> 0;
-          boundary = (kind === FALLS_THROUGH ? length > 15 : length !== kind) // moved EIP
-            || ++straight >= MAX_INSTRUCTIONS || ((this.eip ^ this.instrStart) & ~0xfff) !== 0;
-          if (this.stopSlice || this.interruptShadow > 0) break;
-          if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
-        }
+        n = this.runStraight(n, max, shadowed);
       } catch (e) {
         if (e !== FAULT) throw e;
         // `retired` is the count before the faulting instruction (a block keeps it exact too).
@@ -1411,9 +1382,51 @@ export class Cpu {
   }
 
   /**
+   * run()'s inner loop: straight-line execution, translated blocks and interpreted
+   * instructions, until the budget `end` is spent, a fault is thrown or a state change
+   * (an interrupt, an interrupt shadow, a stop request) needs run()'s attention; returns
+   * the new count. A method of its own, not a loop nested in run(), because V8 compiles a
+   * hot nested loop "on stack" for that loop alone and throws the code away each time the
+   * loop is left (deopt reason "exit from OSR'd inner loop"): in Chromium that happened
+   * about 70 times per tiny-linux boot, each followed by another compile of run() with
+   * the interpreter inlined.
+   */
+  private runStraight(n: number, end: number, shadowed: boolean): number {
+    // Look for a block only where one can start: after a transfer, a block, or an
+    // instruction a block cannot continue past; and where a translation of the code
+    // before would have ended (a page end, MAX_INSTRUCTIONS straight-line instructions),
+    // so every part of a long unrolled function grows hot at the same pace as its entry.
+    let boundary = true;
+    let straight = 0;
+    while (n < end) {
+      if (boundary && this.blocks !== null && !shadowed) {
+        straight = 0;
+        const m = this.runBlock(this.blocks, n, end);
+        if (m >= 0) {
+          n = m;
+          this.retired = n;
+          if (this.stopSlice || this.interruptShadow > 0) break;
+          if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
+          continue;
+        }
+      }
+      this.step();
+      this.retired = ++n;
+      shadowed = false;
+      const kind = STRAIGHT_LINE[this.lastOp];
+      const length = (this.eip - this.instrStart) >>> 0;
+      boundary = (kind === FALLS_THROUGH ? length > 15 : length !== kind) // moved EIP
+        || ++straight >= MAX_INSTRUCTIONS || ((this.eip ^ this.instrStart) & ~0xfff) !== 0;
+      if (this.stopSlice || this.interruptShadow > 0) break;
+      if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
+    }
+    return n;
+  }
+
+  /**
    * The translated block for the code at CS:EIP, run, if there is one and it fits the
    * budget and the CS limit: returns the new count, or -1 to interpret the instruction.
-   * (Kept out of run() so the interpreter's step() stays inlined there.)
+   * (Kept out of runStraight() so the interpreter's step() stays inlined there.)
    */
   private runBlock(cache: BlockCache, n: number, end: number): number {
     if (!this.cs32 || (this.flags & (C.TF | C.RF)) !== 0) return -1;
