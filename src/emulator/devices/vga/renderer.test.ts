@@ -128,4 +128,42 @@ describe('VgaRenderer, linear (DISPI) modes', () => {
     expect(f.rects).toEqual([{ x: 0, y: 100, w: 1024, h: 1 }]);
     expect(Array.from(px.slice((100 * 1024 + 2) * 4, (100 * 1024 + 2) * 4 + 4))).toEqual([0x10, 0x20, 0x30, 255]);
   });
+
+  it('converts 15, 16, 24 and 32 bpp pixels, and shows bytes past video memory as black', () => {
+    const pixel = (bpp: number, bytes: number[]) => {
+      const vga = new StdVga();
+      const d = vga.state.dispi;
+      d[DISPI.XRES] = 16;
+      d[DISPI.YRES] = 4;
+      d[DISPI.BPP] = bpp;
+      vga.dispiWrite(DISPI.ENABLE, DISPI_ENABLED);
+      vga.vram.set(bytes, 0);
+      const px = new Uint8ClampedArray(MAX_WIDTH * MAX_HEIGHT * 4);
+      new VgaRenderer(vga).render(px, 0);
+      return Array.from(px.slice(0, 4));
+    };
+    expect(pixel(15, [0x00, 0x7c])).toEqual([255, 0, 0, 255]);
+    expect(pixel(15, [0x1f, 0x00])).toEqual([0, 0, 255, 255]);
+    expect(pixel(16, [0xe0, 0x07])).toEqual([0, 255, 0, 255]);
+    expect(pixel(16, [0x00, 0xf8])).toEqual([255, 0, 0, 255]);
+    expect(pixel(24, [0x01, 0x02, 0x03])).toEqual([3, 2, 1, 255]);
+    expect(pixel(32, [0x01, 0x02, 0x03, 0x00])).toEqual([3, 2, 1, 255]);
+
+    // The last line starts 8 bytes before the end of video memory: two pixels, then black.
+    const vga = new StdVga();
+    const d = vga.state.dispi;
+    d[DISPI.XRES] = 16;
+    d[DISPI.YRES] = 4;
+    d[DISPI.BPP] = 32;
+    vga.dispiWrite(DISPI.ENABLE, DISPI_ENABLED);
+    // 16 KiB lines; line 3 starts at the last line's start plus 4094 pixels.
+    d[DISPI.VIRT_WIDTH] = 4096;
+    d[DISPI.Y_OFFSET] = vga.vram.length / 16384 - 4;
+    d[DISPI.X_OFFSET] = 4094;
+    vga.vram.fill(0x80, vga.vram.length - 8);
+    const px = new Uint32Array(MAX_WIDTH * MAX_HEIGHT);
+    new VgaRenderer(vga).render(new Uint8ClampedArray(px.buffer), 0);
+    expect(Array.from(px.slice(3 * 16, 3 * 16 + 4)).map((v) => v.toString(16))).toEqual(['ff808080', 'ff808080', 'ff000000', 'ff000000']);
+  });
 });
+

@@ -305,33 +305,8 @@ export class VgaRenderer {
       if (y < this.height) {
         const line = base + y * stride;
         const end = Math.min(line + Math.ceil(w * bytes), vram.length);
-        draw = this.full;
-        for (let p = line >>> 12; !draw && p <= (end - 1) >>> 12; p++) if (this.pages[p]) draw = true;
-        if (draw) {
-          let o = y * w;
-          let a = line;
-          for (let x = 0; x < w; x++, o++) {
-            if (a + bytes > vram.length) { out[o] = 0xff000000; continue; }
-            switch (bpp) {
-              case 8: out[o] = this.palette[vram[a]]; a += 1; break;
-              case 15: {
-                const v = vram[a] | (vram[a + 1] << 8);
-                out[o] = rgb(((v >> 10) & 31) * 255 / 31, ((v >> 5) & 31) * 255 / 31, (v & 31) * 255 / 31);
-                a += 2;
-                break;
-              }
-              case 16: {
-                const v = vram[a] | (vram[a + 1] << 8);
-                out[o] = rgb(((v >> 11) & 31) * 255 / 31, ((v >> 5) & 63) * 255 / 63, (v & 31) * 255 / 31);
-                a += 2;
-                break;
-              }
-              case 24: out[o] = rgb(vram[a + 2], vram[a + 1], vram[a]); a += 3; break;
-              case 32: out[o] = rgb(vram[a + 2], vram[a + 1], vram[a]); a += 4; break;
-              default: out[o] = 0xff000000; break;
-            }
-          }
-        }
+        draw = this.full || anyPageSet(this.pages, line >>> 12, (end - 1) >>> 12);
+        if (draw) convertLine(out, y * w, vram, line, w, bpp, this.palette);
       }
       if (draw && runStart < 0) runStart = y;
       if (!draw && runStart >= 0) {
@@ -341,6 +316,52 @@ export class VgaRenderer {
     }
     return this.frame(rects);
   }
+}
+
+/*
+ * renderDispi's loop over the lines calls these for the work within a line, rather than
+ * nesting loops: V8 compiles a hot nested loop "on stack" for that loop alone and throws
+ * the code away each time the loop is left (deopt reason "exit from OSR'd inner loop"),
+ * which in Chromium's worker happened hundreds of times per boot, about once per line.
+ */
+
+/** Whether any of pages[first..last] is set. */
+function anyPageSet(pages: Uint8Array, first: number, last: number): boolean {
+  for (let p = first; p <= last; p++) if (pages[p]) return true;
+  return false;
+}
+
+/**
+ * Convert `w` pixels of a DISPI line at `bpp` bits per pixel from vram[a..] into
+ * out[o..]; pixels whose bytes would run past the end of video memory are black.
+ */
+function convertLine(out: Uint32Array, o: number, vram: Uint8Array, a: number, w: number, bpp: number, palette: Uint32Array): void {
+  const limit = vram.length;
+  let x = 0;
+  switch (bpp) {
+    case 8:
+      for (; x < w && a + 1 <= limit; x++, a += 1) out[o + x] = palette[vram[a]];
+      break;
+    case 15:
+      for (; x < w && a + 2 <= limit; x++, a += 2) {
+        const v = vram[a] | (vram[a + 1] << 8);
+        out[o + x] = rgb(((v >> 10) & 31) * 255 / 31, ((v >> 5) & 31) * 255 / 31, (v & 31) * 255 / 31);
+      }
+      break;
+    case 16:
+      for (; x < w && a + 2 <= limit; x++, a += 2) {
+        const v = vram[a] | (vram[a + 1] << 8);
+        out[o + x] = rgb(((v >> 11) & 31) * 255 / 31, ((v >> 5) & 63) * 255 / 63, (v & 31) * 255 / 31);
+      }
+      break;
+    case 24:
+      for (; x < w && a + 3 <= limit; x++, a += 3) out[o + x] = rgb(vram[a + 2], vram[a + 1], vram[a]);
+      break;
+    case 32:
+      for (; x < w && a + 4 <= limit; x++, a += 4) out[o + x] = rgb(vram[a + 2], vram[a + 1], vram[a]);
+      break;
+  }
+  for (; x < w; x++) out[o + x] = 0xff000000;
 }
 
 function rgb(r: number, g: number, b: number): number {
