@@ -108,14 +108,20 @@ describe('VgaRenderer, text mode', () => {
   });
 });
 
+/** A VGA in a DISPI linear mode. */
+function dispiVga(xres: number, yres: number, bpp: number): StdVga {
+  const vga = new StdVga();
+  const d = vga.state.dispi;
+  d[DISPI.XRES] = xres;
+  d[DISPI.YRES] = yres;
+  d[DISPI.BPP] = bpp;
+  vga.dispiWrite(DISPI.ENABLE, DISPI_ENABLED);
+  return vga;
+}
+
 describe('VgaRenderer, linear (DISPI) modes', () => {
   it('redraws only the scanlines under dirty pages', () => {
-    const vga = new StdVga();
-    const d = vga.state.dispi;
-    d[DISPI.XRES] = 1024;
-    d[DISPI.YRES] = 768;
-    d[DISPI.BPP] = 32;
-    vga.dispiWrite(DISPI.ENABLE, DISPI_ENABLED);
+    const vga = dispiVga(1024, 768, 32);
     const r = new VgaRenderer(vga);
     const px = new Uint8ClampedArray(MAX_WIDTH * MAX_HEIGHT * 4);
     expect(r.render(px, 0).redrawnFraction).toBe(1);
@@ -131,12 +137,7 @@ describe('VgaRenderer, linear (DISPI) modes', () => {
 
   it('converts 15, 16, 24 and 32 bpp pixels, and shows bytes past video memory as black', () => {
     const pixel = (bpp: number, bytes: number[]) => {
-      const vga = new StdVga();
-      const d = vga.state.dispi;
-      d[DISPI.XRES] = 16;
-      d[DISPI.YRES] = 4;
-      d[DISPI.BPP] = bpp;
-      vga.dispiWrite(DISPI.ENABLE, DISPI_ENABLED);
+      const vga = dispiVga(16, 4, bpp);
       vga.vram.set(bytes, 0);
       const px = new Uint8ClampedArray(MAX_WIDTH * MAX_HEIGHT * 4);
       new VgaRenderer(vga).render(px, 0);
@@ -150,12 +151,8 @@ describe('VgaRenderer, linear (DISPI) modes', () => {
     expect(pixel(32, [0x01, 0x02, 0x03, 0x00])).toEqual([3, 2, 1, 255]);
 
     // The last line starts 8 bytes before the end of video memory: two pixels, then black.
-    const vga = new StdVga();
+    const vga = dispiVga(16, 4, 32);
     const d = vga.state.dispi;
-    d[DISPI.XRES] = 16;
-    d[DISPI.YRES] = 4;
-    d[DISPI.BPP] = 32;
-    vga.dispiWrite(DISPI.ENABLE, DISPI_ENABLED);
     // 16 KiB lines; line 3 starts at the last line's start plus 4094 pixels.
     d[DISPI.VIRT_WIDTH] = 4096;
     d[DISPI.Y_OFFSET] = vga.vram.length / 16384 - 4;
