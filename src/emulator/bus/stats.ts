@@ -48,9 +48,9 @@ const STRIDE = STAT_FIELDS.length;
  *    others at SAMPLE_CAP_NS: the traps it stands for are fast ones, and a pause
  *    multiplied by SAMPLE_WEIGHT would show as a burst of time the device never took.
  */
-const TIMED_IN_FULL = 256;
+export const TIMED_IN_FULL = 256;
 const SLOW_NS = 2_000;
-const SAMPLE_WEIGHT = 16;
+export const SAMPLE_WEIGHT = 16;
 const SAMPLE_CAP_NS = 50_000;
 
 /** Counters per device row: the counter of field f for row r is counters[r * STAT_STRIDE + f]. */

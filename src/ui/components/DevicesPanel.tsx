@@ -16,6 +16,7 @@ import 'uplot/dist/uPlot.min.css';
 import type { StatsShare } from '../../worker/protocol.ts';
 import { usePage } from '../store.ts';
 import { onTick, TICK_MS } from '../tick.ts';
+import { SAMPLE_WEIGHT, TIMED_IN_FULL } from '../../emulator/bus/stats.ts';
 
 /** How many samples (one per tick) each device's rate plot keeps: 30 seconds. */
 const HISTORY = Math.round(30_000 / TICK_MS);
@@ -147,7 +148,7 @@ const FIELD_LABELS: Record<string, string> = {
 
 /** What a counter's name alone does not say. */
 const FIELD_NOTES: Record<string, string> = {
-  timeNs: "Host time spent in the device's handlers. A device's first 256 traps, and every trap of a device whose handlers are slow, are timed; after that about one trap in 16, and the total is estimated from them (DeviceStats.trap).",
+  timeNs: `Host time spent in the device's handlers. A device's first ${TIMED_IN_FULL} traps, and every trap of a device whose handlers are slow, are timed; after that about one trap in ${SAMPLE_WEIGHT}, and the total is estimated from them (DeviceStats.trap).`,
 };
 
 function total(field: string, v: number): string {
