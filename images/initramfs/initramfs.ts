@@ -34,12 +34,38 @@ export interface InitramfsOptions {
   compression?: 'gzip' | 'lz4' | 'none';
 }
 
+/**
+ * Where each applet of the guest's busybox belongs (`busybox --list-full`: bin/sh,
+ * sbin/init, ...). The i386 binary answers if this x86-64 host can run it; a kernel built
+ * without IA32 emulation (a Firecracker VM's, for one) cannot, and then the host's own
+ * busybox-static answers for it: the same Debian version is built from one configuration
+ * for every architecture, so the lists are the same (the versions are checked).
+ */
+function appletPaths(bbRoot: string, hostDir: string): string[] {
+  const list = (root: string) => capture(path.join(root, 'bin', 'busybox'), ['--list-full']).split('\n').map((s) => s.trim()).filter(Boolean);
+  try {
+    return list(bbRoot);
+  } catch (e) {
+    const i386 = busyboxVersion(path.dirname(bbRoot));
+    const hostRoot = aptDownloadExtract('busybox-static', hostDir);
+    const host = busyboxVersion(path.dirname(hostRoot));
+    if (host !== i386) throw new Error(`the i386 busybox cannot run here (${e instanceof Error ? e.message.split('\n')[0] : String(e)}) and the host's busybox-static is another version (${host}, not ${i386})`, { cause: e });
+    return list(hostRoot);
+  }
+}
+
+/** The Version field of the one busybox-static .deb aptDownloadExtract left in `dir`. */
+function busyboxVersion(dir: string): string {
+  const deb = fs.readdirSync(dir).find((f) => /^busybox-static_.*\.deb$/.test(f));
+  if (!deb) throw new Error(`no busybox-static .deb in ${dir}`);
+  return capture('dpkg-deb', ['-f', path.join(dir, deb), 'Version']).trim();
+}
+
 export function buildInitramfs(o: InitramfsOptions): void {
   const bbRoot = aptDownloadExtract('busybox-static:i386', path.join(o.work, 'busybox'));
   const busybox = path.join(bbRoot, 'bin', 'busybox');
   if (!fs.existsSync(busybox)) throw new Error('busybox-static:i386 has no bin/busybox');
-  // The i386 busybox runs on this x86-64 host: ask it where each applet belongs.
-  const applets = capture(busybox, ['--list-full']).split('\n').map((s) => s.trim()).filter(Boolean);
+  const applets = appletPaths(bbRoot, path.join(o.work, 'busybox-host'));
 
   const lines = [
     'dir /bin 0755 0 0', 'dir /sbin 0755 0 0', 'dir /usr 0755 0 0', 'dir /usr/bin 0755 0 0', 'dir /usr/sbin 0755 0 0',
