@@ -137,12 +137,13 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
       const ratio = ratios[host].length ? ` = ${percents(ratios[host])} of the CLI` : '';
       process.stdout.write(`worker: ${what}: ${(r.instructions / 1e6).toFixed(0)} M instructions in ${r.seconds.toFixed(1)} s, ${r.mips.toFixed(1)} MIPS${all}${ratio}\n`);
       // Where the wall-clock time went (Linux): the guest thread on a CPU compares the code;
-      // its wait for a CPU is what the host's other threads cost it; steal is the hypervisor's.
+      // its wait for a CPU is what the host's other threads cost it (their own time on a
+      // CPU follows); steal is the hypervisor's.
       const timed = rs.filter((x) => x.thread !== null);
       if (timed.length === 0) return;
       const t = (f: (g: GuestThreadTime) => number) => middle(timed.map((x) => f(x.thread!))).toFixed(1);
       const cpu = cpuRatios[host].length ? ` (instructions per second on a CPU: ${percents(cpuRatios[host])} of the CLI's)` : '';
-      process.stdout.write(`worker:   its guest thread${timed.length > 1 ? ', medians' : ''}: ${t((g) => g.onCpu)} s on a CPU${cpu}, ${t((g) => g.waiting)} s waiting for one; steal ${t((g) => g.steal)} s\n`);
+      process.stdout.write(`worker:   its guest thread${timed.length > 1 ? ', medians' : ''}: ${t((g) => g.onCpu)} s on a CPU${cpu}, ${t((g) => g.waiting)} s waiting for one; the host's other threads ${t((g) => g.others)} s on a CPU; steal ${t((g) => g.steal)} s\n`);
     };
     process.stdout.write(`worker: ${image} to its marker, deterministic, ${repeat > 1 ? `${repeat} rounds, medians` : 'one run each'}\n`);
     line('cli', 'cli');

@@ -9,7 +9,7 @@ function snap(threads: Record<string, ThreadTime>, steal: number | null): Snapsh
 }
 
 describe('thread-time', () => {
-  it('takes the guest thread to be the matching thread that ran most between two snapshots', () => {
+  it('takes the guest thread to be the matching thread that ran most between two snapshots, the rest as others', () => {
     const before = snap({
       '1/1': { name: 'chromium', onCpu: 5, waiting: 1 },
       '1/7': { name: 'DedicatedWorker', onCpu: 0.5, waiting: 0.1 },
@@ -21,9 +21,9 @@ describe('thread-time', () => {
       '1/8': { name: 'DedicatedWorker', onCpu: 31, waiting: 2 }, // most in total, least in between
       '1/9': { name: 'DedicatedWorker', onCpu: 2, waiting: 0 }, // started in between
     }, 103.5);
-    expect(guestThreadBetween(before, after, /^DedicatedWorker/)).toEqual({ onCpu: 9, waiting: expect.closeTo(1.2, 9), steal: 3.5 });
+    expect(guestThreadBetween(before, after, /^DedicatedWorker/)).toEqual({ onCpu: 9, waiting: expect.closeTo(1.2, 9), steal: 3.5, others: 15 + 1 + 2 });
     expect(guestThreadBetween(before, after, /^nothing/)).toBeNull();
-    expect(guestThreadBetween(snap({}, null), after, /^chromium$/)).toEqual({ onCpu: 20, waiting: 3, steal: 0 });
+    expect(guestThreadBetween(snap({}, null), after, /^chromium$/)).toEqual({ onCpu: 20, waiting: 3, steal: 0, others: 9.5 + 31 + 2 });
   });
 
   it.runIf(linux)('reads a spinning thread\'s own time on a CPU from Linux', () => {
@@ -37,6 +37,7 @@ describe('thread-time', () => {
     const since = ownThreadSince(mark);
     expect(x).toBeGreaterThan(0);
     expect(since!.onCpu).toBeGreaterThan(0.02);
+    expect(since!.others).toBeGreaterThanOrEqual(0);
     expect(before).not.toBeNull();
     expect(after!.onCpu - before!.onCpu).toBeGreaterThan(0.02);
     expect(all.threads.size).toBeGreaterThan(0);

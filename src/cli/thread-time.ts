@@ -25,6 +25,13 @@ export interface GuestThreadTime {
   waiting: number;
   /** Time the hypervisor ran something else on this machine's virtual CPUs (all of them together). */
   steal: number;
+  /**
+   * Time the host's other threads spent on a CPU meanwhile: the CLI's other threads (V8's
+   * compiler and garbage collector threads), or every other thread of Chromium (its
+   * compiler pool, the page's main thread, compositor and GPU process). On two cores,
+   * this is what the guest thread waits behind.
+   */
+  others: number;
 }
 
 function readThread(dir: string): ThreadTime | null {
@@ -83,19 +90,28 @@ export function ownThreadTime(): ThreadTime | null {
 export interface OwnMark {
   thread: ThreadTime | null;
   steal: number | null;
+  /** The whole process's CPU time (all its threads), in seconds. */
+  process: number;
+}
+
+function processCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
 export function ownThreadMark(): OwnMark {
-  return { thread: ownThreadTime(), steal: stealSeconds() };
+  return { thread: ownThreadTime(), steal: stealSeconds(), process: processCpuSeconds() };
 }
 
-/** What the calling thread did since `mark`, or null without scheduler statistics. */
+/** What the calling thread did since `mark` (its process's other threads as `others`), or null without scheduler statistics. */
 export function ownThreadSince(mark: OwnMark): GuestThreadTime | null {
   const now = ownThreadMark();
-  return mark.thread && now.thread ? between(mark.thread, now.thread, mark.steal, now.steal) : null;
+  if (!mark.thread || !now.thread) return null;
+  const t = between(mark.thread, now.thread, mark.steal, now.steal);
+  return { ...t, others: Math.max(0, now.process - mark.process - t.onCpu) };
 }
 
-function between(was: ThreadTime | undefined, now: ThreadTime, steal0: number | null, steal1: number | null): GuestThreadTime {
+function between(was: ThreadTime | undefined, now: ThreadTime, steal0: number | null, steal1: number | null): Omit<GuestThreadTime, 'others'> {
   return {
     onCpu: now.onCpu - (was?.onCpu ?? 0),
     waiting: now.waiting - (was?.waiting ?? 0),
@@ -130,11 +146,12 @@ export function snapshot(pids: readonly number[]): Snapshot {
  * host's other threads mostly wait). Null without scheduler statistics.
  */
 export function guestThreadBetween(before: Snapshot, after: Snapshot, name: RegExp): GuestThreadTime | null {
-  let best: GuestThreadTime | null = null;
+  let best: Omit<GuestThreadTime, 'others'> | null = null;
+  let all = 0;
   for (const [key, t] of after.threads) {
-    if (!name.test(t.name)) continue;
     const d = between(before.threads.get(key), t, before.steal, after.steal);
-    if (best === null || d.onCpu > best.onCpu) best = d;
+    all += d.onCpu;
+    if (name.test(t.name) && (best === null || d.onCpu > best.onCpu)) best = d;
   }
-  return best;
+  return best && { ...best, others: all - best.onCpu };
 }
