@@ -39,6 +39,7 @@ export const debian686: Recipe = {
   inputs() {
     const pkg = kernelPackage();
     return [fs.readFileSync(fileURLToPath(import.meta.url), 'utf8'), fs.readFileSync(INIT_SCRIPT, 'utf8'),
+      fs.readFileSync(path.join(path.dirname(INIT_SCRIPT), 'initramfs.ts'), 'utf8'),
       `${pkg}=${candidateVersion(pkg)}`, candidateVersion('busybox-static:i386')];
   },
   build(out, ctx) {

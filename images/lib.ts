@@ -7,6 +7,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 
 export const CACHE_ROOT = path.join(process.env.TRAPDOOR_CACHE ?? path.join(os.homedir(), '.cache', 'trapdoor'), 'images');
 
@@ -100,6 +101,20 @@ export function aptDownloadExtract(pkg: string, dir: string): string {
   fs.mkdirSync(root, { recursive: true });
   run('dpkg-deb', ['-x', path.join(dir, deb), root]);
   return root;
+}
+
+/**
+ * When a Debian package was made: the date of the newest entry of its changelog
+ * (`changelog.Debian.gz` under usr/share/doc), as reproducible-builds.org's
+ * SOURCE_DATE_EPOCH has it. A build stamped with this date rather than the clock's
+ * gives the same bytes from the same recipe on any machine, any day.
+ */
+export function changelogDate(changelog: string): Date {
+  const text = zlib.gunzipSync(fs.readFileSync(changelog)).toString('utf8');
+  const signature = /^ -- .*?> {2}(.+)$/m.exec(text);
+  const date = signature ? new Date(signature[1]) : null;
+  if (!date || Number.isNaN(date.getTime())) throw new Error(`no dated entry in ${changelog}`);
+  return date;
 }
 
 export function sha256(data: crypto.BinaryLike): string {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { aptInstall, candidateVersion, copy, run } from './lib.ts';
+import { aptInstall, candidateVersion, changelogDate, copy, run } from './lib.ts';
 import type { Recipe } from './recipe.ts';
 import { INITRD, READY_MARKER } from './tiny-linux/recipe.ts';
 
@@ -38,9 +38,17 @@ export const tinyLinuxIso: Recipe = {
     copy('/usr/lib/ISOLINUX/isolinux.bin', path.join(tree, 'isolinux', 'isolinux.bin'));
     copy('/usr/lib/syslinux/modules/bios/ldlinux.c32', path.join(tree, 'isolinux', 'ldlinux.c32'));
     fs.writeFileSync(path.join(tree, 'isolinux', 'isolinux.cfg'), ISOLINUX_CFG);
+    // Reproducible (reproducible-builds.org): every file and folder dated when the
+    // isolinux package was made, which xorriso then takes for the volume's dates and UUID.
+    const epoch = Math.floor(changelogDate('/usr/share/doc/isolinux/changelog.Debian.gz').getTime() / 1000);
+    const stamp = (p: string): void => {
+      if (fs.statSync(p).isDirectory()) for (const e of fs.readdirSync(p)) stamp(path.join(p, e));
+      fs.utimesSync(p, epoch, epoch);
+    };
+    stamp(tree);
     run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', 'TRAPDOOR', '-isohybrid-mbr', '/usr/lib/ISOLINUX/isohdpfx.bin',
       '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4',
-      '-boot-info-table', '-o', path.join(out, 'tiny-linux.iso'), tree]);
+      '-boot-info-table', '-o', path.join(out, 'tiny-linux.iso'), tree], { env: { SOURCE_DATE_EPOCH: String(epoch) } });
     fs.rmSync(tree, { recursive: true, force: true });
   },
   output() {

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { aptDownloadExtract, capture, run } from '../lib.ts';
+import { aptDownloadExtract, capture, changelogDate, run } from '../lib.ts';
 
 export const INIT_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'init');
 
@@ -66,6 +66,13 @@ export function buildInitramfs(o: InitramfsOptions): void {
   const busybox = path.join(bbRoot, 'bin', 'busybox');
   if (!fs.existsSync(busybox)) throw new Error('busybox-static:i386 has no bin/busybox');
   const applets = appletPaths(bbRoot, path.join(o.work, 'busybox-host'));
+  // Every entry is dated when the busybox package was made (gen_init_cpio -t for the
+  // directories, nodes and links; the files' own times for files: the packaged ones keep
+  // theirs, the two written here are given it): the same inputs make the same archive.
+  const epoch = Math.floor(changelogDate(path.join(bbRoot, 'usr', 'share', 'doc', 'busybox-static', 'changelog.Debian.gz')).getTime() / 1000);
+  const init = path.join(o.work, 'init');
+  fs.copyFileSync(INIT_SCRIPT, init);
+  fs.utimesSync(init, epoch, epoch);
 
   const lines = [
     'dir /bin 0755 0 0', 'dir /sbin 0755 0 0', 'dir /usr 0755 0 0', 'dir /usr/bin 0755 0 0', 'dir /usr/sbin 0755 0 0',
@@ -74,7 +81,7 @@ export function buildInitramfs(o: InitramfsOptions): void {
     // The kernel opens /dev/console before devtmpfs is mounted.
     'nod /dev/console 0600 0 0 c 5 1', 'nod /dev/null 0666 0 0 c 1 3',
     `file /bin/busybox ${busybox} 0755 0 0`,
-    `file /init ${INIT_SCRIPT} 0755 0 0`,
+    `file /init ${init} 0755 0 0`,
   ];
   for (const a of applets) {
     const p = a.startsWith('/') ? a : `/${a}`;
@@ -86,6 +93,7 @@ export function buildInitramfs(o: InitramfsOptions): void {
   if (modules.length > 0) {
     const list = path.join(o.work, 'modules');
     fs.writeFileSync(list, modules.map((m) => path.basename(m)).join('\n') + '\n');
+    fs.utimesSync(list, epoch, epoch);
     lines.push(`file /etc/modules ${list} 0644 0 0`);
   }
   const listFile = path.join(o.work, 'initramfs.list');
@@ -94,5 +102,5 @@ export function buildInitramfs(o: InitramfsOptions): void {
   // Both compressors are deterministic for the same input (gzip -n leaves out name and time).
   const compress = o.compression === 'none' ? `cp "${cpio}" "${o.out}"`
     : o.compression === 'lz4' ? `lz4 -l -9 -c "${cpio}" > "${o.out}"` : `gzip -9 -n -c "${cpio}" > "${o.out}"`;
-  run('sh', ['-c', `"${o.genInitCpio}" "${listFile}" > "${cpio}" && ${compress}`]);
+  run('sh', ['-c', `"${o.genInitCpio}" -t ${epoch} "${listFile}" > "${cpio}" && ${compress}`]);
 }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { aptInstall, candidateVersion, enableI386, log, run } from '../lib.ts';
+import { aptInstall, candidateVersion, changelogDate, enableI386, log, run } from '../lib.ts';
 import { buildInitramfs, genInitCpio, INIT_SCRIPT } from '../initramfs/initramfs.ts';
 import type { Recipe, RecipeContext } from '../recipe.ts';
 
@@ -74,7 +74,14 @@ export const tinyLinux: Recipe = {
   build(out, ctx) {
     const src = linuxSource(ctx);
     const obj = ctx.workDir('tiny-linux-obj');
-    const make = (...args: string[]) => run('make', ['-s', '-C', src, `O=${obj}`, 'ARCH=i386', ...args]);
+    // The kernel's version string (uname -v) is stamped with the source package's date, a
+    // fixed user, host and build number, not this machine's clock and name, so the same
+    // recipe builds the same bzImage anywhere (Documentation/kbuild/reproducible-builds.rst).
+    const date = changelogDate('/usr/share/doc/linux-source-6.1/changelog.Debian.gz');
+    const env = {
+      KBUILD_BUILD_TIMESTAMP: date.toUTCString(), KBUILD_BUILD_USER: 'trapdoor', KBUILD_BUILD_HOST: 'trapdoor', KBUILD_BUILD_VERSION: '1',
+    };
+    const make = (...args: string[]) => run('make', ['-s', '-C', src, `O=${obj}`, 'ARCH=i386', ...args], { env });
     log('configuring: tinyconfig + config.fragment');
     make('tinyconfig');
     const wanted = parseFragment(fs.readFileSync(FRAGMENT, 'utf8'));
@@ -97,7 +104,7 @@ export const tinyLinux: Recipe = {
       throw new Error(`olddefconfig dropped options of config.fragment (a dependency is missing): ${lost.map((o) => `${o.name}=${o.value}`).join(', ')}`);
     }
     log(`building bzImage with ${os.cpus().length} jobs (a few minutes the first time)`);
-    run('make', ['-s', '-C', src, `O=${obj}`, 'ARCH=i386', `-j${os.cpus().length}`, 'bzImage']);
+    make(`-j${os.cpus().length}`, 'bzImage');
     fs.copyFileSync(path.join(obj, 'arch', 'x86', 'boot', 'bzImage'), path.join(out, 'bzImage'));
     fs.copyFileSync(path.join(obj, '.config'), path.join(out, 'config'));
 
