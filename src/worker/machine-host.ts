@@ -14,7 +14,18 @@ import { KernelImageError } from '../emulator/firmware/linux-boot.ts';
 import { MAX_HEIGHT, MAX_WIDTH, VgaRenderer } from '../emulator/devices/vga/renderer.ts';
 import type { BootRequest, FromWorker, MachinePhase, MachineStatus, ToWorker } from './protocol.ts';
 
-export type Post = (message: FromWorker, transfer?: Transferable[]) => void;
+/**
+ * How the host sends a message to the page. It takes no transfer list, on purpose: the
+ * worker never transfers (detaches) an ArrayBuffer. The first detach in a V8 isolate
+ * invalidates its "array buffer detaching" protector for good: every optimized function
+ * that reads a typed array (the whole CPU) is thrown away at once, and all code compiled
+ * after it checks for a detached buffer on each typed-array access. Transferring each
+ * batch of serial output cost the Chromium worker about a tenth of its speed on a
+ * tiny-linux boot (8 alternating boots each way). Messages are copied instead; they are
+ * small (a serial batch), or rare and bounded (frames and counters, only without shared
+ * memory).
+ */
+export type Post = (message: FromWorker) => void;
 
 /** Host time a slice of guest execution may take before the event loop gets a turn. */
 const SLICE_MS = 10;
@@ -324,7 +335,7 @@ export class MachineHost {
       if (i === 0 && this.pauseOn !== null) {
         this.serialTail = (this.serialTail + String.fromCharCode(...data.subarray(-1024))).slice(-2048);
       }
-      this.post({ type: 'serial-out', index: i, data }, [data.buffer]);
+      this.post({ type: 'serial-out', index: i, data });
     }
   }
 
@@ -357,8 +368,7 @@ export class MachineHost {
     if (hasShared) {
       this.post({ type: 'frame', info, text });
     } else {
-      const pixels = this.frame.slice(0, info.width * info.height * 4).buffer;
-      this.post({ type: 'frame', info, pixels, text }, [pixels]);
+      this.post({ type: 'frame', info, pixels: this.frame.slice(0, info.width * info.height * 4).buffer, text });
     }
   }
 
@@ -366,8 +376,7 @@ export class MachineHost {
     const m = this.machine;
     if (hasShared || !m || now - this.lastStats < STATS_MS) return;
     this.lastStats = now;
-    const counters = m.bus.stats.counters.slice();
-    this.post({ type: 'stats', counters }, [counters.buffer]);
+    this.post({ type: 'stats', counters: m.bus.stats.counters.slice() });
   }
 
   private reportStatus(now: number, force: boolean): void {

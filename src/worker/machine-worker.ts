@@ -8,13 +8,13 @@ import { MachineHost } from './machine-host.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 
 interface WorkerScope {
-  postMessage(message: FromWorker, options?: { transfer?: Transferable[] }): void;
+  postMessage(message: FromWorker): void;
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
   addEventListener(type: 'error' | 'unhandledrejection', listener: (e: Event) => void): void;
 }
 
 const scope = globalThis as unknown as WorkerScope;
-const post = (message: FromWorker, transfer?: Transferable[]) => scope.postMessage(message, { transfer: transfer ?? [] });
+const post = (message: FromWorker) => scope.postMessage(message);
 const host = new MachineHost(post);
 scope.onmessage = (e) => host.handle(e.data);
 const report = (what: string) => post({ type: 'error', message: `The machine's worker failed: ${what}`, hint: 'Reload the page to start again.' });

@@ -10,5 +10,5 @@ import type { FromWorker, ToWorker } from './protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('node-worker.ts runs as a worker thread (new Worker(...)), not as a main module');
-const host = new MachineHost((message: FromWorker, transfer?: Transferable[]) => port.postMessage(message, (transfer ?? []) as never));
+const host = new MachineHost((message: FromWorker) => port.postMessage(message));
 port.on('message', (msg: ToWorker) => host.handle(msg));
