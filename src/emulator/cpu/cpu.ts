@@ -39,6 +39,28 @@ const TLB_LOG_SIZE = 8192;
 /** Not page-aligned, so no linear address matches it. */
 const FETCH_NONE = 1;
 
+/**
+ * Settle the representation of number fields that take any 32-bit value (addresses,
+ * offsets, ALU operands). V8 keeps a number field as a small integer (Smi) until a value
+ * outside that range is stored; then it widens the field for every object of the class
+ * and throws away the optimized code that relied on the narrow one. Where pointer
+ * compression makes Smis 31 bits wide (Chromium), addresses from 0x40000000 to
+ * 0xBFFFFFFF (a user stack, the vDSO) do not fit: in a tiny-linux boot each of the Cpu's
+ * fields below was widened at some point, each time deoptimizing hundreds of functions
+ * and translated blocks (about 1,000 in all). Storing the most negative int32 once, in the
+ * constructor, before any code is optimized, gives each field the representation it
+ * would reach anyway on this engine (a Smi where Smis are 32 bits, a double where they
+ * are 31), and it keeps it.
+ */
+export function settleWideFields<K extends string>(o: Record<K, number>, fields: readonly K[]): void {
+  for (const f of fields) {
+    const value = o[f];
+    o[f] = -0x8000_0000;
+    o[f] = value;
+  }
+}
+const WIDE_FIELDS = ['eip', 'instrStart', 'cr2', 'lzA', 'lzB', 'lzR', 'eaOff', 'fetchPage', 'fetchEnd', 'descLo', 'descHi'] as const;
+
 export class Cpu {
   // ---- general registers: one buffer, three views (x86 and hosts are little-endian) ----
   readonly regBuffer = new ArrayBuffer(32);
@@ -172,6 +194,7 @@ export class Cpu {
   blockExit = false;
 
   constructor(readonly host: CpuHost) {
+    settleWideFields(this, WIDE_FIELDS);
     this.mem = host.memory;
     this.io = host.io;
     this.ram = host.memory.ram;

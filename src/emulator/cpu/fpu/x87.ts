@@ -11,7 +11,7 @@
  * transcendental.ts and rounded once to 64, the trigonometric ones reduced with the x87's
  * own 66-bit pi.
  */
-import type { Cpu, FpuPort } from '../cpu.ts';
+import { settleWideFields, type Cpu, type FpuPort } from '../cpu.ts';
 import * as C from '../constants.ts';
 import {
   add, compare, DE, div, fromBytes, fromIeee, fromInt, IE, INDEFINITE, isDenormal, isInf, isNaN80, isSNaN,
@@ -78,6 +78,7 @@ export class X87 implements FpuPort {
   private raised = 0;
 
   constructor(private readonly cpu: Cpu) {
+    settleWideFields(this, ['fip', 'fdp']);
     this.reset();
   }
 
