@@ -45,9 +45,9 @@ const FETCH_NONE = 1;
  * outside that range is stored; then it widens the field for every object of the class
  * and throws away the optimized code that relied on the narrow one. Where pointer
  * compression makes Smis 31 bits wide (Chromium), addresses from 0x40000000 to
- * 0xBFFFFFFF (a user stack, the vDSO) do not fit: in a tiny-linux boot each of the Cpu's
- * fields below was widened at some point, each time deoptimizing hundreds of functions
- * and translated blocks (about 1,000 in all). Storing the most negative int32 once, in the
+ * 0xBFFFFFFF (a user stack, the vDSO) do not fit: in a tiny-linux boot all of the Cpu's
+ * fields below but descHi were widened at some point, each time deoptimizing hundreds of
+ * functions and translated blocks (about 1,000 in all). Storing the most negative int32 once, in the
  * constructor, before any code is optimized, gives each field the representation it
  * would reach anyway on this engine (a Smi where Smis are 32 bits, a double where they
  * are 31), and it keeps it.
