@@ -149,7 +149,12 @@ export async function openChromium(image: string, marker: string, limitMs = 600_
   const port = 4300 + (process.pid % 500);
   const preview = spawn('npx', ['vite', 'preview', '--strictPort', '--port', String(port)], { cwd: root, stdio: 'ignore', detached: true });
   const { chromium } = await import('@playwright/test');
-  const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
+  // For looking into V8 in the worker: TRAPDOOR_BENCH_JS_FLAGS passes flags to Chromium's V8
+  // (`--trace-deopt --trace-generalization` found the costs that Post's and
+  // settleWideFields's comments describe); V8 prints its traces on Chromium's stdout,
+  // which Playwright writes to a file with DEBUG=pw:browser DEBUG_FILE=path.
+  const jsFlags = process.env.TRAPDOOR_BENCH_JS_FLAGS;
+  const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', ...(jsFlags ? [`--js-flags=${jsFlags}`] : [])] });
   const origin = `http://127.0.0.1:${port}`;
   const open = async (url: string) => {
     const page = await browser.newPage();
