@@ -173,7 +173,8 @@ type SortKey = 'rate' | 'name' | 'pci' | 'irq';
 
 const NO_HISTORY: number[] = [];
 
-function sortRows(list: DeviceRow[], sort: SortKey, histories: Map<string, number[]>): DeviceRow[] {
+/** The cards in the order `sort` asks for ("rate": the mean access rate over the last RANK_SAMPLES samples). */
+export function sortRows(list: DeviceRow[], sort: SortKey, histories: Map<string, number[]>): DeviceRow[] {
   const irqOf = (r: DeviceRow) => r.irq?.[0] ?? 99;
   const recent = new Map(list.map((r) => {
     const h = (histories.get(r.name) ?? NO_HISTORY).slice(-RANK_SAMPLES);

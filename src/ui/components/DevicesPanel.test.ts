@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { sortRows, type DeviceRow } from './DevicesPanel.tsx';
+
+const row = (name: string, accessRate: number, extra: Partial<DeviceRow> = {}): DeviceRow => ({ name, totals: {}, rates: {}, accessRate, ...extra });
+
+describe('the devices panel order', () => {
+  it('ranks busiest first by the mean rate of the last seconds, not the last sample', () => {
+    const rows = [row('pit', 5), row('uart', 900), row('vga', 0)];
+    // uart had one burst just now; pit has been steady, vga busy until the last sample.
+    const histories = new Map([
+      ['pit', Array<number>(40).fill(500)],
+      ['uart', [...Array<number>(39).fill(0), 900]],
+      ['vga', [...Array<number>(39).fill(800), 0]],
+    ]);
+    expect(sortRows(rows, 'rate', histories).map((r) => r.name)).toEqual(['vga', 'pit', 'uart']);
+  });
+
+  it('sorts by name, PCI address or first IRQ, names breaking ties, without touching its input', () => {
+    const rows = [row('uart', 0, { irq: [4] }), row('ide', 0, { pci: '00:01.1', irq: [14, 15] }), row('vga', 0, { pci: '00:02.0' }), row('pit', 0, { irq: [0] })];
+    const names = (s: 'name' | 'pci' | 'irq') => sortRows(rows, s, new Map()).map((r) => r.name);
+    expect(names('name')).toEqual(['ide', 'pit', 'uart', 'vga']);
+    expect(names('pci')).toEqual(['ide', 'vga', 'pit', 'uart']);
+    expect(names('irq')).toEqual(['pit', 'uart', 'ide', 'vga']);
+    expect(rows.map((r) => r.name)).toEqual(['uart', 'ide', 'vga', 'pit']);
+  });
+});
