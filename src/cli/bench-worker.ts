@@ -130,6 +130,8 @@ export interface ChromiumBench {
   /** The page's worker module started from a blank page of the same origin: only the machine runs. */
   worker(atMarker?: () => void): Promise<BootRun>;
   close(): Promise<void>;
+  /** The browser's version as Chromium reports it (figures from two builds differ: see bench.ts). */
+  readonly version: string;
 }
 
 /**
@@ -172,6 +174,7 @@ export async function openChromium(image: string, marker: string, limitMs = 600_
   const plan = planImage(manifest, image);
   const fw = firmwarePaths(manifest);
   return {
+    version: browser.version(),
     async page(atMarker) {
       const page = await open(`${origin}/?boot=${encodeURIComponent(image)}&deterministic=1&pauseOn=${encodeURIComponent(marker)}`);
       try {
