@@ -151,7 +151,7 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
     // the same worker bundle ran at 79% of the CLI on one machine of the project's kind and
     // at 99% on another, with Chromium 156.0.8078.114 (perf: the instruction fetch called
     // as a function of its own, not inlined by TurboFan, in 11% of the guest thread's
-    // samples there, 4% here). So the report says what was measured.
+    // samples on the first, 4% on the second). So the report says what was measured.
     const cpuModel = os.cpus()[0]?.model.trim() || 'unknown CPU';
     const chromiumVersion = browser && typeof browser !== 'string' ? `, Chromium ${browser.version}` : '';
     process.stdout.write(`worker: hosts: Node ${process.version}${chromiumVersion}; ${cpuModel}, ${os.cpus().length} CPUs\n`);
