@@ -5,6 +5,7 @@
  * the same table. QEMU's single-dash spelling (`-kernel`, `-m 64`) is accepted too.
  */
 import * as fs from 'node:fs';
+import { buildNetworkConfig, NetArgError, type NetFlag } from './net-args.ts';
 
 /** A problem with the command line the user can fix: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -39,11 +40,15 @@ export interface CliOptions {
   screen: string | undefined;
   deterministic: boolean;
   blockCache: boolean;
+  /** -nic, -netdev and -device in the order given (net-args.ts turns them into the machine's network). */
+  net: NetFlag[];
+  /** --pcap FILE: capture of the first NIC's port. */
+  pcap: string | undefined;
   help: boolean;
   version: boolean;
 }
 
-type ValueKind = 'file' | 'mib' | 'string' | 'boot' | 'serial' | 'debugcon' | 'display' | 'regex' | 'text' | 'seconds' | 'outfile' | 'image';
+type ValueKind = 'net' | 'file' | 'mib' | 'string' | 'boot' | 'serial' | 'debugcon' | 'display' | 'regex' | 'text' | 'seconds' | 'outfile' | 'image';
 
 interface FlagSpec {
   readonly long: string;
@@ -52,7 +57,7 @@ interface FlagSpec {
   readonly value?: ValueKind;
   readonly metavar?: string;
   readonly help: string;
-  readonly group: 'Machine' | 'Boot' | 'Output' | 'Scripting';
+  readonly group: 'Machine' | 'Boot' | 'Network' | 'Output' | 'Scripting';
 }
 
 export const FLAGS: readonly FlagSpec[] = [
@@ -70,6 +75,10 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'hda', value: 'file', metavar: 'FILE', help: 'raw disk image on the primary master IDE drive', group: 'Boot' },
   { long: 'fda', value: 'file', metavar: 'FILE', help: 'floppy image in drive A: (1.44 MB and other standard sizes)', group: 'Boot' },
   { long: 'boot', value: 'boot', metavar: 'ORDER', help: 'boot order, letters from a (floppy), c (disk), d (CD), n (network), e.g. dc', group: 'Boot' },
+  { long: 'nic', value: 'net', metavar: 'TYPE[,OPT=V...]', help: "a NIC and its network: user[,model=ne2k_pci|ne2k_isa][,mac=M][,restrict=on][,hostfwd=tcp::HPORT-:GPORT][,tftp=DIR][,bootfile=F], socket,listen=[HOST]:PORT|connect=HOST:PORT, or none (default: one ne2k_pci on user)", group: 'Network' },
+  { long: 'netdev', value: 'net', metavar: 'TYPE,id=X[,...]', help: 'a network (user, socket, hubport) for -device ...,netdev=X; options as for --nic', group: 'Network' },
+  { long: 'device', value: 'net', metavar: 'MODEL[,netdev=X][,mac=M]', help: 'a NIC: ne2k_pci (RTL8029 on PCI) or ne2k_isa (NE2000 at iobase=0x300, irq=9)', group: 'Network' },
+  { long: 'pcap', value: 'outfile', metavar: 'FILE', help: "capture the first NIC's traffic as classic pcap (tcpdump -r FILE)", group: 'Network' },
   { long: 'serial', value: 'serial', metavar: 'stdio|none|FILE', help: 'where COM1 goes (default stdio; stdin is typed into it)', group: 'Output' },
   { long: 'debugcon', value: 'debugcon', metavar: 'stdio|FILE', help: 'bytes the guest writes to port 0xE9', group: 'Output' },
   { long: 'debug-exit', help: 'port 0xF4 ends the process with status (value << 1) | 1', group: 'Output' },
@@ -132,7 +141,7 @@ export function defaultOptions(): CliOptions {
     memoryMiB: undefined, bios: undefined, vgaBios: undefined, kernel: undefined, initrd: undefined,
     append: undefined, cdrom: undefined, hda: undefined, fda: undefined, boot: undefined,
     serial: { kind: 'stdio' }, debugcon: undefined, debugExit: false, display: 'none', image: undefined,
-    script: [], timeoutSeconds: undefined, stats: undefined, screen: undefined, deterministic: false, blockCache: true, help: false, version: false,
+    script: [], timeoutSeconds: undefined, stats: undefined, screen: undefined, deterministic: false, blockCache: true, net: [], pcap: undefined, help: false, version: false,
   };
 }
 
@@ -178,9 +187,13 @@ function applyValue(o: CliOptions, spec: FlagSpec, raw: string): void {
     case 'seconds':
       o.timeoutSeconds = positiveNumber(flag, raw, false);
       return;
+    case 'net':
+      o.net.push({ flag: flag as NetFlag['flag'], value: raw });
+      return;
     case 'outfile':
       if (raw === '') throw new UsageError(`--${flag}: expected a file name`);
       if (flag === 'screen') o.screen = raw;
+      else if (flag === 'pcap') o.pcap = raw;
       else o.stats = raw;
       return;
     case 'image':
@@ -239,8 +252,14 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       throw new UsageError(`--bios: ${o.bios} is ${size} bytes; a BIOS image must be a multiple of 64 KiB, at most 16 MiB`);
     }
   }
+  try {
+    buildNetworkConfig(o.net);
+  } catch (e) {
+    if (e instanceof NetArgError) throw new UsageError(e.message.replace(/^-/, '--'));
+    throw e;
+  }
   const hasMedium = o.kernel || o.cdrom || o.hda || o.fda || o.image;
-  if (o.boot && !hasMedium) throw new UsageError('--boot given but nothing to boot from (--cdrom, --hda, --fda or --image)');
+  if (o.boot && !hasMedium && !o.boot.includes('n')) throw new UsageError('--boot given but nothing to boot from (--cdrom, --hda, --fda or --image)');
   return o;
 }
 
@@ -255,7 +274,7 @@ export function helpText(): string {
     "  trapdoor --kernel bzImage --initrd initrd.gz --append console=ttyS0 --until 'login' --timeout 60",
     "  trapdoor --cdrom tiny.iso --boot d --deterministic --until 'READY' --send 'uname -a\\n' --until Linux",
   ];
-  for (const group of ['Machine', 'Boot', 'Output', 'Scripting'] as const) {
+  for (const group of ['Machine', 'Boot', 'Network', 'Output', 'Scripting'] as const) {
     lines.push('', group + ':');
     for (const f of FLAGS.filter((x) => x.group === group)) {
       const names = (f.short ? `-${f.short}, ` : '    ') + `--${f.long}` + (f.value ? ` ${f.metavar ?? 'VALUE'}` : '');

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { helpText, parseArgs, UsageError, type CliOptions } from './args.ts';
+import { buildNetworkConfig } from './net-args.ts';
 import type { MachineConfig } from '../emulator/machine/config.ts';
 import { KernelImageError } from '../emulator/firmware/linux-boot.ts';
 import {
@@ -75,7 +76,19 @@ export function resolveConfig(o: CliOptions): MachineConfig {
     deterministic: o.deterministic,
     blockCache: o.blockCache,
     names: { bios: biosPath },
+    network: buildNetworkConfig(o.net),
   };
+  // iPXE's ROM for the PCI NIC, from the firmware image when it is there (QEMU loads it
+  // whenever the NIC exists; without it only network boot is missing).
+  if (inputs.network!.nics.some((n) => n.model === 'ne2k_pci')) {
+    try {
+      manifest ??= readManifest(IMAGES_DIR);
+      const rom = firmwarePaths(manifest).nicRom;
+      if (rom !== undefined) inputs.nicRom = readFile('nic-rom', path.join(IMAGES_DIR, rom));
+    } catch {
+      if (o.boot?.includes('n')) throw new UsageError("--boot n needs iPXE's pxe-ne2k_pci.rom from the firmware image (run 'npm run images firmware')");
+    }
+  }
   for (const role of MEDIUM_ROLES) {
     const file = files[role];
     if (file === undefined) continue;

@@ -36,6 +36,73 @@ export interface MachineConfig {
    * goes through the interpreter: slower, and the reference the translations are tested against.
    */
   blockCache?: boolean;
+  /**
+   * iPXE's boot ROM for the PCI NE2000 (Debian's pxe-ne2k_pci.rom), behind the NIC's ROM
+   * BAR with its PCI IDs patched in, as QEMU does; SeaBIOS runs it for `boot: 'n'`.
+   */
+  nicRom?: Uint8Array;
+  /** NICs and the networks behind them (QEMU's -nic / -netdev / -device); none when absent. */
+  network?: NetworkConfig;
+}
+
+/** A NIC: the RTL8029 on PCI (00:03.0 for the first, as QEMU places it) or the ISA NE2000. */
+export interface NicConfig {
+  model: 'ne2k_pci' | 'ne2k_isa';
+  mac: Uint8Array;
+  /** The netdev (LAN) it is plugged into; null for a NIC with no cable. */
+  netdev: string | null;
+  /** ISA only: I/O base and IRQ (QEMU's ne2k_isa defaults: 0x300, IRQ 9). */
+  iobase?: number;
+  irq?: number;
+}
+
+/** hostfwd=[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport */
+export interface HostForward {
+  protocol: 'tcp' | 'udp';
+  hostAddress: string;
+  hostPort: number;
+  /** Empty: the first DHCP address (10.0.2.15), as QEMU does. */
+  guestAddress?: string;
+  guestPort: number;
+}
+
+/** QEMU's -netdev user: the router at 10.0.2.2 with DHCP, DNS, NAT and TFTP. */
+export interface UserNetdevConfig {
+  kind: 'user';
+  id: string;
+  restrict: boolean;
+  hostfwd: HostForward[];
+  /** tftp=DIR: a folder on the host (read through the environment's file access, never by the emulator). */
+  tftpDir?: string;
+  bootfile?: string;
+  hostname?: string;
+  /** Names the DNS forwarder answers itself (the only ones when restricted). */
+  hosts?: Record<string, string>;
+  net?: string;
+  host?: string;
+  dns?: string;
+  dhcpStart?: string;
+}
+
+/** QEMU's -netdev socket: frames over TCP with a 4-byte length, to another emulator. */
+export interface SocketNetdevConfig {
+  kind: 'socket';
+  id: string;
+  listen?: { address: string; port: number };
+  connect?: { address: string; port: number };
+}
+
+/** A LAN with no router or uplink of its own (QEMU's hubport): only the NICs on it. */
+export interface HubNetdevConfig {
+  kind: 'hub';
+  id: string;
+}
+
+export type NetdevConfig = UserNetdevConfig | SocketNetdevConfig | HubNetdevConfig;
+
+export interface NetworkConfig {
+  nics: NicConfig[];
+  netdevs: NetdevConfig[];
 }
 
 /** What the machine tells whoever runs it. All optional; called synchronously from the run loop. */

@@ -53,10 +53,10 @@ export function planImage(manifest: ImageManifest, name: string): ImagePlan {
 }
 
 /** The system BIOS and the std VGA BIOS of the firmware image (relative paths). */
-export function firmwarePaths(manifest: ImageManifest): { bios?: string; vgaBios?: string } {
+export function firmwarePaths(manifest: ImageManifest): { bios?: string; vgaBios?: string; nicRom?: string } {
   const fw = findImage(manifest, 'firmware');
   const named = (file: string) => fw?.files.find((f) => f.path.split('/').pop() === file)?.path;
-  return { bios: named('bios.bin'), vgaBios: named('vgabios-stdvga.bin') };
+  return { bios: named('bios.bin'), vgaBios: named('vgabios-stdvga.bin'), nicRom: named('pxe-ne2k_pci.rom') };
 }
 
 /** Sizes of the floppy formats a PC drive reads (160 KB 5.25" to 2.88 MB 3.5"). */
@@ -172,6 +172,10 @@ export interface MachineInputs {
   deterministic: boolean;
   /** Translated blocks for 32-bit code (MachineConfig.blockCache; default on). */
   blockCache?: boolean;
+  /** NICs and networks (MachineConfig.network). */
+  network?: MachineConfig['network'];
+  /** iPXE's boot ROM for the PCI NE2000 (MachineConfig.nicRom). */
+  nicRom?: Uint8Array;
   /** Display names of the files, for error messages (default: the role). */
   names?: Partial<Record<MediumRole | 'bios', string>>;
 }
@@ -197,6 +201,8 @@ export function buildMachineConfig(i: MachineInputs): MachineConfig {
   };
   if (i.blockCache === false) config.blockCache = false;
   if (i.vgaBios) config.vgaBios = i.vgaBios;
+  if (i.network) config.network = i.network;
+  if (i.nicRom) config.nicRom = i.nicRom;
   if (i.kernel) {
     config.kernel = i.kernel;
     config.kernelName = nameOf('kernel');
