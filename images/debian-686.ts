@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aptDownloadExtract, candidateVersion, copy, depends, enableI386 } from './lib.ts';
-import { buildInitramfs, genInitCpio, INIT_SCRIPT } from './initramfs/initramfs.ts';
+import { buildInitramfs, genInitCpio, initramfsInputs } from './initramfs/initramfs.ts';
 import type { Recipe } from './recipe.ts';
 import { linuxSource, READY_MARKER } from './tiny-linux/recipe.ts';
 
@@ -38,8 +38,7 @@ export const debian686: Recipe = {
   },
   inputs() {
     const pkg = kernelPackage();
-    return [fs.readFileSync(fileURLToPath(import.meta.url), 'utf8'), fs.readFileSync(INIT_SCRIPT, 'utf8'),
-      fs.readFileSync(path.join(path.dirname(INIT_SCRIPT), 'initramfs.ts'), 'utf8'),
+    return [fs.readFileSync(fileURLToPath(import.meta.url), 'utf8'), ...initramfsInputs(),
       `${pkg}=${candidateVersion(pkg)}`, candidateVersion('busybox-static:i386')];
   },
   build(out, ctx) {

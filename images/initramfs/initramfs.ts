@@ -8,7 +8,51 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aptDownloadExtract, capture, changelogDate, run } from '../lib.ts';
 
-export const INIT_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'init');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const INIT_SCRIPT = path.join(HERE, 'init');
+/** Files copied into the guest's root as they are (etc/, the udhcpc script, var/www). */
+export const ROOTFS = path.join(HERE, 'rootfs');
+
+/**
+ * Applets a user reaches for first on a network (and the ones the tests type): the build
+ * fails naming any that a new busybox-static left out, rather than a guest that says
+ * 'not found' later.
+ */
+export const REQUIRED_APPLETS = [
+  'sh', 'mount', 'insmod', 'setsid', 'cttyhack', 'hostname',
+  'udhcpc', 'ip', 'ifconfig', 'route', 'ping', 'wget', 'nc', 'httpd', 'telnetd', 'login', 'nslookup',
+  'sha256sum', 'md5sum', 'dd', 'cmp', 'head', 'seq',
+] as const;
+
+/**
+ * Modes of the rootfs files that are not 0644. etc/passwd has root's password as 'x' and
+ * the empty one in etc/shadow: busybox's own passwd reader skips a line whose password
+ * field is empty (uid 0 then had no name), and login lets root in without a password.
+ */
+const MODES: Record<string, string> = { 'usr/share/udhcpc/default.script': '0755', 'etc/shadow': '0600' };
+
+/** Every file under ROOTFS, relative, in a stable order. */
+function rootfsFiles(dir = ROOTFS, rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...rootfsFiles(path.join(dir, e.name), r));
+    else out.push(r);
+  }
+  return out;
+}
+
+/**
+ * What the initramfs depends on among this folder's files, as strings for a recipe's
+ * `inputs()` (so editing /init, a rootfs file or this builder rebuilds the images).
+ */
+export function initramfsInputs(): string[] {
+  return [
+    fs.readFileSync(fileURLToPath(import.meta.url), 'utf8'),
+    fs.readFileSync(INIT_SCRIPT, 'utf8'),
+    ...rootfsFiles().map((f) => `${f}\n${fs.readFileSync(path.join(ROOTFS, f), 'utf8')}`),
+  ];
+}
 
 /** Compile the kernel tree's usr/gen_init_cpio.c into `dir` (once). */
 export function genInitCpio(linuxSrc: string, dir: string): string {
@@ -66,6 +110,11 @@ export function buildInitramfs(o: InitramfsOptions): void {
   const busybox = path.join(bbRoot, 'bin', 'busybox');
   if (!fs.existsSync(busybox)) throw new Error('busybox-static:i386 has no bin/busybox');
   const applets = appletPaths(bbRoot, path.join(o.work, 'busybox-host'));
+  const names = new Set(applets.map((a) => path.basename(a)));
+  const missing = REQUIRED_APPLETS.filter((a) => !names.has(a));
+  if (missing.length > 0) {
+    throw new Error(`busybox-static:i386 lacks the applets ${missing.join(', ')} that the guests need (busybox --list-full has ${names.size} applets)`);
+  }
   // Every entry is dated when the busybox package was made (gen_init_cpio -t for the
   // directories, nodes and links; the files' own times for files: the packaged ones keep
   // theirs, the two written here are given it): the same inputs make the same archive.
@@ -78,6 +127,7 @@ export function buildInitramfs(o: InitramfsOptions): void {
     'dir /bin 0755 0 0', 'dir /sbin 0755 0 0', 'dir /usr 0755 0 0', 'dir /usr/bin 0755 0 0', 'dir /usr/sbin 0755 0 0',
     'dir /dev 0755 0 0', 'dir /proc 0755 0 0', 'dir /sys 0755 0 0', 'dir /tmp 1777 0 0', 'dir /etc 0755 0 0',
     'dir /root 0700 0 0', 'dir /lib 0755 0 0', 'dir /lib/modules 0755 0 0',
+    'dir /var 0755 0 0', 'dir /var/run 0755 0 0', 'dir /var/log 0755 0 0',
     // The kernel opens /dev/console before devtmpfs is mounted.
     'nod /dev/console 0600 0 0 c 5 1', 'nod /dev/null 0666 0 0 c 1 3',
     `file /bin/busybox ${busybox} 0755 0 0`,
@@ -88,6 +138,27 @@ export function buildInitramfs(o: InitramfsOptions): void {
     if (p === '/bin/busybox') continue;
     lines.push(`slink ${p} /bin/busybox 0777 0 0`);
   }
+  // The rootfs files, each dated like the rest; their folders first (gen_init_cpio
+  // needs a parent before its child).
+  const dirs = new Set(['/bin', '/sbin', '/usr', '/usr/bin', '/usr/sbin', '/etc', '/var', '/var/run', '/var/log', '/lib', '/root', '/tmp', '/dev', '/proc', '/sys']);
+  const staged = path.join(o.work, 'rootfs');
+  for (const f of rootfsFiles()) {
+    const parts = f.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) {
+      const d = `/${parts.slice(0, i).join('/')}`;
+      if (!dirs.has(d)) {
+        dirs.add(d);
+        lines.push(`dir ${d} 0755 0 0`);
+      }
+    }
+    const copyOf = path.join(staged, f);
+    fs.mkdirSync(path.dirname(copyOf), { recursive: true });
+    fs.copyFileSync(path.join(ROOTFS, f), copyOf);
+    fs.utimesSync(copyOf, epoch, epoch);
+    lines.push(`file /${f} ${copyOf} ${MODES[f] ?? '0644'} 0 0`);
+  }
+  // Debian's busybox runs /etc/udhcpc/default.script unless told otherwise (-s).
+  lines.push('dir /etc/udhcpc 0755 0 0', 'slink /etc/udhcpc/default.script /usr/share/udhcpc/default.script 0777 0 0');
   const modules = o.modules ?? [];
   for (const m of modules) lines.push(`file /lib/modules/${path.basename(m)} ${m} 0644 0 0`);
   if (modules.length > 0) {

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aptInstall, candidateVersion, changelogDate, enableI386, log, run } from '../lib.ts';
-import { buildInitramfs, genInitCpio, INIT_SCRIPT } from '../initramfs/initramfs.ts';
+import { buildInitramfs, genInitCpio, initramfsInputs } from '../initramfs/initramfs.ts';
 import type { Recipe, RecipeContext } from '../recipe.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -55,7 +55,7 @@ export const INITRD = 'initramfs.cpio';
 export const tinyLinux: Recipe = {
   name: 'tiny-linux',
   title: 'Tiny Linux 6.1',
-  description: 'A small i686 Linux 6.1 built from Debian\'s linux-source with a busybox initramfs: prints TRAPDOOR GUEST READY, then a shell on the serial console.',
+  description: 'A small i686 Linux 6.1 built from Debian\'s linux-source with a busybox initramfs: prints TRAPDOOR GUEST READY, then a shell on the serial console. Network tools: udhcpc -i eth0 (sets address, route and resolv.conf), ip, ping, wget, nc, httpd -h /var/www, telnetd.',
   dependsOn: [],
   prepare() {
     aptInstall(['build-essential', 'bc', 'flex', 'bison', 'libelf-dev', 'libssl-dev', 'cpio', 'xz-utils', 'lz4', 'python3', 'kmod']);
@@ -65,8 +65,7 @@ export const tinyLinux: Recipe = {
     return [
       fs.readFileSync(fileURLToPath(import.meta.url), 'utf8'),
       fs.readFileSync(FRAGMENT, 'utf8'),
-      fs.readFileSync(INIT_SCRIPT, 'utf8'),
-      fs.readFileSync(path.join(HERE, '..', 'initramfs', 'initramfs.ts'), 'utf8'),
+      ...initramfsInputs(),
       candidateVersion('linux-source-6.1'),
       candidateVersion('busybox-static:i386'),
     ];
