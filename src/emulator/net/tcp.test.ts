@@ -112,6 +112,8 @@ class Pair {
   guest!: TcpEndpoint;
   /** Every segment as parsed at the receiver, with its sender. */
   readonly wire: { from: 'router' | 'guest'; seg: TcpSegment; at: number }[] = [];
+  /** Sends and arrivals in the order they happened, for checks of what a sender knew when it sent. */
+  readonly timeline: { kind: 'send' | 'arrive'; from: 'router' | 'guest'; seg: TcpSegment }[] = [];
   lost = 0;
   private readonly rand: () => number;
 
@@ -136,6 +138,7 @@ class Pair {
     const bytes = encodeTcpSegment(seg, srcIp, dstIp);
     const loss = this.link.loss ?? 0;
     const parsedHere = parseTcpSegment(bytes, srcIp, dstIp)!;
+    this.timeline.push({ kind: 'send', from, seg: parsedHere });
     if ((loss > 0 && this.rand() < loss) || this.link.drop?.(from, parsedHere)) {
       this.lost++;
       return;
@@ -145,6 +148,7 @@ class Pair {
       const parsed = parseTcpSegment(bytes, srcIp, dstIp);
       expect(parsed).not.toBeNull();
       this.wire.push({ from, seg: parsed!, at: this.clock.now() });
+      this.timeline.push({ kind: 'arrive', from, seg: parsed! });
       const to = from === 'router' ? this.guest : this.router;
       to.input(parsed!);
     });
@@ -476,6 +480,11 @@ describe('TcpEndpoint handshake', () => {
     p.run(() => p.router.tcb.snd_una === p.router.tcb.snd_max);
     expect(p.router.tcb.snd_wnd).toBeGreaterThan(1000 * 1024 - 2000);
     expect(p.guest.tcb.rcv_wscale).toBe(5);
+    p.guest.write(new Uint8Array(5000));
+    p.router.write(new Uint8Array(5000));
+    p.run(() => p.routerApp.received.length === 5000 && p.guestApp.received.length === 5010);
+    for (const w of p.wire) expect(w.seg.payload.length).toBeLessThanOrEqual(1000);
+    expect(p.wire.filter((w) => w.seg.payload.length === 1000).length).toBeGreaterThanOrEqual(8);
   });
 });
 
@@ -498,6 +507,9 @@ describe('TcpEndpoint data transfer', () => {
     expect(p.guest.stats.retransmits).toBeGreaterThan(0);
     expect(p.router.stats.outOfOrder + p.guest.stats.outOfOrder).toBeGreaterThan(0);
     expect(p.router.stats.fastRetransmits + p.guest.stats.fastRetransmits).toBeGreaterThan(0);
+    // The send buffer (256 KiB) filled and drained many times: write() took part, writable() resumed it.
+    expect(p.routerApp.writable).toBeGreaterThan(0);
+    expect(p.guestApp.writable).toBeGreaterThan(0);
     // Segments never exceed the MSS announced.
     for (const w of p.wire) expect(w.seg.payload.length).toBeLessThanOrEqual(1460);
     // Everything is released: no timers left behind.
@@ -667,6 +679,24 @@ describe('TcpEndpoint sending into a closed window', () => {
     p.guest.setReceiveBacklog(0);
     p.run(() => p.guestApp.received.length === data.length, 60_000 * MS);
     expectSameBytes(p.guestApp.received, data);
+    // The router never sent beyond the right edge the guest had offered, but for the
+    // one-byte probes (RFC 1122 §4.2.2.17).
+    let right: number | null = null;
+    let beyond = 0;
+    for (const e of p.timeline) {
+      if (e.kind === 'arrive' && e.from === 'guest' && e.seg.flags & TCP_ACK && !(e.seg.flags & TCP_SYN)) {
+        const edge = (e.seg.ack + e.seg.window * 2 ** p.router.tcb.snd_wscale) >>> 0;
+        if (right === null || ((edge - right) | 0) > 0) right = edge;
+      }
+      if (e.kind === 'send' && e.from === 'router' && e.seg.payload.length > 0 && right !== null) {
+        const end = (e.seg.seq + e.seg.payload.length) >>> 0;
+        if (((end - right) | 0) > 0) {
+          beyond++;
+          expect(e.seg.payload.length).toBe(1);
+        }
+      }
+    }
+    expect(beyond).toBe(p.router.stats.windowProbes);
   });
 });
 
@@ -895,5 +925,109 @@ describe('TcpEndpoint resets', () => {
       });
       expect(() => ep.input(s)).not.toThrow();
     }
+  });
+});
+
+describe('TcpEndpoint odd paths', () => {
+  it('completes a simultaneous open (RFC 793 figure 8)', () => {
+    const p = new Pair({ delay: 5 * MS });
+    p.router.connect();
+    p.guest.connect();
+    expect(p.run(() => p.router.state === 'ESTABLISHED' && p.guest.state === 'ESTABLISHED', 10_000 * MS)).toBe(true);
+    p.router.write(Uint8Array.of(1, 2));
+    p.guest.write(Uint8Array.of(3));
+    p.run(() => p.guestApp.received.length === 2 && p.routerApp.received.length === 1);
+    expect(Array.from(p.guestApp.received)).toEqual([1, 2]);
+    expect(Array.from(p.routerApp.received)).toEqual([3]);
+  });
+
+  it('holds a FIN that arrives before a gap fills and reports remoteClosed after all the data', () => {
+    const { ep, app, seg, out } = handDriven();
+    ep.acceptSyn(synFromGuest({ seq: 5000 }));
+    ep.input(seg(5001, TCP_ACK, [], { window: 1000 }));
+    ep.input(seg(5004, TCP_ACK | TCP_FIN, [4, 5, 6]));
+    expect(app.remoteClosed).toBe(0);
+    expect(ep.state).toBe('ESTABLISHED');
+    expect(out[out.length - 1]!.ack).toBe(5001);
+    ep.input(seg(5001, TCP_ACK, [1, 2, 3]));
+    expect(Array.from(app.received)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(app.log).toEqual(['established', 'remoteClosed']);
+    expect(ep.state).toBe('CLOSE-WAIT');
+    expect(out[out.length - 1]!.ack).toBe(5008); // the FIN counts one
+  });
+
+  it('lets the application write, close or abort from inside its callbacks', () => {
+    const p = new Pair({ delay: 1 * MS });
+    p.open();
+    // The router echoes what it gets, and closes when the guest does.
+    p.routerApp.onData = (b) => p.router.write(b);
+    const routerEvents = (p.router as unknown as { events: { remoteClosed: () => void } }).events;
+    const remoteClosed = routerEvents.remoteClosed;
+    routerEvents.remoteClosed = () => {
+      remoteClosed();
+      p.router.close();
+    };
+    const data = pattern(20_000, 12);
+    p.guest.write(data);
+    p.guest.close();
+    p.run(() => p.routerApp.closed.length > 0 && p.guestApp.closed.length > 0);
+    expectSameBytes(p.guestApp.received, data);
+    expect(p.routerApp.closed).toEqual(['normal']);
+    expect(p.guestApp.closed).toEqual(['normal']);
+
+    // Abort from inside data(): closed(reset) is the last event, the peer sees the RST.
+    const q = new Pair({ delay: 1 * MS });
+    q.open();
+    q.routerApp.onData = () => q.router.abort();
+    q.guest.write(new Uint8Array(3000));
+    q.run(() => q.guestApp.closed.length > 0);
+    expect(q.routerApp.log[q.routerApp.log.length - 1]).toBe('closed:reset');
+    expect(q.routerApp.closed).toEqual(['reset']);
+    expect(q.guestApp.closed).toEqual(['reset']);
+    expect(q.clock.pending).toBe(0);
+  });
+
+  it('ignores a RST in TIME-WAIT (RFC 1337) and still closes when the timer ends', () => {
+    const p = new Pair({ delay: 1 * MS });
+    p.open();
+    p.router.close();
+    p.guest.close();
+    p.run(() => p.router.state === 'TIME-WAIT');
+    p.router.input({ srcPort: GUEST.port, dstPort: ROUTER.port, seq: p.router.tcb.rcv_nxt, ack: 0, flags: TCP_RST, window: 0, payload: new Uint8Array(0) });
+    expect(p.router.state).toBe('TIME-WAIT');
+    p.run(() => p.routerApp.closed.length > 0);
+    expect(p.routerApp.closed).toEqual(['normal']);
+  });
+
+  it('a RST in SYN-RECEIVED ends the connection with closed(reset)', () => {
+    const { ep, app, seg } = handDriven();
+    ep.acceptSyn(synFromGuest({ seq: 5000 }));
+    ep.input(seg(5001, TCP_RST));
+    expect(app.closed).toEqual(['reset']);
+  });
+
+  it('a non-SYN handed to acceptSyn is answered with RST and refused', () => {
+    const { ep, app, out } = handDriven();
+    ep.acceptSyn(synFromGuest({ flags: TCP_ACK, ack: 777 }));
+    expect(out).toEqual([expect.objectContaining({ flags: TCP_RST, seq: 777 })]);
+    expect(app.closed).toEqual(['refused']);
+  });
+
+  it('wraps sequence numbers past 2^32', () => {
+    const p = new Pair({ delay: 1 * MS }, { iss: 0xffffff00 }, { iss: 0xfffffff0 });
+    p.open();
+    const a = pattern(10_000, 13);
+    const b = pattern(10_000, 14);
+    p.router.write(a);
+    p.guest.write(b);
+    p.run(
+      () =>
+        p.guestApp.received.length === a.length &&
+        p.routerApp.received.length === b.length &&
+        p.router.tcb.snd_una === p.router.tcb.snd_max,
+    );
+    expectSameBytes(p.guestApp.received, a);
+    expectSameBytes(p.routerApp.received, b);
+    expect(p.router.tcb.snd_una).toBe((0xffffff00 + 1 + 10_000) >>> 0);
   });
 });

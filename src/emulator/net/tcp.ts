@@ -10,8 +10,9 @@
  * - the sliding window, persist timer and zero-window probes (RFC 1122 §4.2.2.17),
  *   sender and receiver silly-window avoidance (RFC 1122 §4.2.3.3–4);
  * - the retransmission timer of RFC 6298 (SRTT/RTTVAR, Karn's algorithm, backoff);
- * - slow start, congestion avoidance, fast retransmit (RFC 5681) and NewReno recovery
- *   (RFC 6582), with an initial window of 10 segments (RFC 6928);
+ * - slow start, congestion avoidance, fast retransmit (RFC 5681), limited transmit
+ *   (RFC 3042) and NewReno recovery (RFC 6582), with an initial window of 10 segments
+ *   (RFC 6928);
  * - an out-of-order queue, trimming of duplicate and overlapping data, delayed ACKs
  *   (RFC 1122 §4.2.3.2: every second segment, or a 40 ms timer), window updates as the
  *   application drains.
@@ -882,7 +883,10 @@ export class TcpEndpoint {
       const finPending = t.fin_queued && seqLe(t.snd_nxt, t.fin_seq);
       if (avail === 0 && !finPending) break;
       const flight = seqSub(t.snd_nxt, t.snd_una);
-      const usable = Math.max(0, Math.min(t.snd_wnd, t.cwnd) - flight);
+      // Limited transmit (RFC 3042): the first two duplicate ACKs each let one new segment
+      // out, so a small window still produces the three duplicates fast retransmit needs.
+      const limited = !t.in_recovery && t.dupacks > 0 && t.dupacks < 3 && t.snd_nxt === t.snd_max ? t.dupacks * t.smss : 0;
+      const usable = Math.max(0, Math.min(t.snd_wnd, t.cwnd + limited) - flight);
       const len = Math.min(t.smss, avail, usable);
       const fin = finPending && len === avail;
       if (len === 0 && !fin) break;
