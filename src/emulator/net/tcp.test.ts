@@ -1031,3 +1031,55 @@ describe('TcpEndpoint odd paths', () => {
     expect(p.router.tcb.snd_una).toBe((0xffffff00 + 1 + 10_000) >>> 0);
   });
 });
+
+describe('TcpEndpoint keep-alive and TIME-WAIT reuse', () => {
+  const keepAlive = { idle: 60_000 * MS, interval: 10_000 * MS, probes: 3 };
+
+  it('probes an idle peer with snd_una - 1 and stays up while it answers', () => {
+    const p = new Pair({ delay: 1 * MS }, { keepAlive });
+    p.open();
+    p.clock.advanceTo(p.clock.now() + 310_000 * MS);
+    expect(p.routerApp.closed).toEqual([]);
+    const probes = p.wire.filter((w) => w.from === 'router' && w.seg.flags === TCP_ACK && w.seg.seq === ((p.router.tcb.snd_una - 1) >>> 0));
+    // One probe per idle period: each is answered, so the idle clock restarts.
+    expect(probes.length).toBe(5);
+    expect(p.router.stats.keepAliveProbes).toBe(5);
+  });
+
+  it('gives up on a peer that vanished with closed(timeout) after the probes', () => {
+    let gone = false;
+    const p = new Pair({ delay: 1 * MS, drop: (from) => gone && from === 'guest' }, { keepAlive });
+    p.open();
+    gone = true;
+    const lastHeard = Math.max(...p.wire.filter((w) => w.from === 'guest').map((w) => w.at));
+    p.run(() => p.routerApp.closed.length > 0);
+    expect(p.routerApp.closed).toEqual(['timeout']);
+    expect(p.router.stats.keepAliveProbes).toBe(3);
+    expect(p.clock.now() - lastHeard).toBe(keepAlive.idle + 3 * keepAlive.interval);
+  });
+
+  it('does not probe while data is moving', () => {
+    const p = new Pair({ delay: 1 * MS }, { keepAlive: { idle: 50 * MS, interval: 10 * MS, probes: 2 } });
+    p.open();
+    const data = pattern(300_000, 15);
+    pump(p.router, p.routerApp, data, false);
+    p.run(() => p.guestApp.received.length === data.length);
+    expect(p.routerApp.closed).toEqual([]);
+    expectSameBytes(p.guestApp.received, data);
+  });
+
+  it('lets a new SYN beyond the old sequence space take over a TIME-WAIT pair', () => {
+    const p = new Pair({ delay: 1 * MS });
+    p.open();
+    p.router.close();
+    p.run(() => p.router.state === 'FIN-WAIT-2');
+    p.guest.close();
+    p.run(() => p.router.state === 'TIME-WAIT');
+    const old = p.router.tcb.rcv_nxt;
+    const syn = synFromGuest({ seq: (old + 100_000) >>> 0 });
+    expect(p.router.yieldToSyn({ ...syn, seq: (old - 5) >>> 0 })).toBe(false);
+    expect(p.router.yieldToSyn(syn)).toBe(true);
+    expect(p.routerApp.closed).toEqual(['normal']);
+    expect(p.clock.pending).toBeLessThanOrEqual(2); // only the guest's own timers remain
+  });
+});

@@ -81,6 +81,13 @@ export interface TcpOptions {
   synRetries?: number;
   /** TIME-WAIT length in ns (default 2 s: 2*MSL for a LAN, not RFC 793's 4 minutes). */
   timeWait?: number;
+  /**
+   * Keep-alive (RFC 1122 §4.2.3.6), off by default: after `idle` ns without hearing from
+   * the peer, send a probe every `interval` ns; after `probes` unanswered ones give up with
+   * closed('timeout'). It is how the router learns that a guest vanished (a reset machine)
+   * from a connection that was idle or half-closed.
+   */
+  keepAlive?: { idle: number; interval: number; probes: number };
 }
 
 /** Nanoseconds, as the Clock counts. */
@@ -179,6 +186,7 @@ export interface TcpStats {
   fastRetransmits: number;
   dupAcksIn: number;
   windowProbes: number;
+  keepAliveProbes: number;
   challengeAcks: number;
   /** Segments dropped as unacceptable (outside the window, wrong ports, bad ACK). */
   dropped: number;
@@ -213,6 +221,7 @@ export class TcpEndpoint {
     fastRetransmits: 0,
     dupAcksIn: 0,
     windowProbes: 0,
+    keepAliveProbes: 0,
     challengeAcks: 0,
     dropped: 0,
   };
@@ -223,6 +232,7 @@ export class TcpEndpoint {
   private readonly maxRetries: number;
   private readonly synRetries: number;
   private readonly timeWaitNs: number;
+  private readonly keepAlive: { idle: number; interval: number; probes: number } | null;
   /** The shift we use when the peer agrees to scaling: the smallest that fits the receive buffer in 16 bits. */
   private readonly ourWscale: number;
 
@@ -237,13 +247,15 @@ export class TcpEndpoint {
   private ooo: OooSegment[] = [];
   /** Sequence number of a FIN seen beyond a gap, or null. */
   private oooFin: number | null = null;
-  /** The peer's FIN has been taken in (rcv_nxt counts it). */
-  private finReceived = false;
 
   private rtxTimer: TimerId = 0;
   private persistTimer: TimerId = 0;
   private delackTimer: TimerId = 0;
   private timeWaitTimer: TimerId = 0;
+  private keepAliveTimer: TimerId = 0;
+  /** When the peer was last heard from, and keep-alive probes sent since. */
+  private lastHeard = 0;
+  private keepAliveSent = 0;
 
   /** Application events are queued while a segment or timer is processed and delivered after. */
   private pendingEvents: (() => void)[] = [];
@@ -263,6 +275,11 @@ export class TcpEndpoint {
     this.maxRetries = clampInt(options.maxRetries ?? 10, 1, 100);
     this.synRetries = clampInt(options.synRetries ?? 5, 0, 100);
     this.timeWaitNs = Math.max(0, options.timeWait ?? 2000 * MS);
+    const ka = options.keepAlive;
+    this.keepAlive =
+      ka && ka.idle > 0 && ka.interval > 0
+        ? { idle: ka.idle, interval: ka.interval, probes: clampInt(ka.probes, 1, 1000) }
+        : null;
     this.sndBuf = new Uint8Array(this.sendBufferSize);
     let shift = 0;
     while (shift < MAX_WSCALE && this.receiveBufferSize / 2 ** shift > 0xffff) shift++;
@@ -433,7 +450,7 @@ export class TcpEndpoint {
     if (this.gone) return;
     const t = this.tcb;
     t.rcv_backlog = clampInt(bytes, 0, this.receiveBufferSize);
-    if (!this.isSynchronized() || this.finReceived) return;
+    if (!this.receiving()) return;
     const current = Math.max(0, seqSub(t.rcv_adv, t.rcv_nxt));
     if (this.receiveWindowTarget() - current >= this.windowUpdateThreshold()) this.sendAck();
     this.flush();
@@ -453,6 +470,8 @@ export class TcpEndpoint {
       this.stats.dropped++;
       return;
     }
+    this.lastHeard = this.clock.now();
+    this.keepAliveSent = 0;
     switch (this.tcb.state) {
       case 'CLOSED':
       case 'LISTEN':
@@ -466,6 +485,21 @@ export class TcpEndpoint {
         break;
     }
     this.flush();
+  }
+
+  /**
+   * A SYN for this connection's address pair arrived while it lingers in TIME-WAIT: if its
+   * sequence number lies beyond everything of the old connection (RFC 1122 §4.2.2.13,
+   * RFC 6191 without timestamps), end this endpoint now (closed('normal')) and return true,
+   * so the router can open a new connection for it. Otherwise false: pass it to input().
+   */
+  yieldToSyn(seg: TcpSegment): boolean {
+    const t = this.tcb;
+    if (this.gone || t.state !== 'TIME-WAIT') return false;
+    if ((seg.flags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN || !seqGt(seg.seq, t.rcv_nxt)) return false;
+    this.finish('normal');
+    this.flush();
+    return true;
   }
 
   /** RFC 793 p.66 "If the state is SYN-SENT". */
@@ -741,7 +775,7 @@ export class TcpEndpoint {
   /** Segment text and FIN (RFC 793 p.74–75) for a segment that passed the checks. */
   private processData(seg: TcpSegment): void {
     const t = this.tcb;
-    if (!(t.state === 'ESTABLISHED' || t.state === 'FIN-WAIT-1' || t.state === 'FIN-WAIT-2')) return;
+    if (!this.receiving()) return;
     let seq = seg.seq >>> 0;
     let data = seg.payload;
     let fin = (seg.flags & TCP_FIN) !== 0;
@@ -849,7 +883,6 @@ export class TcpEndpoint {
   private receiveFin(): void {
     const t = this.tcb;
     t.rcv_nxt = seqAdd(t.rcv_nxt, 1);
-    this.finReceived = true;
     this.ooo = [];
     this.oooFin = null;
     this.queueEvent(() => this.events.remoteClosed());
@@ -1007,6 +1040,8 @@ export class TcpEndpoint {
     if (t.syn_retransmitted && !t.rtt_measured) t.rto = RTO_AFTER_SYN_LOSS; // RFC 6298 §5.7
     this.stats.rto = t.rto;
     this.queueEvent(() => this.events.established());
+    this.lastHeard = this.clock.now();
+    if (this.keepAlive) this.armKeepAlive(this.lastHeard + this.keepAlive.idle);
     if (t.fin_queued) t.state = 'FIN-WAIT-1';
   }
 
@@ -1061,7 +1096,7 @@ export class TcpEndpoint {
     const current = Math.max(0, seqSub(t.rcv_adv, t.rcv_nxt));
     let wnd = this.receiveWindowTarget();
     if (wnd < current) wnd = current; // never move the right edge left (RFC 1122 §4.2.2.16)
-    else if (wnd - current < this.windowUpdateThreshold() && current > 0) wnd = current;
+    else if (wnd - current < this.windowUpdateThreshold()) wnd = current; // receiver SWS avoidance
     const shift = t.rcv_wscale;
     // Round up so that scaling never shrinks what was promised.
     let field = Math.ceil(wnd / (1 << shift));
@@ -1225,10 +1260,51 @@ export class TcpEndpoint {
     this.armRtx();
   }
 
+  private armKeepAlive(at: number): void {
+    if (this.keepAlive === null) return;
+    if (this.keepAliveTimer !== 0) this.clock.cancelTimer(this.keepAliveTimer);
+    this.keepAliveTimer = this.clock.setTimer(at, () => {
+      this.keepAliveTimer = 0;
+      if (this.gone) return;
+      this.onKeepAlive();
+      this.flush();
+    });
+  }
+
+  /**
+   * RFC 1122 §4.2.3.6: an idle connection is probed with a segment at snd_una - 1, which
+   * the peer must answer with an ACK. The timer is not moved on every segment; when it
+   * fires it checks when the peer was last heard and sleeps again if that was recent.
+   */
+  private onKeepAlive(): void {
+    const ka = this.keepAlive!;
+    const t = this.tcb;
+    if (t.state === 'TIME-WAIT') return;
+    const now = this.clock.now();
+    if (this.keepAliveSent === 0 && now - this.lastHeard < ka.idle) {
+      this.armKeepAlive(this.lastHeard + ka.idle);
+      return;
+    }
+    // With data outstanding the retransmission or persist timer already probes the peer.
+    if (t.snd_una === t.snd_max && !t.persisting) {
+      if (this.keepAliveSent >= ka.probes) {
+        this.emitSegment(this.makeSegment(t.snd_nxt, TCP_RST | TCP_ACK, new Uint8Array(0)));
+        this.finish('timeout');
+        return;
+      }
+      this.keepAliveSent++;
+      this.stats.keepAliveProbes++;
+      this.emitSegment(this.makeSegment(seqSub(t.snd_una, 1) >>> 0, TCP_ACK, new Uint8Array(0)));
+    }
+    this.armKeepAlive(now + ka.interval);
+  }
+
   private enterTimeWait(): void {
     this.tcb.state = 'TIME-WAIT';
     this.cancelRtx();
     this.stopPersist();
+    if (this.keepAliveTimer !== 0) this.clock.cancelTimer(this.keepAliveTimer);
+    this.keepAliveTimer = 0;
     this.armTimeWait();
   }
 
@@ -1244,6 +1320,12 @@ export class TcpEndpoint {
   }
 
   // ---- Bookkeeping ----------------------------------------------------------------------
+
+  /** States in which the peer may still send us data. */
+  private receiving(): boolean {
+    const s = this.tcb.state;
+    return s === 'ESTABLISHED' || s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2';
+  }
 
   private canSend(): boolean {
     const s = this.tcb.state;
@@ -1264,8 +1346,10 @@ export class TcpEndpoint {
     this.stopPersist();
     if (this.delackTimer !== 0) this.clock.cancelTimer(this.delackTimer);
     if (this.timeWaitTimer !== 0) this.clock.cancelTimer(this.timeWaitTimer);
+    if (this.keepAliveTimer !== 0) this.clock.cancelTimer(this.keepAliveTimer);
     this.delackTimer = 0;
     this.timeWaitTimer = 0;
+    this.keepAliveTimer = 0;
     this.ooo = [];
     this.queueEvent(() => this.events.closed(reason));
   }
