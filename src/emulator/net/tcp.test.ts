@@ -1083,3 +1083,32 @@ describe('TcpEndpoint keep-alive and TIME-WAIT reuse', () => {
     expect(p.clock.pending).toBeLessThanOrEqual(2); // only the guest's own timers remain
   });
 });
+
+describe('TcpEndpoint flow control end to end', () => {
+  it('a slow reader bounds what is delivered but not consumed to its receive buffer', () => {
+    const buffer = 64 * 1024;
+    const p = new Pair({ delay: 2 * MS }, {}, { receiveBuffer: buffer });
+    p.open();
+    let pending = 0;
+    let maxPending = 0;
+    p.guestApp.onData = (b) => {
+      pending += b.length;
+      maxPending = Math.max(maxPending, pending);
+      p.guest.setReceiveBacklog(pending);
+    };
+    // The guest's application drains 8 KiB every 10 ms: 800 KB/s, far below the link.
+    const drain = (): void => {
+      pending -= Math.min(pending, 8192);
+      p.guest.setReceiveBacklog(pending);
+      p.clock.setTimer(p.clock.now() + 10 * MS, drain);
+    };
+    p.clock.setTimer(p.clock.now() + 10 * MS, drain);
+    const data = pattern(400_000, 16);
+    pump(p.router, p.routerApp, data, false);
+    p.run(() => p.guestApp.received.length === data.length, 60_000 * MS);
+    expectSameBytes(p.guestApp.received, data);
+    expect(maxPending).toBeGreaterThan(buffer / 2);
+    expect(maxPending).toBeLessThanOrEqual(buffer + (1 << p.guest.tcb.rcv_wscale));
+    expect(p.routerApp.closed).toEqual([]);
+  });
+});

@@ -259,6 +259,11 @@ export class TcpEndpoint {
 
   /** Application events are queued while a segment or timer is processed and delivered after. */
   private pendingEvents: (() => void)[] = [];
+  /**
+   * Bytes taken in whose data() event is still queued: the application cannot have counted
+   * them in its backlog yet, so the window we announce meanwhile leaves room for them.
+   */
+  private undelivered = 0;
   private flushing = false;
   private gone = false;
 
@@ -839,7 +844,11 @@ export class TcpEndpoint {
     t.rcv_nxt = seqAdd(t.rcv_nxt, data.length);
     this.stats.bytesIn += data.length;
     const copy = data.slice();
-    this.queueEvent(() => this.events.data(copy));
+    this.undelivered += copy.length;
+    this.queueEvent(() => {
+      this.undelivered -= copy.length;
+      this.events.data(copy);
+    });
   }
 
   /** Insert [seq, seq+data.length) into the out-of-order queue, keeping only bytes not held yet. */
@@ -1080,9 +1089,9 @@ export class TcpEndpoint {
     };
   }
 
-  /** The window we would like to offer: the buffer less what the application holds. */
+  /** The window we would like to offer: the buffer less what the application holds or has not been given yet. */
   private receiveWindowTarget(): number {
-    return Math.max(0, this.receiveBufferSize - this.tcb.rcv_backlog);
+    return Math.max(0, this.receiveBufferSize - this.tcb.rcv_backlog - this.undelivered);
   }
 
   /** RFC 1122 §4.2.3.3: open the window only in steps of min(buffer/2, MSS). */
