@@ -760,6 +760,61 @@ describe('NE2000: interrupts', () => {
   });
 });
 
+describe('NE2000: the ISA card as Linux ne.c probes it', () => {
+  it('CNTR0 check, reset, the PROM in byte mode (doubled bytes: word-wide card, 0x57 signature), IRQ autoprobe by a zero-length remote read', () => {
+    const r = isaRig();
+    const { t, io } = r;
+    expect(t.in8(io)).not.toBe(0xff);
+    t.out8(io, NODMA | PAGE1 | STOP);
+    t.out8(io + 0x0d, 0xff);
+    t.out8(io, NODMA);
+    t.in8(io + CNTR0);
+    expect(t.in8(io + CNTR0)).toBe(0);
+    t.out8(io + RESET, t.in8(io + RESET));
+    expect(t.in8(io + ISR) & ISR_RST).toBe(ISR_RST);
+    t.out8(io + ISR, 0xff);
+    // ne.c's SA PROM read: byte-wide DCR, 32 bytes, pairs compared to find a 16-bit card.
+    t.out8(io, NODMA | START | STOP);
+    t.out8(io + DCR, 0x48);
+    t.out8(io + RBCR0, 0);
+    t.out8(io + RBCR1, 0);
+    t.out8(io + IMR, 0);
+    t.out8(io + ISR, 0xff);
+    t.out8(io + RCR, 0x20);
+    t.out8(io + TCR, 0x02);
+    t.out8(io + RBCR0, 32);
+    t.out8(io + RBCR1, 0);
+    t.out8(io + RSAR0, 0);
+    t.out8(io + RSAR1, 0);
+    t.out8(io, RREAD | START);
+    const sa = Array.from({ length: 32 }, () => t.in8(io + DATA));
+    for (let i = 0; i < 32; i += 2) expect(sa[i]).toBe(sa[i + 1]);
+    const words = Array.from({ length: 16 }, (_, i) => sa[i + i]);
+    expect(words.slice(0, 6)).toEqual([...MAC]);
+    expect(words[14]).toBe(0x57);
+    expect(words[15]).toBe(0x57);
+    expect(t.in8(io + RSR) & 0x40).toBe(0x40); // RSR.DIS while in monitor mode
+    // IRQ autoprobe: enable RDC (and OVW), trigger a zero-length remote read.
+    t.out8(io + ISR, 0xff);
+    t.out8(io + IMR, 0x50);
+    t.out8(io + RBCR0, 0);
+    t.out8(io + RBCR1, 0);
+    t.out8(io, RREAD | START);
+    expect(r.t.irqLevel(9)).toBe(1);
+    t.out8(io + IMR, 0);
+    expect(r.t.irqLevel(9)).toBe(0);
+  });
+
+  it('answers at another port and IRQ when told, and nothing at 0x300 then', () => {
+    const t = createTestBus();
+    const nic = new Ne2000({ mac: MAC, model: 'isa', isa: { port: 0x320, irq: 10 } });
+    t.attach(nic);
+    expect(t.in8(0x300)).toBe(0xff);
+    expect(t.in8(0x320)).toBe(0x21);
+    expect(t.in8(0x320 + 0x0a)).toBe(0x50);
+  });
+});
+
 describe('NE2000: registers on page 2 and the debugger view', () => {
   it('page 2 reads back PSTART, PSTOP, TPSR, RCR, TCR, DCR, IMR', () => {
     const r = pciRig();
@@ -913,6 +968,16 @@ describe('NE2000: guest-triggered bugs from QEMU history', () => {
     t.out8(io + RSAR1, 0xff);
     t.out8(io + CR, RREAD | START);
     expect(t.in32(io + DATA)).toBe((0xffff | (MAC[0] << 16) | (MAC[0] << 24)) >>> 0);
+  });
+
+  it('a BNRY left just before PSTART (an unwrapped "next - 1") counts as PSTOP - 1, not as a broken ring', () => {
+    const r = pciRig();
+    linuxOpen(r);
+    r.t.out8(r.io + BNRY, RX_START - 1);
+    for (let i = 0; i < 10; i++) r.nic.receive(frame(MAC, 1514, i));
+    expect(r.nic.counters.rxFrames).toBe(8);
+    expect(r.nic.counters.dropBadRing).toBe(0);
+    expect(linuxReceive(r)).toHaveLength(10);
   });
 
   it('CVE-2016-2841: PSTART >= PSTOP neither hangs nor writes; frames are refused and counted', () => {

@@ -450,7 +450,8 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
           case 0x09: return s.rsar >> 8; // CRDA1
           case 0x0a: return RTL8029_ID0;
           case 0x0b: return RTL8029_ID1;
-          case 0x0c: return s.rsr;
+          // RSR.DIS shows the receiver disabled by monitor mode for as long as RCR.MON is set.
+          case 0x0c: return s.rsr | ((s.rcr & RCR_MON) !== 0 ? RSR_DIS : 0);
           case 0x0d: return s.cntr0;
           case 0x0e: return s.cntr1;
           default: return s.cntr2;
@@ -835,14 +836,24 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
   }
 
   /**
-   * Ring registers the chip can work with: PSTART < PSTOP inside the buffer RAM, CURR and
-   * BNRY inside the ring. Anything else (CVE-2015-5278 CURR past PSTOP, CVE-2015-5279
+   * Ring registers the chip can work with: PSTART < PSTOP inside the buffer RAM, CURR
+   * inside the ring. Anything else (CVE-2015-5278 CURR past PSTOP, CVE-2015-5279
    * pointers outside the memory, CVE-2016-2841 PSTART >= PSTOP) refuses frames.
    */
   private ringUsable(): boolean {
     const s = this.state;
-    return s.pstart >= PAGE_FIRST && s.pstart < s.pstop && s.pstop <= PAGE_END
-      && s.curr >= s.pstart && s.curr < s.pstop && s.bnry >= s.pstart && s.bnry < s.pstop;
+    return s.pstart >= PAGE_FIRST && s.pstart < s.pstop && s.pstop <= PAGE_END && s.curr >= s.pstart && s.curr < s.pstop;
+  }
+
+  /**
+   * BNRY as a page of the ring. Drivers that keep BNRY one page behind the next packet
+   * and forget to wrap write PSTART - 1 for "PSTOP - 1"; the chip only ever compares
+   * BNRY with its write page, so any value is taken modulo the ring rather than refused.
+   */
+  private boundary(): number {
+    const s = this.state;
+    const ringPages = s.pstop - s.pstart;
+    return s.pstart + ((((s.bnry - s.pstart) % ringPages) + ringPages) % ringPages);
   }
 
   /**
@@ -863,7 +874,8 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
     const total = 4 + len + 4;
     const pages = (total + 255) >> 8;
     const ringPages = s.pstop - s.pstart;
-    const avail = s.bnry > s.curr ? s.bnry - s.curr : ringPages - (s.curr - s.bnry);
+    const bnry = this.boundary();
+    const avail = bnry > s.curr ? bnry - s.curr : ringPages - (s.curr - bnry);
     if (pages >= ringPages) {
       // Bigger than the whole ring: it can never fit, so it overflows as on the chip.
       this.overflow(`frame of ${frame.length} bytes dropped: larger than the ${ringPages}-page receive ring`);
