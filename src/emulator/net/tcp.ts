@@ -135,6 +135,8 @@ export interface Tcb {
   /** Window scaling (RFC 7323): the peer's shift for its window field, ours for what we announce. */
   snd_wscale: number;
   rcv_wscale: number;
+  /** Both SYNs carried the option, so windows after the SYNs are scaled. */
+  wscale_ok: boolean;
   /** Segment size we send: the peer's MSS, capped by ours. */
   smss: number;
   /** RFC 6298 §2. srtt 0 with rtt_measured false means no measurement yet. */
@@ -306,6 +308,7 @@ export class TcpEndpoint {
       rcv_adv: 0,
       snd_wscale: 0,
       rcv_wscale: 0,
+      wscale_ok: false,
       smss: Math.min(DEFAULT_PEER_MSS, this.ourMss),
       srtt: 0,
       rttvar: 0,
@@ -1001,7 +1004,7 @@ export class TcpEndpoint {
     const seg = this.makeSegment(t.iss, withAck ? TCP_SYN | TCP_ACK : TCP_SYN, new Uint8Array(0));
     seg.mss = this.ourMss;
     // RFC 7323 §2.2: offer scaling in a SYN; in a SYN-ACK only if the peer offered it.
-    if (!withAck || this.scalingAgreed) seg.wscale = this.tcb.rcv_wscale;
+    if (!withAck || this.tcb.wscale_ok) seg.wscale = this.tcb.rcv_wscale;
     // The window in a SYN is unscaled (RFC 7323 §2.2).
     const wnd = Math.min(0xffff, this.receiveWindowTarget());
     seg.window = wnd;
@@ -1020,20 +1023,18 @@ export class TcpEndpoint {
     this.emitSegment(seg);
   }
 
-  private scalingAgreed = false;
-
   /** Options of the peer's SYN: its MSS caps our segments; scaling only if both offer it. */
   private takeSynOptions(syn: TcpSegment): void {
     const t = this.tcb;
     const peerMss = syn.mss !== undefined && syn.mss > 0 ? syn.mss : DEFAULT_PEER_MSS;
     t.smss = Math.max(1, Math.min(peerMss, this.ourMss));
     if (syn.wscale !== undefined) {
-      this.scalingAgreed = true;
+      this.tcb.wscale_ok = true;
       t.rcv_wscale = this.ourWscale;
       // RFC 7323 §2.3: a shift above 14 is used as 14.
       t.snd_wscale = Math.min(syn.wscale, MAX_WSCALE);
     } else {
-      this.scalingAgreed = false;
+      this.tcb.wscale_ok = false;
       t.snd_wscale = 0;
       t.rcv_wscale = 0;
     }
