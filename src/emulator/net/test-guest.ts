@@ -11,7 +11,6 @@ import { UserNetwork, type UserNetOptions } from './user-net.ts';
 import type { HostNetwork } from './host.ts';
 
 export class TestGuest {
-  readonly sent: Uint8Array[] = [];
   private queue: Uint8Array[] = [];
 
   constructor(
@@ -22,7 +21,6 @@ export class TestGuest {
     const prev = net.transmit;
     net.transmit = (f) => {
       this.queue.push(f);
-      this.sent.push(f);
       void prev;
     };
   }
