@@ -1138,3 +1138,23 @@ describe('TcpEndpoint over bad links', () => {
     }
   });
 });
+
+describe('TcpEndpoint send buffer', () => {
+  it('grows its ring while wrapped and keeps the byte order', () => {
+    const p = new Pair({ delay: 5 * MS });
+    p.open();
+    const data = pattern(600_000, 17);
+    let off = 0;
+    // 3001 bytes every millisecond: about 30 KB in flight over the 10 ms round trip, so the
+    // 16 KiB ring fills while its head moves and has to grow from a wrapped state.
+    const tick = (): void => {
+      const n = p.router.write(data.subarray(off, Math.min(data.length, off + 3001)));
+      off += n;
+      if (off < data.length) p.clock.setTimer(p.clock.now() + 1 * MS, tick);
+    };
+    tick();
+    p.run(() => p.guestApp.received.length === data.length && p.router.sendQueued === 0);
+    expectSameBytes(p.guestApp.received, data);
+    expect(p.router.sendBufferFree).toBe(256 * 1024);
+  });
+});

@@ -238,8 +238,12 @@ export class TcpEndpoint {
   /** The shift we use when the peer agrees to scaling: the smallest that fits the receive buffer in 16 bits. */
   private readonly ourWscale: number;
 
-  /** Send buffer: a ring holding bytes from sndBufSeq (the first unacknowledged data byte) on. */
-  private readonly sndBuf: Uint8Array;
+  /**
+   * Send buffer: a ring holding bytes from sndBufSeq (the first unacknowledged data byte)
+   * on. It starts small and grows to sendBufferSize as writes need, so an idle connection
+   * costs little.
+   */
+  private sndBuf: Uint8Array;
   private sndBufHead = 0;
   private sndBufLen = 0;
   private sndBufSeq = 0;
@@ -287,7 +291,7 @@ export class TcpEndpoint {
       ka && ka.idle > 0 && ka.interval > 0
         ? { idle: ka.idle, interval: ka.interval, probes: clampInt(ka.probes, 1, 1000) }
         : null;
-    this.sndBuf = new Uint8Array(this.sendBufferSize);
+    this.sndBuf = new Uint8Array(Math.min(this.sendBufferSize, 16 * 1024));
     let shift = 0;
     while (shift < MAX_WSCALE && this.receiveBufferSize / 2 ** shift > 0xffff) shift++;
     this.ourWscale = shift;
@@ -392,7 +396,8 @@ export class TcpEndpoint {
     if (this.gone || this.tcb.fin_queued || !this.canSend()) return 0;
     const n = Math.min(data.length, this.sendBufferSize - this.sndBufLen);
     if (n > 0) {
-      const size = this.sendBufferSize;
+      if (this.sndBufLen + n > this.sndBuf.length) this.growSendBuffer(this.sndBufLen + n);
+      const size = this.sndBuf.length;
       const tail = (this.sndBufHead + this.sndBufLen) % size;
       const first = Math.min(n, size - tail);
       this.sndBuf.set(data.subarray(0, first), tail);
@@ -708,7 +713,7 @@ export class TcpEndpoint {
     // Release acknowledged data from the buffer (the SYN and FIN occupy no buffer bytes).
     const dataAcked = Math.max(0, Math.min(seqSub(ack, this.sndBufSeq), this.sndBufLen));
     if (dataAcked > 0) {
-      this.sndBufHead = (this.sndBufHead + dataAcked) % this.sendBufferSize;
+      this.sndBufHead = (this.sndBufHead + dataAcked) % this.sndBuf.length;
       this.sndBufLen -= dataAcked;
       this.sndBufSeq = seqAdd(this.sndBufSeq, dataAcked);
     }
@@ -950,14 +955,26 @@ export class TcpEndpoint {
     if (t.snd_una !== t.snd_max && this.rtxTimer === 0 && !t.persisting) this.armRtx();
   }
 
+  /** Reallocate the ring with at least `need` bytes (doubling, capped at sendBufferSize), unwrapped. */
+  private growSendBuffer(need: number): void {
+    let size = this.sndBuf.length;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(Math.min(this.sendBufferSize, size));
+    const first = Math.min(this.sndBufLen, this.sndBuf.length - this.sndBufHead);
+    next.set(this.sndBuf.subarray(this.sndBufHead, this.sndBufHead + first));
+    if (this.sndBufLen > first) next.set(this.sndBuf.subarray(0, this.sndBufLen - first), first);
+    this.sndBuf = next;
+    this.sndBufHead = 0;
+  }
+
   /** Send `len` data bytes (and FIN) from sequence `seq`; counts a retransmission when it is below snd_max. */
   private sendDataAt(seq: number, len: number, fin: boolean): void {
     const t = this.tcb;
     const off = seqSub(seq, this.sndBufSeq);
     const payload = new Uint8Array(len);
     if (len > 0) {
-      const start = (this.sndBufHead + off) % this.sendBufferSize;
-      const first = Math.min(len, this.sendBufferSize - start);
+      const start = (this.sndBufHead + off) % this.sndBuf.length;
+      const first = Math.min(len, this.sndBuf.length - start);
       payload.set(this.sndBuf.subarray(start, start + first));
       if (len > first) payload.set(this.sndBuf.subarray(0, len - first), first);
     }
