@@ -15,7 +15,16 @@
  *   (RFC 6928);
  * - an out-of-order queue, trimming of duplicate and overlapping data, delayed ACKs
  *   (RFC 1122 §4.2.3.2: every second segment, or a 40 ms timer), window updates as the
- *   application drains.
+ *   application drains;
+ * - optional keep-alive (RFC 1122 §4.2.3.6).
+ *
+ * Flow control both ways: write() takes only what the send buffer holds and writable()
+ * says when to go on; setReceiveBacklog() tells the endpoint how much delivered data the
+ * application still holds, and the announced window shrinks and reopens with it.
+ * Not implemented: SACK (never offered, so the peer sends none), timestamps (ignored, not
+ * echoed, so the peer turns them off), urgent data (delivered inline), Nagle (segments go
+ * out as soon as the window allows, as with TCP_NODELAY: the router relays, it does not
+ * coalesce), saving and loading a connection with the machine's state.
  *
  * Time is the machine's virtual clock (DESIGN.md seam 6): every timer is a Clock timer.
  * The connection's variables are the Transmission Control Block as plain data (`tcb`),
