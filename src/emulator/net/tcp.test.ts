@@ -44,6 +44,7 @@ class App {
   log: string[] = [];
   onData: ((b: Uint8Array) => void) | null = null;
   onWritable: (() => void) | null = null;
+  onRemoteClosed: (() => void) | null = null;
 
   get received(): Uint8Array {
     return concat(this.chunks);
@@ -75,6 +76,7 @@ function events(app: App, output: (seg: TcpSegment) => void) {
     remoteClosed: () => {
       app.remoteClosed++;
       app.log.push('remoteClosed');
+      app.onRemoteClosed?.();
     },
     writable: () => {
       app.writable++;
@@ -115,7 +117,7 @@ class Pair {
   /** Every segment as parsed at the receiver, with its sender. */
   readonly wire: { from: 'router' | 'guest'; seg: TcpSegment; at: number }[] = [];
   /** Sends and arrivals in the order they happened, for checks of what a sender knew when it sent. */
-  readonly timeline: { kind: 'send' | 'arrive'; from: 'router' | 'guest'; seg: TcpSegment }[] = [];
+  readonly timeline: { kind: 'send' | 'arrive'; from: 'router' | 'guest'; seg: TcpSegment; at: number }[] = [];
   lost = 0;
   private readonly rand: () => number;
 
@@ -140,7 +142,7 @@ class Pair {
     const bytes = encodeTcpSegment(seg, srcIp, dstIp);
     const loss = this.link.loss ?? 0;
     const parsedHere = parseTcpSegment(bytes, srcIp, dstIp)!;
-    this.timeline.push({ kind: 'send', from, seg: parsedHere });
+    this.timeline.push({ kind: 'send', from, seg: parsedHere, at: this.clock.now() });
     if ((loss > 0 && this.rand() < loss) || this.link.drop?.(from, parsedHere)) {
       this.lost++;
       return;
@@ -152,7 +154,7 @@ class Pair {
         const parsed = parseTcpSegment(bytes, srcIp, dstIp);
         expect(parsed).not.toBeNull();
         this.wire.push({ from, seg: parsed!, at: this.clock.now() });
-        this.timeline.push({ kind: 'arrive', from, seg: parsed! });
+        this.timeline.push({ kind: 'arrive', from, seg: parsed!, at: this.clock.now() });
         const to = from === 'router' ? this.guest : this.router;
         to.input(parsed!);
       });
@@ -736,15 +738,11 @@ describe('TcpEndpoint retransmission timer (RFC 6298)', () => {
     const rto0 = p.router.tcb.rto; // 300 ms
     blackhole = true;
     const sentAt = p.clock.now();
-    p.router.write(pattern(5000, 7));
-    const sends: { at: number; seq: number; flags: number }[] = [];
-    const output = (p.router as unknown as { events: { output: (s: TcpSegment) => void } }).events.output;
-    (p.router as unknown as { events: { output: (s: TcpSegment) => void } }).events.output = (s) => {
-      sends.push({ at: p.clock.now(), seq: s.seq, flags: s.flags });
-      output(s);
-    };
+    p.router.write(pattern(5000, 7)); // four segments go out at once (initial window)
+    const first = p.timeline.length;
     p.run(() => p.routerApp.closed.length > 0);
     expect(p.routerApp.closed).toEqual(['timeout']);
+    const sends = p.timeline.slice(first).filter((e) => e.kind === 'send' && e.from === 'router').map((e) => ({ at: e.at, seq: e.seg.seq, flags: e.seg.flags }));
     const retx = sends.filter((s) => !(s.flags & TCP_RST));
     expect(retx).toHaveLength(5);
     // Every retransmission is the first unacknowledged segment.
@@ -966,12 +964,7 @@ describe('TcpEndpoint odd paths', () => {
     p.open();
     // The router echoes what it gets, and closes when the guest does.
     p.routerApp.onData = (b) => p.router.write(b);
-    const routerEvents = (p.router as unknown as { events: { remoteClosed: () => void } }).events;
-    const remoteClosed = routerEvents.remoteClosed;
-    routerEvents.remoteClosed = () => {
-      remoteClosed();
-      p.router.close();
-    };
+    p.routerApp.onRemoteClosed = () => p.router.close();
     const data = pattern(20_000, 12);
     p.guest.write(data);
     p.guest.close();
