@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Browser for Playwright (it may not download its own here), QEMU to check the images,
-# nasm for the CPU's test programs. The image recipes install their own build tools.
-packages=(chromium qemu-system-x86 nasm ca-certificates)
+# nasm for the CPU's test programs, tcpdump to check the pcap captures and curl as the
+# hostfwd test's client. The image recipes install their own build tools.
+packages=(chromium qemu-system-x86 nasm ca-certificates tcpdump curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,7 +5,8 @@
  * wall-clock, each boot in a fresh process as the CLI has it (TRAPDOOR_BENCH_IMAGES=a,b
  * picks the images; TRAPDOOR_BENCH_BOOT=0 skips the boots), then the same boot in the
  * CLI against the page's worker code in a Node worker thread and in Chromium (bench-worker.ts; set
- * TRAPDOOR_BENCH_WORKER=0 to skip, TRAPDOOR_BENCH_BROWSER=0 to skip Chromium only).
+ * TRAPDOOR_BENCH_WORKER=0 to skip, TRAPDOOR_BENCH_BROWSER=0 to skip Chromium only), then the
+ * network's throughput, host to guest and guest to guest (bench-net.ts; TRAPDOOR_BENCH_NET=0 skips it).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -163,4 +164,9 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
       line('chromium page (the whole page: screen, serial console, devices panel drawn)', 'page');
     }
   }
+}
+
+if (process.env.TRAPDOOR_BENCH_NET !== '0') {
+  const { benchNetwork } = await import('./bench-net.ts');
+  await benchNetwork();
 }

@@ -78,6 +78,11 @@ export function resolveConfig(o: CliOptions): MachineConfig {
     names: { bios: biosPath },
     network: buildNetworkConfig(o.net),
   };
+  for (const nd of inputs.network!.netdevs) {
+    if (nd.kind === 'user' && nd.tftpDir !== undefined && !fs.statSync(nd.tftpDir, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new UsageError(`tftp=${nd.tftpDir}: no such folder`);
+    }
+  }
   // iPXE's ROM for the PCI NIC, from the firmware image when it is there (QEMU loads it
   // whenever the NIC exists; without it only network boot is missing).
   if (inputs.network!.nics.some((n) => n.model === 'ne2k_pci')) {

@@ -10,6 +10,7 @@
  * Option strings use QEMU's syntax: comma-separated key=value, ",," for a literal comma.
  */
 import { parseMac, defaultMac } from '../emulator/net/ethernet.ts';
+import { defaultNetworkConfig } from '../emulator/machine/network.ts';
 import type { HostForward, NetdevConfig, NetworkConfig, NicConfig } from '../emulator/machine/config.ts';
 
 export class NetArgError extends Error {
@@ -153,6 +154,35 @@ function macOf(flag: string, v: string): Uint8Array {
   return mac;
 }
 
+/**
+ * Trapdoor's own NIC keys, shaping its link: loss=0.05 (a fraction, or 5%), delay=2ms
+ * (ns, us, ms, s), rate=1M (bytes per second, k/M/G suffixes), lossseed=N.
+ */
+function shapeKey(flag: string, nic: NicConfig, k: string, v: string): boolean {
+  const shape = (nic.shape ??= {});
+  if (k === 'loss') {
+    const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(v);
+    const p = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
+    if (!(p >= 0 && p <= 1)) throw new NetArgError(`-${flag}: loss=${v}: expected a fraction from 0 to 1, or a percentage`);
+    shape.loss = p;
+  } else if (k === 'delay') {
+    const m = /^(\d+(?:\.\d+)?)(ns|us|ms|s)?$/.exec(v);
+    if (!m) throw new NetArgError(`-${flag}: delay=${v}: expected a time such as 2ms`);
+    shape.delayNs = Number(m[1]) * { ns: 1, us: 1e3, ms: 1e6, s: 1e9 }[(m[2] ?? 'ms') as 'ms'];
+  } else if (k === 'rate') {
+    const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(v);
+    if (!m) throw new NetArgError(`-${flag}: rate=${v}: expected bytes per second such as 500k or 2M`);
+    shape.bytesPerSecond = Number(m[1]) * ({ '': 1, k: 1e3, m: 1e6, g: 1e9 } as Record<string, number>)[m[2].toLowerCase()];
+  } else if (k === 'lossseed') {
+    if (!/^\d+$/.test(v)) throw new NetArgError(`-${flag}: lossseed=${v}: expected a whole number`);
+    shape.seed = Number(v);
+  } else {
+    if (Object.keys(shape).length === 0) delete nic.shape;
+    return false;
+  }
+  return true;
+}
+
 function unknown(flag: string, rest: [string, string][]): void {
   if (rest.length > 0) throw new NetArgError(`-${flag}: unknown option '${rest[0][0]}'`);
 }
@@ -162,12 +192,8 @@ function unknown(flag: string, rest: [string, string][]): void {
  * default: one ne2k_pci on an unrestricted user network.
  */
 export function buildNetworkConfig(flags: readonly NetFlag[]): NetworkConfig {
+  if (flags.length === 0) return defaultNetworkConfig();
   const cfg: NetworkConfig = { nics: [], netdevs: [] };
-  if (flags.length === 0) {
-    cfg.netdevs.push({ kind: 'user', id: 'user.0', restrict: false, hostfwd: [] });
-    cfg.nics.push({ model: 'ne2k_pci', mac: defaultMac(0), netdev: 'user.0' });
-    return cfg;
-  }
   const devices: { model: NicModel; opts: [string, string][] }[] = [];
   let nicCount = 0;
   let none = false;
@@ -181,17 +207,16 @@ export function buildNetworkConfig(flags: readonly NetFlag[]): NetworkConfig {
       const idOpt = opts.find(([k]) => k === 'id');
       const id = idOpt ? idOpt[1] : `${type}.${nicCount}`;
       const { netdev, rest } = netdevFrom(flag, type, opts.filter(([k]) => k !== 'id'), id);
-      let model: NicModel = 'ne2k_pci';
-      let mac = defaultMac(nicCount);
+      const nic: NicConfig = { model: 'ne2k_pci', mac: defaultMac(nicCount), netdev: id };
       const left: [string, string][] = [];
       for (const [k, v] of rest) {
-        if (k === 'model') model = nicModel(flag, v);
-        else if (k === 'mac') mac = macOf(flag, v);
-        else left.push([k, v]);
+        if (k === 'model') nic.model = nicModel(flag, v);
+        else if (k === 'mac') nic.mac = macOf(flag, v);
+        else if (!shapeKey(flag, nic, k, v)) left.push([k, v]);
       }
       unknown(flag, left);
       cfg.netdevs.push(netdev);
-      cfg.nics.push({ model, mac, netdev: id });
+      cfg.nics.push(nic);
       nicCount++;
     } else if (flag === 'netdev') {
       const idOpt = opts.find(([k]) => k === 'id');
@@ -212,7 +237,7 @@ export function buildNetworkConfig(flags: readonly NetFlag[]): NetworkConfig {
       else if (k === 'iobase' && d.model === 'ne2k_isa') nic.iobase = parseInt(v, v.startsWith('0x') ? 16 : 10);
       else if (k === 'irq' && d.model === 'ne2k_isa') nic.irq = Number(v);
       else if (k === 'id' || k === 'addr' || k === 'bus') continue;
-      else left.push([k, v]);
+      else if (!shapeKey('device', nic, k, v)) left.push([k, v]);
     }
     unknown('device', left);
     if (nic.netdev !== null && !cfg.netdevs.some((n) => n.id === nic.netdev)) throw new NetArgError(`-device ${d.model}: netdev=${nic.netdev}: no -netdev with that id`);

@@ -3,10 +3,14 @@
  * --until/--send script, --timeout, --stats, --debug-exit.
  */
 import * as fs from 'node:fs';
-import type { CliOptions } from './args.ts';
+import { UsageError, type CliOptions } from './args.ts';
 import type { MachineConfig } from '../emulator/machine/config.ts';
 import { createMachine, type Machine } from '../emulator/machine/machine.ts';
 import { Script } from './script.ts';
+import { nodeHostNetwork } from './node-host-network.ts';
+import { socketUplink, type SocketUplink } from './socket-uplink.ts';
+import { folderTftpFiles } from './tftp-folder.ts';
+import { PcapWriter } from '../emulator/net/pcap.ts';
 
 /** Instructions per turn of the event loop: long enough to be efficient, short enough for stdin. */
 const TURN = 2_000_000;
@@ -22,6 +26,15 @@ export async function runHeadless(config: MachineConfig, o: CliOptions): Promise
   const out = (fd: number, byte: number) => {
     if (fd >= 0) fs.writeSync(fd, Uint8Array.of(byte));
   };
+  // Network events wake a run loop that sleeps through an idle guest.
+  let wake: (() => void) | null = null;
+  const onActivity = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const hostNetwork = nodeHostNetwork(onActivity);
+  const logLine = (message: string) => process.stderr.write(`trapdoor: ${message}\n`);
   const machine: Machine = createMachine(config, {
     serial: (index, byte) => {
       if (index !== 0) return;
@@ -34,13 +47,46 @@ export async function runHeadless(config: MachineConfig, o: CliOptions): Promise
     },
     debugExit: o.debugExit ? (value) => (exitCode = (value << 1) | 1) : undefined,
     reset: (reason) => process.stderr.write(`trapdoor: machine reset: ${reason}\n`),
-    log: (message) => process.stderr.write(`trapdoor: ${message}\n`),
-  });
+    log: logLine,
+  }, { network: { host: hostNetwork, tftpFiles: folderTftpFiles, log: logLine } });
+
+  // Uplinks and listening ports, before the guest runs: a taken port is a usage error.
+  const uplinks: SocketUplink[] = [];
+  let pcapFd = -1;
+  const closeNetwork = () => {
+    for (const u of uplinks) u.close();
+    machine.network.close();
+    hostNetwork.close();
+    if (pcapFd >= 0) fs.closeSync(pcapFd);
+    pcapFd = -1;
+  };
+  try {
+    await machine.network.start();
+    for (const nd of config.network?.netdevs ?? []) {
+      if (nd.kind !== 'socket') continue;
+      const u = socketUplink(machine.network.lan(nd.id), nd, logLine, onActivity);
+      uplinks.push(u);
+      // listen= is ready at once; connect= goes on trying while the guest boots.
+      if (nd.listen) await u.ready;
+      else u.ready.catch((e: Error) => logLine(e.message));
+    }
+    if (o.pcap !== undefined) {
+      const first = machine.network.nics[0];
+      if (!first?.port) throw new Error('--pcap: the machine has no NIC on a network to capture');
+      pcapFd = fs.openSync(o.pcap, 'w');
+      const fd = pcapFd;
+      const writer = new PcapWriter((chunk) => fs.writeSync(fd, chunk));
+      first.port.addTap((frame, t) => writer.write(frame, t));
+    }
+  } catch (e) {
+    closeNetwork();
+    throw new UsageError((e as Error).message);
+  }
   script.start();
 
   // Keys typed on a terminal go to COM1 byte for byte; Ctrl-A x quits, as in QEMU.
   let ctrlA = false;
-  const stdinIsUseful = o.serial.kind === 'stdio' && (process.stdin.isTTY || fs.fstatSync(0).isFIFO());
+  const stdinIsUseful = o.serial.kind === 'stdio' && (process.stdin.isTTY || fs.fstatSync(0).isFIFO() || fs.fstatSync(0).isSocket());
   if (stdinIsUseful) {
     if (process.stdin.isTTY) process.stdin.setRawMode(true);
     process.stdin.on('data', (d: Buffer) => {
@@ -76,14 +122,27 @@ export async function runHeadless(config: MachineConfig, o: CliOptions): Promise
       }
       // Let stdin and timers in; sleep while an idle guest waits for its next timer.
       const idle = !config.deterministic && machine.cpu.halted ? Math.min(50, machine.nextWakeMs()) : 0;
-      await new Promise((r) => setTimeout(r, idle));
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          wake = null;
+          r();
+        }, idle);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
     }
   } finally {
     if (o.stats) {
-      const report = { instructions: machine.cpu.instructionCount, virtualSeconds: machine.bus.clock.now() / 1e9, ...machine.bus.stats.snapshot() };
+      const report = {
+        instructions: machine.cpu.instructionCount, virtualSeconds: machine.bus.clock.now() / 1e9, ...machine.bus.stats.snapshot(),
+        network: { ...machine.network.snapshot(), uplinks: uplinks.map((u) => ({ id: u.id, address: u.address, ...u.counters })) },
+      };
       fs.writeFileSync(o.stats, JSON.stringify(report, null, 2) + '\n');
     }
     if (o.screen) fs.writeFileSync(o.screen, machine.vga.textMode ? machine.vga.textLines().join('\n') + '\n' : '');
+    closeNetwork();
     if (stdinIsUseful) {
       if (process.stdin.isTTY) process.stdin.setRawMode(false);
       process.stdin.pause();

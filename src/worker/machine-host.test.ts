@@ -86,7 +86,7 @@ describe('MachineHost', () => {
     await until('running again', (m) => m.type === 'status' && m.status.phase === 'running' && messages.indexOf(m) > messages.findIndex((x) => x.type === 'status' && x.status.phase === 'paused'));
     send({ type: 'describe' });
     const view = await until('machine view', (m) => m.type === 'machine');
-    expect(view.type === 'machine' && view.functions.map((f) => `${f.bdf} ${f.name}`)).toEqual(['00:00.0 i440fx', '00:01.0 piix3', '00:01.1 ide', '00:01.3 acpi', '00:02.0 vga']);
+    expect(view.type === 'machine' && view.functions.map((f) => `${f.bdf} ${f.name}`)).toEqual(['00:00.0 i440fx', '00:01.0 piix3', '00:01.1 ide', '00:01.3 acpi', '00:02.0 vga', '00:03.0 ne2k']);
     send({ type: 'power-off' });
     await until('off', (m) => m.type === 'status' && m.status.phase === 'off');
   });

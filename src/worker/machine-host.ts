@@ -9,6 +9,7 @@
  */
 import type { Machine } from '../emulator/machine/machine.ts';
 import { createMachine } from '../emulator/machine/machine.ts';
+import { defaultNetworkConfig } from '../emulator/machine/network.ts';
 import { buildMachineConfig, ImageConfigError, type MachineInputs } from '../emulator/machine/image-config.ts';
 import { KernelImageError } from '../emulator/firmware/linux-boot.ts';
 import { MAX_HEIGHT, MAX_WIDTH, VgaRenderer } from '../emulator/devices/vga/renderer.ts';
@@ -182,6 +183,10 @@ export class MachineHost {
       fda: bytes(r.fda),
       boot: r.boot,
       deterministic: r.deterministic,
+      // The NIC and the user network a QEMU user gets by default; in the page the router
+      // answers DHCP, DNS from its table and pings to itself (a browser has no sockets to
+      // NAT through yet).
+      network: defaultNetworkConfig(),
       names: { bios: r.bios.name, kernel: r.kernel?.name, initrd: r.initrd?.name, cdrom: r.cdrom?.name, hda: r.hda?.name, fda: r.fda?.name },
     };
     let machine: Machine;

@@ -11,6 +11,10 @@ export const STAT_FIELDS = [
   'traps', 'dmaBytesRead', 'dmaBytesWritten', 'dmaFaults', 'irqs', 'timeNs',
   // PCI configuration cycles that reached this function (the 0xCFC port accesses themselves count on the "pci" row).
   'configReads', 'configWrites',
+  // A NIC's traffic as its link to the LAN carried it (net/switch.ts counts frames sent and the
+  // link's own drops) and as the chip took it into its ring (received, and refusals by reason).
+  'framesReceived', 'framesSent', 'netBytesReceived', 'netBytesSent',
+  'dropRingFull', 'dropStopped', 'dropFiltered', 'dropMalformed', 'dropLink',
 ] as const;
 export type StatField = (typeof STAT_FIELDS)[number];
 
@@ -28,6 +32,15 @@ export const IRQS = 10;
 export const TIME_NS = 11;
 export const CONFIG_READS = 12;
 export const CONFIG_WRITES = 13;
+export const FRAMES_RECEIVED = 14;
+export const FRAMES_SENT = 15;
+export const NET_BYTES_RECEIVED = 16;
+export const NET_BYTES_SENT = 17;
+export const DROP_RING_FULL = 18;
+export const DROP_STOPPED = 19;
+export const DROP_FILTERED = 20;
+export const DROP_MALFORMED = 21;
+export const DROP_LINK = 22;
 const STRIDE = STAT_FIELDS.length;
 
 /**
@@ -103,6 +116,11 @@ export class DeviceStats {
 
   count(device: number, field: number, n = 1): void {
     this.counters[device * STRIDE + field] += n;
+  }
+
+  /** Publish a total counted elsewhere (a NIC's frames, counted by its switch port and the chip). */
+  set(device: number, field: number, value: number): void {
+    this.counters[device * STRIDE + field] = value;
   }
 
   /** xorshift32 state drawing which traps are timed (see SAMPLE_WEIGHT). */

@@ -144,7 +144,7 @@ describe('parseMultiboot', () => {
 describe('bootOrder', () => {
   it('puts the kernel loader first, then the -boot letters as SeaBIOS device paths', () => {
     expect(bootOrder('dc', true)).toBe('/rom@genroms/linuxboot.bin\n/pci@i0cf8/*@1,1/drive@1/disk@0\n/pci@i0cf8/*@1,1/drive@0/disk@0');
-    expect(bootOrder('n', false)).toBe('');
+    expect(bootOrder('n', false)).toBe('/pci@i0cf8/ethernet@3/ethernet-phy@0');
   });
 });
 

@@ -12,13 +12,14 @@ import { parseMultiboot, prepareMultiboot } from './multiboot.ts';
 /**
  * SeaBIOS device paths for QEMU's -boot letters (SeaBIOS boot.c, bootprio_find_*): the
  * floppy behind the PIIX3's ISA bridge, hda as primary master and the CD as secondary
- * master of the PIIX IDE at 00:01.1. The network letter has no fixed path (the NIC's slot
- * varies); CMOS 0x3D/0x38 carry the order for it as for the others.
+ * master of the PIIX IDE at 00:01.1, and for `n` the first NIC at 00:03.0 as QEMU writes it
+ * (SeaBIOS's bootprio_find_pci_rom matches its option ROM's BEV by the glob /pci@i0cf8/*@3).
  */
 const BOOT_PATHS: Record<string, string> = {
   a: '/pci@i0cf8/isa@1/fdc@03f0/floppy@0',
   c: '/pci@i0cf8/*@1,1/drive@0/disk@0',
   d: '/pci@i0cf8/*@1,1/drive@1/disk@0',
+  n: '/pci@i0cf8/ethernet@3/ethernet-phy@0',
 };
 export const LINUXBOOT_PATH = '/rom@genroms/linuxboot.bin';
 

@@ -54,6 +54,8 @@ export interface NicConfig {
   /** ISA only: I/O base and IRQ (QEMU's ne2k_isa defaults: 0x300, IRQ 9). */
   iobase?: number;
   irq?: number;
+  /** Shape the NIC's link to its LAN (not QEMU's: delay, loss, rate; see net/switch.ts). */
+  shape?: { delayNs?: number; loss?: number; bytesPerSecond?: number; seed?: number };
 }
 
 /** hostfwd=[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport */

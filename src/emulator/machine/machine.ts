@@ -37,6 +37,7 @@ import { Fdc82077 } from '../devices/fdc.ts';
 import { LocalApic } from '../devices/local-apic.ts';
 import { IoApic82093 } from '../devices/io-apic.ts';
 import { Piix4Pm } from '../pci/piix4-pm.ts';
+import { MachineNetwork, type NetworkEnvironment } from './network.ts';
 
 /** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
 export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
@@ -77,6 +78,8 @@ export class Machine {
   readonly lapic = new LocalApic();
   readonly ioapic = new IoApic82093();
   readonly acpi = new Piix4Pm();
+  /** NICs, LANs and routers (none without config.network). */
+  readonly network: MachineNetwork;
   /** Host time (ms) when wall-clock virtual time started. */
   private wallStart = 0;
   private readonly deterministic: boolean;
@@ -87,7 +90,7 @@ export class Machine {
   /** The guest can no longer make progress: halted with interrupts off and no timer. */
   stopped: string | null = null;
 
-  constructor(readonly config: MachineConfig, private readonly events: MachineEvents = {}) {
+  constructor(readonly config: MachineConfig, private readonly events: MachineEvents = {}, env: MachineEnvironment = {}) {
     this.deterministic = config.deterministic;
     const ramBytes = config.memoryMiB << 20;
     this.bus = new PlatformBus(ramBytes);
@@ -162,6 +165,14 @@ export class Machine {
     };
     this.pci.plug(this.vga, 2);
 
+    // NICs: the first PCI one at 00:03.0, as QEMU places it, the next ones after it.
+    this.network = new MachineNetwork(config.network ?? { nics: [], netdevs: [] }, bus.clock, { log: events.log, ...env.network }, config.nicRom);
+    let nicSlot = 3;
+    for (const { nic, config: c } of this.network.nics) {
+      if (c.model === 'ne2k_pci') this.pci.plug(nic, nicSlot++);
+      else bus.attach(nic);
+    }
+
     // Time within a slice: by the instruction count, or by the host clock.
     let sliceStart = 0;
     this.markSlice = () => {
@@ -188,7 +199,7 @@ export class Machine {
    * so the lines the other devices drive again as they load invent no edges.
    */
   private get devices(): Device[] {
-    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.dma, this.fdc, this.vga, this.ide, this.acpi, this.hostBridge, this.isaBridge, this.ioapic, this.lapic, this.pic];
+    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.dma, this.fdc, this.vga, this.ide, ...this.network.nics.map((n) => n.nic), this.acpi, this.hostBridge, this.isaBridge, this.ioapic, this.lapic, this.pic];
   }
 
   /** Hardware reset: the CPU and every device to their reset state; RAM is kept (as on a PC). */
@@ -258,6 +269,8 @@ export class Machine {
         this.pendingReset = null;
         this.reset(why);
       }
+      // A timer already due (a frame the network queued between runs) fires before the slice, not after it.
+      if (clock.nextDeadline() <= clock.now()) clock.advanceTo(clock.now());
       let budget = Math.min(SLICE, maxInstructions - done - idle);
       if (this.deterministic) {
         const untilTimer = Math.ceil((clock.nextDeadline() - clock.now()) / DETERMINISTIC_NS_PER_INSTRUCTION);
@@ -293,13 +306,16 @@ export class Machine {
           }
         }
         clock.advanceTo(target);
-        // A triple fault halts the CPU with a reset pending: that is not an idle HLT.
-        if (cpu.halted && this.pendingReset === null) {
+        // A triple fault halts the CPU with a reset pending: that is not an idle HLT. Nor is
+        // a HLT that a timer fired on the way here has already ended (a frame arrived, a key
+        // was typed): sleeping now would delay that interrupt by the caller's whole sleep.
+        if (cpu.halted && this.pendingReset === null && !(cpu.nmiDeliverable || ((cpu.flags & IF) !== 0 && cpu.intrLine))) {
           this.haltedForGood();
           break; // the caller sleeps until nextWakeMs()
         }
       }
     }
+    if (this.network.nics.length > 0) this.network.publish(this.bus.stats, (nic) => this.bus.rowOf(nic));
     return done;
   }
 
@@ -393,6 +409,11 @@ class FpuErrorLatch implements Device {
   }
 }
 
-export function createMachine(config: MachineConfig, events: MachineEvents = {}): Machine {
-  return new Machine(config, events);
+/** What the host running the machine lends it beyond the config (not plain data: sockets, files). */
+export interface MachineEnvironment {
+  network?: NetworkEnvironment;
+}
+
+export function createMachine(config: MachineConfig, events: MachineEvents = {}, env: MachineEnvironment = {}): Machine {
+  return new Machine(config, events, env);
 }

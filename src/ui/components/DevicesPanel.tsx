@@ -147,10 +147,18 @@ const FIELD_LABELS: Record<string, string> = {
   bytesRead: 'bytes read', bytesWritten: 'bytes written', traps: 'traps', dmaBytesRead: 'DMA bytes read',
   dmaBytesWritten: 'DMA bytes written', dmaFaults: 'DMA faults', irqs: 'IRQs raised', timeNs: 'time in device',
   configReads: 'config reads', configWrites: 'config writes',
+  framesReceived: 'frames received', framesSent: 'frames sent', netBytesReceived: 'bytes received (network)', netBytesSent: 'bytes sent (network)',
+  dropRingFull: 'dropped: ring full', dropStopped: 'dropped: receiver stopped', dropFiltered: 'dropped: address filter',
+  dropMalformed: 'dropped: malformed', dropLink: 'dropped: link',
 };
 
 /** What a counter's name alone does not say. */
 const FIELD_NOTES: Record<string, string> = {
+  dropRingFull: 'Frames refused because the guest did not drain its receive ring and the queue in front of it overflowed (ISR.OVW).',
+  dropStopped: 'Frames that arrived while the receiver was off (CR.STP, or the ring registers unusable).',
+  dropFiltered: 'Frames not for this NIC: another unicast address, or broadcast/multicast the guest did not accept (RCR).',
+  dropMalformed: 'Frames too short or too long, received or asked to be sent.',
+  dropLink: 'Frames lost on the link to the LAN: link down, a shaped link\'s loss, or a full port queue.',
   timeNs: `Host time spent in the device's handlers. A device's first ${TIMED_IN_FULL} traps, and every trap of a device whose handlers are slow, are timed; after that about one trap in ${SAMPLE_WEIGHT}, and the total is estimated from them (DeviceStats.trap).`,
 };
 
