@@ -1138,3 +1138,65 @@ describe('TcpEndpoint send buffer', () => {
     expect(p.router.sendBufferFree).toBe(256 * 1024);
   });
 });
+
+describe('TcpEndpoint timer details', () => {
+  it("Karn's algorithm: no RTT sample from a retransmitted segment, RTO stays backed off until a fresh one", () => {
+    let dropOnce = true;
+    const p = new Pair({
+      delay: 50 * MS,
+      drop: (from, seg) => {
+        if (from === 'router' && seg.payload.length > 0 && dropOnce) {
+          dropOnce = false;
+          return true;
+        }
+        return false;
+      },
+    });
+    p.open();
+    const srtt = p.router.tcb.srtt;
+    const rto = p.router.tcb.rto; // 300 ms
+    p.router.write(new Uint8Array(100));
+    p.run(() => p.router.tcb.snd_una === p.router.tcb.snd_max);
+    expect(p.router.stats.timeouts).toBe(1);
+    // The ACK answered the retransmission, but it could have been the original's: no sample.
+    expect(p.router.tcb.srtt).toBe(srtt);
+    expect(p.router.tcb.rto).toBe(2 * rto);
+    // The next segment is sent once and timed: RTO is computed afresh (RFC 6298 §5.7 note).
+    p.router.write(new Uint8Array(100));
+    p.run(() => p.router.tcb.snd_una === p.router.tcb.snd_max);
+    expect(p.router.tcb.srtt).not.toBe(srtt);
+    expect(p.router.tcb.rto).toBeLessThan(2 * rto);
+  });
+
+  it('uses a 3 s RTO once data flows after the SYN had to be retransmitted (RFC 6298 §5.7)', () => {
+    let dropSyn = true;
+    const p = new Pair({
+      delay: 10 * MS,
+      drop: (from, seg) => {
+        if (from === 'router' && seg.flags === TCP_SYN && dropSyn) {
+          dropSyn = false;
+          return true;
+        }
+        return false;
+      },
+    });
+    p.open();
+    expect(p.router.stats.timeouts).toBe(1);
+    expect(p.router.tcb.rtt_measured).toBe(false);
+    expect(p.router.tcb.rto).toBe(3000 * MS);
+  });
+
+  it('sends into a window too small for sender SWS avoidance when the persist timer fires', () => {
+    const { ep, out, seg, clock } = handDriven();
+    ep.acceptSyn(synFromGuest({ seq: 5000, wscale: undefined, window: 60_000 }));
+    ep.input(seg(5001, TCP_ACK, [], { window: 100 }));
+    ep.write(new Uint8Array(5000));
+    // 100 bytes is less than an MSS and less than half the largest window offered: wait.
+    expect(out.filter((s) => s.payload.length > 0)).toHaveLength(0);
+    clock.advanceTo(clock.now() + ep.tcb.rto); // the persist timer's first interval
+    const sent = out.filter((s) => s.payload.length > 0);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.payload.length).toBe(100);
+    expect(sent[0]!.seq).toBe(1001);
+  });
+});
