@@ -18,8 +18,9 @@ import { tinyLinux } from './tiny-linux/recipe.ts';
 import { tinyLinuxIso } from './tiny-linux-iso.ts';
 import { debian686 } from './debian-686.ts';
 import { memtest, memtestFloppy } from './memtest.ts';
+import { ipxe } from './ipxe.ts';
 
-export const RECIPES: readonly Recipe[] = [firmware, tinyLinux, tinyLinuxIso, debian686, memtest, memtestFloppy];
+export const RECIPES: readonly Recipe[] = [firmware, tinyLinux, tinyLinuxIso, debian686, memtest, memtestFloppy, ipxe];
 const COMPLETE = '.complete';
 
 function byName(name: string): Recipe {
@@ -101,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
       return { role: f.role, path: `${recipe.name}/${f.path}`, size: fs.statSync(src).size, sha256: sha256File(src) };
     });
     const prefix = (p: string | undefined) => (p === undefined ? undefined : `${recipe.name}/${p}`);
-    const boot = { ...out.boot, kernel: prefix(out.boot.kernel), initrd: prefix(out.boot.initrd), cdrom: prefix(out.boot.cdrom), fda: prefix(out.boot.fda), hda: prefix(out.boot.hda) };
+    const boot = { ...out.boot, kernel: prefix(out.boot.kernel), initrd: prefix(out.boot.initrd), cdrom: prefix(out.boot.cdrom), fda: prefix(out.boot.fda), hda: prefix(out.boot.hda), tftp: prefix(out.boot.tftp) };
     for (const k of Object.keys(boot) as (keyof typeof boot)[]) if (boot[k] === undefined) delete boot[k];
     images.push({ name: recipe.name, title: recipe.title, description: recipe.description, files, boot, readyMarker: out.readyMarker, ...(out.markerOn ? { markerOn: out.markerOn } : {}) });
   }

@@ -24,6 +24,12 @@ export interface ImageBoot {
   /** QEMU-style boot order letters (a, c, d, n). */
   boot?: string;
   memoryMiB?: number;
+  /**
+   * A network-booting image's TFTP folder (relative like the files) and the boot file
+   * its DHCP answer names: what QEMU's `-nic user,tftp=DIR,bootfile=FILE` would serve it.
+   */
+  tftp?: string;
+  bootfile?: string;
 }
 
 export interface ImageEntry {
