@@ -25,6 +25,7 @@ import {
   encodeIpv4, ipFromString, ipToString, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_BROADCAST, parseCidr, parseIpv4, type Ipv4Packet,
 } from './ipv4.ts';
 import { ethernetFrame } from './packets.ts';
+import { TcpNat, type TcpNatStats } from './tcp-nat.ts';
 import { TFTP_PORT, TftpServer, type TftpFiles, type TftpStats } from './tftp.ts';
 import { encodeUdp, parseUdp } from './udp.ts';
 import { UdpNat, type UdpNatStats } from './udp-nat.ts';
@@ -90,6 +91,7 @@ export interface UserNetStats {
   dns: DnsStats;
   tftp: TftpStats;
   udpNat: UdpNatStats;
+  tcp: TcpNatStats;
   /** Frames and datagrams dropped, by reason ('ip-checksum', 'restricted', ...). */
   drops: Record<string, number>;
 }
@@ -113,6 +115,7 @@ export class UserNetwork implements FrameEndpoint {
   private readonly dns: DnsForwarder;
   private readonly tftp: TftpServer | null;
   private readonly udpNat: UdpNat | null;
+  private readonly tcp: TcpNat;
   private readonly forwards: HostForward[];
   private readonly listeners: HostListener[] = [];
   private readonly udpForwardSockets: HostDatagramSocket[] = [];
@@ -186,12 +189,22 @@ export class UserNetwork implements FrameEndpoint {
       ? new UdpNat(clock, host, (src, sPort, gIp, gPort, payload) => this.sendUdp(src, sPort, gIp, gPort, payload), (flow, address) =>
           this.peerAddress(flow.dstIp, address))
       : null;
+    this.tcp = new TcpNat(clock, host, {
+      send: (src, dst, segment) => this.sendIp(src, dst, IPPROTO_TCP, segment),
+      allocatePort: () => this.allocatePort(),
+      releasePort: (p) => this.releasePort(p),
+      hostAddressFor: (ip) => this.hostAddressFor(ip),
+      // restrict=on: the host's loopback through 10.0.2.2 and nothing else.
+      allowed: (ip) => !this.restricted || ip === this.hostIp,
+      routerIp: this.hostIp,
+    });
 
     this.stats = {
       framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0, arpRequestsIn: 0, arpRepliesOut: 0, arpRequestsOut: 0, icmpEchoReplies: 0,
       icmpErrorsOut: 0, udpIn: 0, udpOut: 0, dhcp: this.dhcp.stats, dns: this.dns.stats,
       tftp: this.tftp?.stats ?? { requests: 0, completed: 0, blocksSent: 0, retransmits: 0, timeouts: 0, notFound: 0, writeRefused: 0, errorsSent: 0, errorsReceived: 0, malformed: 0 },
       udpNat: this.udpNat?.stats ?? { flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0 },
+      tcp: this.tcp.stats,
       drops: {},
     };
   }
@@ -207,11 +220,9 @@ export class UserNetwork implements FrameEndpoint {
       if (guestIp === null) throw new Error(`user network: ${rule}: the guest address is not an IPv4 address`);
       try {
         if (f.protocol === 'tcp') {
-          this.listeners.push(await host.listenTcp(f.hostAddress, f.hostPort, (stream, peer) => {
-            void peer;
-            void guestIp;
-            stream.destroy();
-            this.drop('tcp-unavailable');
+          this.listeners.push(await host.listenTcp(f.hostAddress, f.hostPort, (stream) => {
+            if (this.closed) safely(() => stream.destroy());
+            else this.tcp.accept(stream, guestIp, f.guestPort);
           }));
         } else {
           const socket = await host.listenUdp(f.hostAddress, f.hostPort);
@@ -233,6 +244,7 @@ export class UserNetwork implements FrameEndpoint {
     for (const l of this.listeners.splice(0)) safely(() => l.close());
     for (const s of this.udpForwardSockets.splice(0)) safely(() => s.close());
     this.udpForwardPeers.clear();
+    this.tcp.close();
     this.udpNat?.close();
     this.tftp?.close();
     this.dns.close();
@@ -294,7 +306,7 @@ export class UserNetwork implements FrameEndpoint {
         return this.udpIn(ip, local);
       case IPPROTO_TCP:
         if (ip.dst === IPV4_BROADCAST || ip.dst === this.broadcastIp || (ip.dst >>> 28) === 0xe) return this.drop('tcp-broadcast');
-        return this.drop('tcp-unavailable');
+        return this.tcp.input(ip);
       case IPPROTO_ICMP:
         return this.icmpIn(ip);
       default:
@@ -483,6 +495,7 @@ export class UserNetwork implements FrameEndpoint {
     leases: DhcpLease[];
     neighbours: { ip: string; mac: string }[];
     udpFlows: { guest: string; destination: string; packetsOut: number; packetsIn: number }[];
+    tcpFlows: ReturnType<TcpNat['describe']>;
     tftp: { guest: string; block: number; size: number }[];
   } {
     return {
@@ -491,6 +504,7 @@ export class UserNetwork implements FrameEndpoint {
       udpFlows: (this.udpNat?.describe() ?? []).map((f) => ({
         guest: `${ipToString(f.guestIp)}:${f.guestPort}`, destination: `${ipToString(f.dstIp)}:${f.dstPort}`, packetsOut: f.packetsOut, packetsIn: f.packetsIn,
       })),
+      tcpFlows: this.tcp.describe(),
       tftp: (this.tftp?.describe() ?? []).map((t) => ({ guest: `${ipToString(t.guestIp)}:${t.guestPort}`, block: t.block, size: t.size })),
     };
   }
