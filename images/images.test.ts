@@ -167,15 +167,30 @@ class QemuConsole {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** `count` distinct free ports on the loopback (all held open together, so none repeats). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
     const server = net.createServer();
     server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  })));
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** Boot a kernel image of the manifest with its serial console on a QemuConsole, on a restricted user network. */
+function startGuest(name: string, hostfwd: string[] = []): { guest: QemuConsole; image: ImageEntry } {
+  const m = readManifest(PUBLISH_DIR);
+  const at = (p: string) => path.join(PUBLISH_DIR, p);
+  const bios = at(findImage(m, 'firmware')!.files.find((f) => f.path.endsWith('/bios.bin'))!.path);
+  const image = findImage(m, name);
+  const b = image?.boot;
+  if (!image || !b?.kernel || !b.initrd) throw new Error(`image ${name} is not published with a kernel and an initrd: run 'npm run images'`);
+  const guest = new QemuConsole(['-M', 'pc', '-accel', 'tcg', '-cpu', 'pentium3', '-m', String(b.memoryMiB ?? 128), '-no-reboot',
+    '-bios', bios, '-nographic', '-monitor', 'none', '-serial', 'stdio', '-kernel', at(b.kernel), '-initrd', at(b.initrd), '-append', b.append ?? '',
+    ...nicArgs({ hostfwd })]);
+  return { guest, image };
 }
 
 /**
@@ -286,16 +301,8 @@ describe.skipIf(skip)('guest images boot in QEMU', () => {
   });
 
   it('tiny-linux has its network tools: udhcpc and its script, ip, ping, wget, nc (-l, -p, -e), httpd, telnetd, dd, sha256sum', { timeout: 3 * BOOT_TIMEOUT_MS }, async () => {
-    const m = readManifest(PUBLISH_DIR);
-    const fw = findImage(m, 'firmware')!;
-    const linux = findImage(m, 'tiny-linux')!;
-    const at = (p: string) => path.join(PUBLISH_DIR, p);
-    const bios = at(fw.files.find((f) => f.path.endsWith('/bios.bin'))!.path);
-    const [ncPort, httpPort, telnetPort] = [await freePort(), await freePort(), await freePort()];
-    const b = linux.boot;
-    const guest = new QemuConsole(['-M', 'pc', '-accel', 'tcg', '-cpu', 'pentium3', '-m', String(b.memoryMiB ?? 128), '-no-reboot',
-      '-bios', bios, '-nographic', '-monitor', 'none', '-serial', 'stdio', '-kernel', at(b.kernel!), '-initrd', at(b.initrd!), '-append', b.append!,
-      ...nicArgs({ hostfwd: [`tcp:127.0.0.1:${ncPort}-:5000`, `tcp:127.0.0.1:${httpPort}-:80`, `tcp:127.0.0.1:${telnetPort}-:23`] })]);
+    const [ncPort, httpPort, telnetPort] = await freePorts(3);
+    const { guest, image: linux } = startGuest('tiny-linux', [`tcp:127.0.0.1:${ncPort}-:5000`, `tcp:127.0.0.1:${httpPort}-:80`, `tcp:127.0.0.1:${telnetPort}-:23`]);
     try {
       await guest.until(linux.readyMarker);
       const tools = ['udhcpc', 'ip', 'ifconfig', 'ping', 'wget', 'nc', 'httpd', 'telnetd', 'sha256sum', 'dd'];
@@ -344,6 +351,20 @@ describe.skipIf(skip)('guest images boot in QEMU', () => {
       // telnetd returns before its child listens: a connection at once was refused.
       await guest.run('telnetd && sleep 1');
       expect(await telnetSession(telnetPort, 'echo "telnet-$((6*7))"', 'telnet-42')).toContain('telnet-42');
+    } finally {
+      guest.close();
+    }
+  });
+
+  it('debian-686 gets a lease through its own ne2k-pci module and resolves names', { timeout: 2 * BOOT_TIMEOUT_MS }, async () => {
+    const { guest, image } = startGuest('debian-686');
+    try {
+      await guest.until(image.readyMarker);
+      expect(await guest.run('cat /proc/modules')).toMatch(/^ne2k_pci /m);
+      const dhcp = await guest.run('udhcpc -i eth0 -q && ip addr show eth0', 60_000);
+      expect(dhcp).toMatch(/inet 10\.0\.2\.15\/24 brd 10\.0\.2\.255/);
+      expect(await guest.run('ping -c 1 10.0.2.2')).toContain('1 packets received');
+      expect(await guest.run('ping -c 1 localhost')).toContain('1 packets received');
     } finally {
       guest.close();
     }
