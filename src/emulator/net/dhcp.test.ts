@@ -95,7 +95,8 @@ describe('DHCP', () => {
     expect(ack.m.options.get(OPT_MESSAGE_TYPE)![0]).toBe(DHCPACK);
     expect(ack.m.yiaddr).toBe(ip('10.0.2.15'));
     expect(net.stats.dhcp.ack).toBe(1);
-    expect(net.describe().leases).toMatchObject([{ mac: macToString(mac), ip: ip('10.0.2.15'), state: 'bound' }]);
+    expect(net.describe().leases).toMatchObject([{ mac: macToString(mac), ip: '10.0.2.15', state: 'bound' }]);
+    expect(net.stats.dhcp.bound).toBe(1);
   });
 
   it('serves iPXE: broadcast flag honoured, siaddr and 66/67 for TFTP, the file field, and 175.176 no-pxedhcp = 1', () => {

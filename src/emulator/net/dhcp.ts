@@ -245,13 +245,15 @@ export interface DhcpStats {
   poolExhausted: number;
   /** Not a request, wrong hardware type, no message type. */
   ignored: number;
+  /** Leases bound now (ACKed, not released). */
+  bound: number;
 }
 
 /** An OFFER holds its address this long (slirp keeps none; RFC 2131 §4.3.1 leaves it to the server). */
 const OFFER_HOLD_NS = 60_000_000_000;
 
 export class DhcpServer {
-  readonly stats: DhcpStats = { discover: 0, offer: 0, request: 0, ack: 0, nak: 0, release: 0, decline: 0, inform: 0, poolExhausted: 0, ignored: 0 };
+  readonly stats: DhcpStats = { discover: 0, offer: 0, request: 0, ack: 0, nak: 0, release: 0, decline: 0, inform: 0, poolExhausted: 0, ignored: 0, bound: 0 };
   /** By MAC "52:54:00:12:34:56". */
   private readonly leases = new Map<string, DhcpLease>();
   /** Addresses a client declined (RFC 2131 §4.3.3: in use by someone else); never offered again. */
@@ -267,6 +269,12 @@ export class DhcpServer {
 
   /** Answer one client message; null when no answer is due. `now` is virtual ns. */
   handle(m: DhcpMessage, now: number): DhcpReply | null {
+    const r = this.answer(m, now);
+    this.stats.bound = this.activeLeases;
+    return r;
+  }
+
+  private answer(m: DhcpMessage, now: number): DhcpReply | null {
     const type = m.options.get(OPT_MESSAGE_TYPE)?.[0];
     if (m.op !== BOOTREQUEST || m.htype !== 1 || m.hlen !== 6 || type === undefined) {
       this.stats.ignored++;

@@ -46,6 +46,8 @@ export interface TftpFiles {
 }
 
 export interface TftpStats {
+  /** Transfers under way. */
+  active: number;
   requests: number;
   /** Transfers that ended with the last block acknowledged. */
   completed: number;
@@ -84,7 +86,7 @@ export interface TftpOutput {
 
 export class TftpServer {
   readonly stats: TftpStats = {
-    requests: 0, completed: 0, blocksSent: 0, retransmits: 0, timeouts: 0, notFound: 0, writeRefused: 0, errorsSent: 0,
+    active: 0, requests: 0, completed: 0, blocksSent: 0, retransmits: 0, timeouts: 0, notFound: 0, writeRefused: 0, errorsSent: 0,
     errorsReceived: 0, malformed: 0,
   };
   /** By server port (the session's TID). */
@@ -183,6 +185,7 @@ export class TftpServer {
       lastBlock: Math.floor(file.length / blksize) + 1,
     };
     this.sessions.set(serverPort, s);
+    this.stats.active = this.sessions.size;
     if (accepted.length > 0) {
       this.transmit(s, encodeOack(accepted));
     } else {
@@ -262,6 +265,7 @@ export class TftpServer {
   private end(s: Session): void {
     this.clock.cancelTimer(s.timer);
     this.sessions.delete(s.serverPort);
+    this.stats.active = this.sessions.size;
     this.ports.release(s.serverPort);
   }
 

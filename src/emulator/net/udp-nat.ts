@@ -31,6 +31,8 @@ interface Flow extends UdpFlowKey {
 }
 
 export interface UdpNatStats {
+  /** Flows open now. */
+  active: number;
   flowsOpened: number;
   flowsExpired: number;
   packetsOut: number;
@@ -41,7 +43,7 @@ export interface UdpNatStats {
 }
 
 export class UdpNat {
-  readonly stats: UdpNatStats = { flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0 };
+  readonly stats: UdpNatStats = { active: 0, flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0 };
   private readonly flows = new Map<string, Flow>();
 
   constructor(
@@ -77,6 +79,7 @@ export class UdpNat {
       flow = f;
       this.flows.set(id, f);
       this.stats.flowsOpened++;
+      this.stats.active = this.flows.size;
       socket.onMessage = (data, address, port) => {
         if (this.flows.get(id) !== f) return;
         const src = this.mapPeer(f, address);
@@ -117,6 +120,7 @@ export class UdpNat {
   private drop(id: string, f: Flow): void {
     this.clock.cancelTimer(f.timer);
     this.flows.delete(id);
+    this.stats.active = this.flows.size;
     try {
       f.socket.close();
     } catch {
@@ -132,5 +136,99 @@ export class UdpNat {
     return [...this.flows.values()].map((f) => ({
       guestIp: f.guestIp, guestPort: f.guestPort, dstIp: f.dstIp, dstPort: f.dstPort, packetsOut: f.packetsOut, packetsIn: f.packetsIn,
     }));
+  }
+}
+
+/**
+ * hostfwd=udp: datagrams arriving on a host port go to the guest from 10.0.2.2, each host
+ * peer (address, port) standing behind a router port of its own, so the guest's replies
+ * to that port find their way back to the peer. A peer idle for UDP_IDLE_NS is forgotten
+ * and its router port released.
+ */
+export class UdpHostForward {
+  private readonly peers = new Map<string, { routerPort: number; lastActive: number; timer: TimerId }>();
+  private readonly byPort = new Map<number, { key: string; address: string; port: number }>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly socket: HostDatagramSocket,
+    private readonly guestIp: number,
+    private readonly guestPort: number,
+    private readonly ports: { allocate(): number | null; release(port: number): void },
+    /** Deliver to the guest from 10.0.2.2:routerPort. */
+    private readonly toGuest: (routerPort: number, guestIp: number, guestPort: number, payload: Uint8Array) => void,
+    private readonly stats: UdpNatStats,
+  ) {
+    socket.onMessage = (data, address, port) => this.fromHost(data, address, port);
+    socket.onError = () => {
+      this.stats.socketErrors++;
+    };
+  }
+
+  private fromHost(data: Uint8Array, address: string, port: number): void {
+    const key = `${address}:${port}`;
+    let peer = this.peers.get(key);
+    if (!peer) {
+      const routerPort = this.ports.allocate();
+      if (routerPort === null) {
+        this.stats.refused++;
+        return;
+      }
+      const p = { routerPort, lastActive: this.clock.now(), timer: 0 };
+      peer = p;
+      this.peers.set(key, p);
+      this.byPort.set(routerPort, { key, address, port });
+      this.stats.flowsOpened++;
+      this.stats.active++;
+      this.arm(key, p);
+    }
+    peer.lastActive = this.clock.now();
+    this.stats.packetsIn++;
+    this.toGuest(peer.routerPort, this.guestIp, this.guestPort, data);
+  }
+
+  /** A guest datagram to 10.0.2.2:routerPort; false when no peer stands behind that port. */
+  fromGuest(routerPort: number, guestIp: number, guestPort: number, payload: Uint8Array): boolean {
+    const target = this.byPort.get(routerPort);
+    if (!target || guestIp !== this.guestIp || guestPort !== this.guestPort) return false;
+    const peer = this.peers.get(target.key);
+    if (peer) peer.lastActive = this.clock.now();
+    this.stats.packetsOut++;
+    try {
+      this.socket.send(payload, target.address, target.port);
+    } catch {
+      this.stats.socketErrors++;
+    }
+    return true;
+  }
+
+  private arm(key: string, p: { routerPort: number; lastActive: number; timer: TimerId }): void {
+    p.timer = this.clock.setTimer(p.lastActive + UDP_IDLE_NS, () => {
+      if (this.peers.get(key) !== p) return;
+      if (this.clock.now() >= p.lastActive + UDP_IDLE_NS) {
+        this.stats.flowsExpired++;
+        this.stats.active--;
+        this.peers.delete(key);
+        this.byPort.delete(p.routerPort);
+        this.ports.release(p.routerPort);
+      } else {
+        this.arm(key, p);
+      }
+    });
+  }
+
+  close(): void {
+    for (const p of this.peers.values()) {
+      this.clock.cancelTimer(p.timer);
+      this.ports.release(p.routerPort);
+    }
+    this.stats.active -= this.peers.size;
+    this.peers.clear();
+    this.byPort.clear();
+    try {
+      this.socket.close();
+    } catch {
+      this.stats.socketErrors++;
+    }
   }
 }

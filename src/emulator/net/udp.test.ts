@@ -5,6 +5,9 @@ import { makeNet } from './test-guest.ts';
 import { TestHost } from './test-host.ts';
 import { encodeUdp, parseUdp } from './udp.ts';
 import { UDP_IDLE_NS } from './udp-nat.ts';
+import { ARP_REPLY, ARP_REQUEST, encodeArp } from './arp.ts';
+import { ETHERTYPE_ARP } from './ethernet.ts';
+import { ethernetFrame, udpFrame } from './packets.ts';
 
 const ip = (s: string) => ipFromString(s)!;
 
@@ -90,5 +93,36 @@ describe('UDP', () => {
     guest.sendUdp(ip('10.0.2.2'), 3, 4, Uint8Array.of(1));
     net.close();
     expect(host.udpSockets.map((s) => s.closed)).toEqual([true, true]);
+  });
+
+  it('hostfwd=udp: a host datagram reaches the guest from 10.0.2.2 (after ARP), the reply goes back to the host peer; idle peers are forgotten', async () => {
+    const host = new TestHost();
+    const { clock, net, guest } = makeNet({ restrict: true, hostfwd: [{ protocol: 'udp', hostAddress: '127.0.0.1', hostPort: 5353, guestPort: 53 }] }, host);
+    const GUEST = ip('10.0.2.15');
+    const ROUTER = ip('10.0.2.2');
+    await net.start();
+    const sock = host.udpListeners[0];
+    expect([sock.boundAddress, sock.boundPort]).toEqual(['127.0.0.1', 5353]);
+    sock.onMessage(Uint8Array.of(7), '127.0.0.1', 61000);
+    // ARP first (the guest is unknown), then the datagram once it answers.
+    const [arp] = guest.take();
+    expect(arp.arp?.oper).toBe(ARP_REQUEST);
+    net.receive(ethernetFrame(net.mac, guest.mac, ETHERTYPE_ARP, encodeArp({ oper: ARP_REPLY, sha: guest.mac, spa: GUEST, tha: net.mac, tpa: ROUTER })));
+    const [d] = guest.take();
+    expect(d.ip!.src).toBe(ROUTER);
+    expect(d.ip!.dst).toBe(GUEST);
+    expect(d.udp).toMatchObject({ dstPort: 53 });
+    const routerPort = d.udp!.srcPort;
+    net.receive(udpFrame({ srcMac: guest.mac, dstMac: net.mac, srcIp: GUEST, dstIp: ROUTER, srcPort: 53, dstPort: routerPort, payload: Uint8Array.of(8) }));
+    expect(sock.sent).toEqual([{ data: Uint8Array.of(8), address: '127.0.0.1', port: 61000 }]);
+    expect(net.stats.udpHostfwd).toMatchObject({ active: 1, packetsIn: 1, packetsOut: 1 });
+    clock.advanceTo(UDP_IDLE_NS * 2);
+    expect(net.stats.udpHostfwd.active).toBe(0);
+    // The peer is forgotten: 10.0.2.2:port is again just the host's loopback (UDP NAT), not the peer.
+    net.receive(udpFrame({ srcMac: guest.mac, dstMac: net.mac, srcIp: GUEST, dstIp: ROUTER, srcPort: 53, dstPort: routerPort, payload: Uint8Array.of(9) }));
+    expect(sock.sent.length).toBe(1);
+    expect(host.udpSockets[0].sent).toEqual([{ data: Uint8Array.of(9), address: '127.0.0.1', port: routerPort }]);
+    net.close();
+    expect(sock.closed).toBe(true);
   });
 });

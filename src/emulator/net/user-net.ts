@@ -16,7 +16,7 @@ import { ArpTable, ARP_REPLY, ARP_REQUEST, encodeArp, parseArp } from './arp.ts'
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer, parseDhcp, type DhcpLease } from './dhcp.ts';
 import { DNS_PORT, DnsForwarder } from './dns.ts';
 import { BROADCAST_MAC, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, type FrameEndpoint } from './ethernet.ts';
-import type { HostDatagramSocket, HostListener, HostNetwork } from './host.ts';
+import type { HostListener, HostNetwork } from './host.ts';
 import {
   destinationUnreachable, echoReply, ICMP_ADMIN_PROHIBITED, ICMP_ECHO_REQUEST, ICMP_PORT_UNREACHABLE, ICMP_PROTOCOL_UNREACHABLE,
   isIcmpError, parseIcmp,
@@ -28,7 +28,7 @@ import { ethernetFrame } from './packets.ts';
 import { TcpNat, type TcpNatStats } from './tcp-nat.ts';
 import { TFTP_PORT, TftpServer, type TftpFiles, type TftpStats } from './tftp.ts';
 import { encodeUdp, parseUdp } from './udp.ts';
-import { UdpNat, type UdpNatStats } from './udp-nat.ts';
+import { UdpHostForward, UdpNat, type UdpNatStats } from './udp-nat.ts';
 import type { DhcpStats } from './dhcp.ts';
 import type { DnsStats } from './dns.ts';
 
@@ -92,6 +92,8 @@ export interface UserNetStats {
   tftp: TftpStats;
   udpNat: UdpNatStats;
   tcp: TcpNatStats;
+  /** hostfwd=udp: host peers (flows) and datagrams each way. */
+  udpHostfwd: UdpNatStats;
   /** Frames and datagrams dropped, by reason ('ip-checksum', 'restricted', ...). */
   drops: Record<string, number>;
 }
@@ -118,9 +120,9 @@ export class UserNetwork implements FrameEndpoint {
   private readonly tcp: TcpNat;
   private readonly forwards: HostForward[];
   private readonly listeners: HostListener[] = [];
-  private readonly udpForwardSockets: HostDatagramSocket[] = [];
-  /** Router port -> a hostfwd UDP peer it stands for. */
-  private readonly udpForwardPeers = new Map<number, { socket: HostDatagramSocket; address: string; port: number; guestIp: number; guestPort: number }>();
+  private readonly udpForwards: UdpHostForward[] = [];
+  /** hostfwd=udp's counters (peers as flows), apart from the NAT's. */
+  private readonly udpForwardStats: UdpNatStats = { active: 0, flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0 };
   private readonly portsInUse = new Set<number>();
   private nextPort = EPHEMERAL_FIRST;
   private ipId = 0;
@@ -202,9 +204,10 @@ export class UserNetwork implements FrameEndpoint {
     this.stats = {
       framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0, arpRequestsIn: 0, arpRepliesOut: 0, arpRequestsOut: 0, icmpEchoReplies: 0,
       icmpErrorsOut: 0, udpIn: 0, udpOut: 0, dhcp: this.dhcp.stats, dns: this.dns.stats,
-      tftp: this.tftp?.stats ?? { requests: 0, completed: 0, blocksSent: 0, retransmits: 0, timeouts: 0, notFound: 0, writeRefused: 0, errorsSent: 0, errorsReceived: 0, malformed: 0 },
-      udpNat: this.udpNat?.stats ?? { flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0 },
+      tftp: this.tftp?.stats ?? { active: 0, requests: 0, completed: 0, blocksSent: 0, retransmits: 0, timeouts: 0, notFound: 0, writeRefused: 0, errorsSent: 0, errorsReceived: 0, malformed: 0 },
+      udpNat: this.udpNat?.stats ?? { active: 0, flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0 },
       tcp: this.tcp.stats,
+      udpHostfwd: this.udpForwardStats,
       drops: {},
     };
   }
@@ -226,9 +229,12 @@ export class UserNetwork implements FrameEndpoint {
           }));
         } else {
           const socket = await host.listenUdp(f.hostAddress, f.hostPort);
-          this.udpForwardSockets.push(socket);
-          socket.onMessage = (data, address, port) => this.udpForwardIn(socket, data, address, port, guestIp, f.guestPort);
-          socket.onError = () => this.drop('hostfwd-udp-error');
+          this.udpForwards.push(new UdpHostForward(
+            this.clock, socket, guestIp, f.guestPort,
+            { allocate: () => this.allocatePort(), release: (p) => this.releasePort(p) },
+            (routerPort, gIp, gPort, payload) => this.sendUdp(this.hostIp, routerPort, gIp, gPort, payload),
+            this.udpForwardStats,
+          ));
         }
       } catch (e) {
         this.close();
@@ -242,8 +248,7 @@ export class UserNetwork implements FrameEndpoint {
     if (this.closed) return;
     this.closed = true;
     for (const l of this.listeners.splice(0)) safely(() => l.close());
-    for (const s of this.udpForwardSockets.splice(0)) safely(() => s.close());
-    this.udpForwardPeers.clear();
+    for (const f of this.udpForwards.splice(0)) f.close();
     this.tcp.close();
     this.udpNat?.close();
     this.tftp?.close();
@@ -283,7 +288,7 @@ export class UserNetwork implements FrameEndpoint {
     const a = parseArp(payload);
     if (!a) return this.drop('arp-malformed');
     const src = frame.subarray(6, 12);
-    if (this.onLink(a.spa)) this.arp.learn(a.spa, a.sha);
+    if (this.onLink(a.spa) && !this.owns(a.spa)) this.arp.learn(a.spa, a.sha);
     if (a.oper === ARP_REQUEST) {
       this.stats.arpRequestsIn++;
       if (!this.owns(a.tpa)) return; // someone else's address: not ours to answer (slirp neither)
@@ -297,15 +302,19 @@ export class UserNetwork implements FrameEndpoint {
   private ipIn(frame: Uint8Array, payload: Uint8Array): void {
     const ip = parseIpv4(payload);
     if (typeof ip === 'string') return this.drop(ip);
+    // Only a DHCP client may speak from 0.0.0.0 (RFC 2131 §4.1); any other source must be
+    // on the guest's network, or no answer could find its way back.
+    if (ip.src === 0 ? ip.protocol !== IPPROTO_UDP : !this.onLink(ip.src) || this.owns(ip.src)) return this.drop('ip-source');
     // Learn the sender's MAC from its IP traffic too (slirp does): a guest that configured
     // itself statically may never ARP for us before we need to reach it.
     if (this.onLink(ip.src) && !this.owns(ip.src) && (frame[6] & 1) === 0) this.arp.learn(ip.src, frame.subarray(6, 12));
     const local = this.owns(ip.dst) || ip.dst === IPV4_BROADCAST || ip.dst === this.broadcastIp;
+    if (!local && isMulticastIp(ip.dst)) return this.drop('ip-multicast'); // mDNS, SSDP, IGMP: nobody here to hear
     switch (ip.protocol) {
       case IPPROTO_UDP:
         return this.udpIn(ip, local);
       case IPPROTO_TCP:
-        if (ip.dst === IPV4_BROADCAST || ip.dst === this.broadcastIp || (ip.dst >>> 28) === 0xe) return this.drop('tcp-broadcast');
+        if (local && !this.owns(ip.dst)) return this.drop('tcp-broadcast');
         return this.tcp.input(ip);
       case IPPROTO_ICMP:
         return this.icmpIn(ip);
@@ -333,8 +342,9 @@ export class UserNetwork implements FrameEndpoint {
     if (typeof u === 'string') return this.drop(u);
     this.stats.udpIn++;
     const broadcast = ip.dst === IPV4_BROADCAST || ip.dst === this.broadcastIp;
-    if (local && u.dstPort === DHCP_SERVER_PORT && (broadcast || ip.dst === this.hostIp)) return this.dhcpIn(ip, u.payload);
+    if (local && u.dstPort === DHCP_SERVER_PORT && (broadcast || ip.dst === this.hostIp)) return this.dhcpIn(u.payload);
     if (broadcast) return this.drop('udp-broadcast');
+    if (ip.src === 0) return this.drop('ip-source');
     if (ip.dst === this.dnsIp && u.dstPort === DNS_PORT) {
       const srcPort = u.srcPort;
       const guestIp = ip.src;
@@ -346,11 +356,7 @@ export class UserNetwork implements FrameEndpoint {
     if (ip.dst === this.hostIp) {
       if (this.tftp && u.dstPort === TFTP_PORT) return this.tftp.request(ip.src, u.srcPort, u.payload);
       if (this.tftp && this.tftp.input(u.dstPort, ip.src, u.srcPort, u.payload)) return;
-      const peer = this.udpForwardPeers.get(u.dstPort);
-      if (peer) {
-        safely(() => peer.socket.send(u.payload, peer.address, peer.port));
-        return;
-      }
+      for (const f of this.udpForwards) if (f.fromGuest(u.dstPort, ip.src, u.srcPort, u.payload)) return;
     }
     if (this.owns(ip.dst) && ip.dst !== this.hostIp) {
       this.sendIcmpError(ICMP_PORT_UNREACHABLE, ip);
@@ -371,7 +377,7 @@ export class UserNetwork implements FrameEndpoint {
     }
   }
 
-  private dhcpIn(ip: Ipv4Packet, payload: Uint8Array): void {
+  private dhcpIn(payload: Uint8Array): void {
     const m = parseDhcp(payload);
     if (!m) return this.drop('dhcp-malformed');
     const r = this.dhcp.handle(m, this.clock.now());
@@ -383,22 +389,6 @@ export class UserNetwork implements FrameEndpoint {
     // (or broadcast), never through the neighbour table.
     if (r.broadcast) this.sendFrame(BROADCAST_MAC, ETHERTYPE_IPV4, datagram);
     else this.sendFrame(m.chaddr.subarray(0, 6), ETHERTYPE_IPV4, datagram);
-    void ip;
-  }
-
-  /** A datagram from a hostfwd=udp peer: to the guest from 10.0.2.2:port standing for that peer. */
-  private udpForwardIn(socket: HostDatagramSocket, data: Uint8Array, address: string, port: number, guestIp: number, guestPort: number): void {
-    if (this.closed) return;
-    let routerPort: number | null = null;
-    for (const [p, peer] of this.udpForwardPeers) {
-      if (peer.socket === socket && peer.address === address && peer.port === port) routerPort = p;
-    }
-    if (routerPort === null) {
-      routerPort = this.allocatePort();
-      if (routerPort === null) return this.drop('no-port');
-      this.udpForwardPeers.set(routerPort, { socket, address, port, guestIp, guestPort });
-    }
-    this.sendUdp(this.hostIp, routerPort, guestIp, guestPort, data);
   }
 
   // --- Output ---
@@ -492,14 +482,16 @@ export class UserNetwork implements FrameEndpoint {
 
   /** Leases, neighbours and flows, for the UI and --stats. */
   describe(): {
-    leases: DhcpLease[];
+    leases: { mac: string; ip: string; state: DhcpLease['state']; expiresNs: number; hostname?: string }[];
     neighbours: { ip: string; mac: string }[];
     udpFlows: { guest: string; destination: string; packetsOut: number; packetsIn: number }[];
     tcpFlows: ReturnType<TcpNat['describe']>;
     tftp: { guest: string; block: number; size: number }[];
   } {
     return {
-      leases: this.dhcp.describe(),
+      leases: this.dhcp.describe().map((l) => ({
+        mac: l.mac, ip: ipToString(l.ip), state: l.state, expiresNs: l.expires, ...(l.hostname ? { hostname: l.hostname } : {}),
+      })),
       neighbours: this.arp.describe().map((n) => ({ ip: ipToString(n.ip), mac: n.mac })),
       udpFlows: (this.udpNat?.describe() ?? []).map((f) => ({
         guest: `${ipToString(f.guestIp)}:${f.guestPort}`, destination: `${ipToString(f.dstIp)}:${f.dstPort}`, packetsOut: f.packetsOut, packetsIn: f.packetsIn,
@@ -508,6 +500,11 @@ export class UserNetwork implements FrameEndpoint {
       tftp: (this.tftp?.describe() ?? []).map((t) => ({ guest: `${ipToString(t.guestIp)}:${t.guestPort}`, block: t.block, size: t.size })),
     };
   }
+}
+
+/** 224.0.0.0/4 (RFC 5771). */
+function isMulticastIp(ip: number): boolean {
+  return ip >>> 28 === 0xe;
 }
 
 function sameMac(frame: Uint8Array, offset: number, mac: Uint8Array): boolean {
