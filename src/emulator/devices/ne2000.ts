@@ -45,7 +45,7 @@
  * PC driver uses little-endian), the 93C46 EEPROM behind 9346CR (the bits are
  * stored, EEDO reads 0), and the time a transmission takes (it completes at once).
  */
-import type { AccessSize, Device, DeviceContext, DeviceState, IrqLine } from '../bus/device.ts';
+import type { AccessSize, Device, DeviceContext, DeviceState, IrqLine, TimerId } from '../bus/device.ts';
 import type { PciContext, PciDevice, PciFunctionSpec } from '../pci/pci-function.ts';
 import { ETH_HEADER, ETH_MIN_FRAME, type FrameEndpoint } from '../net/ethernet.ts';
 
@@ -330,6 +330,8 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
   private line: IrqLine | undefined;
   private lineLevel = false;
   private rxQueueBytes = 0;
+  /** The timer that moves waiting frames into room the guest freed (scheduleDrain); 0 when none. */
+  private drainTimer: TimerId = 0;
 
   constructor(options: Ne2000Options) {
     if (!(options.mac instanceof Uint8Array) || options.mac.length !== 6) throw new Error('ne2000: mac must be 6 bytes');
@@ -512,7 +514,7 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
         switch (reg) {
           case 0x01: s.pstart = v; return;
           case 0x02: s.pstop = v; return;
-          case 0x03: s.bnry = v; this.drainQueue(); return;
+          case 0x03: s.bnry = v; this.scheduleDrain(); return;
           case 0x04: s.tpsr = v; return;
           case 0x05: s.tbcr = (s.tbcr & 0xff00) | v; return;
           case 0x06: s.tbcr = (s.tbcr & 0xff) | (v << 8); return;
@@ -520,6 +522,7 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
             // Write 1 to clear; RST is a status bit, not cleared this way (it clears on CR.STA).
             s.isr &= ~(v & 0x7f);
             this.updateIrq();
+            this.scheduleDrain();
             return;
           case 0x08: s.rsar = (s.rsar & 0xff00) | v; return;
           case 0x09: s.rsar = (s.rsar & 0xff) | (v << 8); return;
@@ -798,6 +801,28 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
     if (s.cntr2 & 0x80) s.isr |= ISR_CNT;
   }
 
+  /**
+   * Waiting frames enter the room the guest frees (its BNRY write, its ISR acknowledge) a
+   * moment later, as the next frames on a busy wire would, not inside that port write.
+   * Linux's ei_receive takes at most 10 frames, writing BNRY after each, and then
+   * acknowledges ISR.PRX: frames placed during that loop and left in the ring would have
+   * their PRX cleared by the acknowledge and wait, with the sender waiting for their ACK
+   * (seen: a wget stalled with 28 frames queued). Arriving after the acknowledge, they set
+   * PRX again and the driver comes back for them.
+   */
+  private scheduleDrain(): void {
+    const clock = this.ctx?.clock;
+    if (!clock) {
+      this.drainQueue();
+      return;
+    }
+    if (this.drainTimer !== 0 || this.state.rxQueue.length === 0) return;
+    this.drainTimer = clock.setTimer(clock.now(), () => {
+      this.drainTimer = 0;
+      this.drainQueue();
+    });
+  }
+
   /** Move waiting frames into the ring while they fit. */
   private drainQueue(): void {
     const s = this.state;
@@ -1034,6 +1059,10 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
     };
     this.rxQueueBytes = this.state.rxQueue.reduce((n, f) => n + f.length, 0);
     this.driveIrq(true);
+    // Frames still waiting get their turn again (a machine load has dropped every timer already).
+    this.ctx?.clock.cancelTimer(this.drainTimer);
+    this.drainTimer = 0;
+    this.scheduleDrain();
   }
 }
 
