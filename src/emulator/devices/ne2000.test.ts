@@ -1067,9 +1067,10 @@ describe('NE2000: option ROM patch', () => {
     expect(() => patchOptionRom(tooLong, 1, 2)).toThrow(/length/);
   });
 
-  it('a patched ROM sits behind the ROM BAR', () => {
+  it('the constructor patches the ROM it is given, which then sits behind the ROM BAR', () => {
     const t = createTestBus();
-    const nic = new Ne2000({ mac: MAC, rom: patchOptionRom(syntheticRom(), 0x10ec, 0x8029) });
+    const nic = new Ne2000({ mac: MAC, rom: syntheticRom() });
+    expect(() => new Ne2000({ mac: MAC, rom: new Uint8Array(2048) })).toThrow(/option ROM/);
     t.plugPci(nic, 3);
     t.cfgWrite32(3, 0, 0x30, 0xfffff800);
     expect(t.cfgRead32(3, 0, 0x30) & 0xfffff800).not.toBe(0);
@@ -1077,6 +1078,10 @@ describe('NE2000: option ROM patch', () => {
     t.cfgWrite(3, 0, 0x04, 2, 0x0002);
     expect(t.mmioRead16(0xfebc0000)).toBe(0xaa55);
     expect(t.mmioRead16(0xfebc0044)).toBe(0x10ec);
+    expect(t.mmioRead16(0xfebc0046)).toBe(0x8029);
+    let sum = 0;
+    for (let i = 0; i < 2048; i++) sum += t.mmioRead8(0xfebc0000 + i);
+    expect(sum & 0xff).toBe(0);
   });
 
   const realRom = new URL('../../../public/images/firmware/pxe-ne2k_pci.rom', import.meta.url);

@@ -206,7 +206,10 @@ export interface Ne2000Options {
   model?: 'pci' | 'isa';
   /** ISA model only: base port (default 0x300) and IRQ (default 9). */
   isa?: { port: number; irq: number };
-  /** Expansion ROM behind the PCI ROM BAR (patch it first with patchOptionRom). */
+  /**
+   * Expansion ROM behind the PCI ROM BAR, e.g. Debian's pxe-ne2k_pci.rom: its PCIR IDs are
+   * set to 10ec:8029 and its checksum fixed here (patchOptionRom); throws if it is not a PCI ROM.
+   */
   rom?: Uint8Array;
 }
 
@@ -348,7 +351,8 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
       classCode: 0x020000, // network controller, Ethernet
       interruptPin: 1, // INTA#
       bars: [{ index: 0, kind: 'io', size: 256, block }],
-      ...(options.rom ? { rom: options.rom } : {}),
+      // SeaBIOS runs a ROM only if its PCIR IDs are the function's: patch them in (a no-op on a ROM that has them).
+      ...(options.rom ? { rom: patchOptionRom(options.rom, 0x10ec, 0x8029) } : {}),
     };
   }
 
