@@ -657,11 +657,36 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
   }
 
   /**
+   * Where in mem a 32-bit word-mode access can move its 4 bytes at once, or -1: RSAR even
+   * and inside the buffer RAM, no PSTOP wrap within the 4 bytes, and RBCR not reaching 0
+   * (so no RDC). That is ne2k-pci's insl/outsl in the middle of a packet; anything else
+   * takes the unit-by-unit path below, which gives the same result.
+   */
+  private dwordAt(): number {
+    const s = this.state;
+    const a = s.rsar;
+    if ((s.dcr & DCR_WTS) === 0 || (a & 1) !== 0 || a < NE2000_MEM_START || a + 4 > NE2000_MEM_END || s.rbcr <= 4) return -1;
+    const stop = s.pstop << 8;
+    if (s.pstart < s.pstop && a < stop && a + 4 >= stop) return -1;
+    return a - NE2000_MEM_START;
+  }
+
+  /**
    * One transfer unit is a byte, or a word with DCR.WTS (the address's bit 0 ignored). An
    * 8- or 16-bit access moves one unit (in word mode an 8-bit read still consumes a word:
    * Linux ne2k-pci reads the PROM so); a 32-bit access moves 4 bytes (ne2k-pci's insl/outsl).
    */
   private dataRead(size: AccessSize): number {
+    if (size === 4) {
+      const o = this.dwordAt();
+      if (o >= 0) {
+        const s = this.state;
+        const m = s.mem;
+        s.rsar += 4;
+        s.rbcr -= 4;
+        return m[o] | (m[o + 1] << 8) | (m[o + 2] << 16) | (m[o + 3] << 24);
+      }
+    }
     const word = (this.state.dcr & DCR_WTS) !== 0;
     const units = size === 4 ? (word ? 2 : 4) : 1;
     let v = 0;
@@ -684,6 +709,20 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
   }
 
   private dataWrite(size: AccessSize, value: number): void {
+    if (size === 4) {
+      const o = this.dwordAt();
+      if (o >= 0) {
+        const s = this.state;
+        const m = s.mem;
+        m[o] = value;
+        m[o + 1] = value >>> 8;
+        m[o + 2] = value >>> 16;
+        m[o + 3] = value >>> 24;
+        s.rsar += 4;
+        s.rbcr -= 4;
+        return;
+      }
+    }
     const word = (this.state.dcr & DCR_WTS) !== 0;
     const units = size === 4 ? (word ? 2 : 4) : 1;
     let shift = 0;
