@@ -179,10 +179,7 @@ export class TcpNat {
     this.wireStream(flow);
   }
 
-  /**
-   * hostfwd: a connection accepted on the host becomes an active open from
-   * 10.0.2.2:ephemeral to the guest. `peer` is the host-side client, shown in describe().
-   */
+  /** hostfwd: a connection accepted on the host becomes an active open from 10.0.2.2:ephemeral to the guest. */
   accept(stream: HostStream, guestIp: number, guestPort: number): void {
     const port = this.flows.size < TCP_MAX_FLOWS ? this.link.allocatePort() : null;
     if (port === null) {

@@ -9,7 +9,17 @@
  * is dropped and counted by reason in `stats.drops`.
  *
  * Deterministic: IP identifications, ephemeral ports and TCP initial sequence numbers
- * come from counters, so a deterministic run sends the same bytes every time.
+ * come from counters and the virtual clock, so a deterministic run sends the same bytes
+ * every time.
+ *
+ * What it does not do (and says so in its counters): IPv6 (dropped, 'ipv6'); IP
+ * fragments (dropped, 'ip-fragment': see ipv4.ts); ICMP to anything but its own
+ * addresses (no unprivileged way to send it from Node or a browser: 'icmp-not-relayed',
+ * no faked reply); multicast ('ip-multicast'); QEMU's guestfwd; DNS over TCP (RST).
+ *
+ * Files: arp.ts (neighbour table), ipv4.ts, icmp.ts, udp.ts, dhcp.ts (server), dns.ts
+ * (forwarder), tftp.ts (server), udp-nat.ts (NAT and hostfwd=udp), tcp-nat.ts (relay
+ * over tcp.ts, hostfwd=tcp), packets.ts (frame builders for tests and tools).
  */
 import type { Clock } from '../bus/device.ts';
 import { ArpTable, ARP_REPLY, ARP_REQUEST, encodeArp, parseArp } from './arp.ts';
