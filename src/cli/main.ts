@@ -78,6 +78,15 @@ export function resolveConfig(o: CliOptions): MachineConfig {
     names: { bios: biosPath },
     network: buildNetworkConfig(o.net),
   };
+  // An image that boots from the network (ipxe) names the folder its user network serves:
+  // the first user network the command line did not give a tftp= of its own serves it.
+  if (plan.tftp !== undefined) {
+    const nd = inputs.network!.netdevs.find((n) => n.kind === 'user');
+    if (nd && nd.kind === 'user' && nd.tftpDir === undefined) {
+      nd.tftpDir = path.join(IMAGES_DIR, plan.tftp);
+      nd.bootfile ??= plan.bootfile;
+    }
+  }
   for (const nd of inputs.network!.netdevs) {
     if (nd.kind === 'user' && nd.tftpDir !== undefined && !fs.statSync(nd.tftpDir, { throwIfNoEntry: false })?.isDirectory()) {
       throw new UsageError(`tftp=${nd.tftpDir}: no such folder`);

@@ -33,6 +33,9 @@ export interface ImagePlan {
   append?: string;
   boot?: string;
   memoryMiB?: number;
+  /** A folder the image's user network serves by TFTP (relative), and the DHCP boot file. */
+  tftp?: string;
+  bootfile?: string;
 }
 
 export function planImage(manifest: ImageManifest, name: string): ImagePlan {
@@ -49,6 +52,8 @@ export function planImage(manifest: ImageManifest, name: string): ImagePlan {
   if (b.append !== undefined) plan.append = b.append;
   if (b.boot !== undefined) plan.boot = b.boot;
   if (b.memoryMiB !== undefined) plan.memoryMiB = b.memoryMiB;
+  if (b.tftp !== undefined) plan.tftp = b.tftp;
+  if (b.bootfile !== undefined) plan.bootfile = b.bootfile;
   return plan;
 }
 
