@@ -33,6 +33,12 @@ import {
 export const TCP_MAX_FLOWS = 1024;
 /** A host connect that has not completed by then is given up (the guest gets RST). */
 export const TCP_CONNECT_TIMEOUT_NS = 75_000_000_000;
+/**
+ * Keep-alive on the guest side (RFC 1122 §4.2.3.6, Linux's defaults: 2 h idle, 9 probes
+ * 75 s apart): a guest that was reset or powered off mid-connection would otherwise pin
+ * its flow and the host socket behind it for ever.
+ */
+export const TCP_KEEPALIVE = { idle: 7200e9, interval: 75e9, probes: 9 };
 
 export interface TcpNatLink {
   /** Send a TCP segment (IPv4 payload) from srcIp to dstIp, a guest. */
@@ -221,7 +227,7 @@ export class TcpNat {
       },
       writable: () => this.pumpToGuest(flow),
       closed: (reason) => this.endpointClosed(flow, reason),
-    }, { iss });
+    }, { iss, keepAlive: TCP_KEEPALIVE });
     flow.endpoint = ep;
     return ep;
   }
