@@ -147,11 +147,14 @@ function dmaRead(r: Rig, addr: number, n: number, width: 1 | 2 | 4 = 4): Uint8Ar
   return out.slice(0, n);
 }
 
-/** Linux 8390.c ei_receive: every frame between BNRY+1 and CURR, BNRY moved behind each. */
+/**
+ * Linux 8390.c ei_receive: the frames between BNRY+1 and CURR, at most 9 per pass
+ * (`while (++rx_pkt_count < 10)`), BNRY moved behind each, then PRX acknowledged.
+ */
 function linuxReceive(r: Rig): Uint8Array[] {
   const { t, io } = r;
   const frames: Uint8Array[] = [];
-  for (let guard = 0; guard < 1000; guard++) {
+  for (let count = 1; count < 10; count++) {
     t.out8(io + CR, NODMA | PAGE1);
     const curr = t.in8(io + CURR);
     t.out8(io + CR, NODMA);
@@ -173,6 +176,20 @@ function linuxReceive(r: Rig): Uint8Array[] {
     t.out8(io + BNRY, next === RX_START ? RX_STOP - 1 : next - 1);
   }
   t.out8(io + ISR, ISR_PRX | 0x04);
+  return frames;
+}
+
+/**
+ * The guest's interrupt handler for as long as ISR.PRX is up, as ei_interrupt loops on
+ * ISR; time moves on between passes, so frames waiting for room enter the ring.
+ */
+function linuxReceiveAll(r: Rig): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  for (let pass = 0; pass < 1000; pass++) {
+    r.t.advance(1000);
+    if ((r.t.in8(r.io + ISR) & ISR_PRX) === 0) break;
+    frames.push(...linuxReceive(r));
+  }
   return frames;
 }
 
@@ -490,9 +507,9 @@ describe('NE2000: receive into the ring', () => {
       const f = frame(MAC, 60 + ((i * 397) % 1455), i);
       frames.push(f);
       r.nic.receive(f);
-      if (i % 3 === 2) got.push(...linuxReceive(r));
+      if (i % 3 === 2) got.push(...linuxReceiveAll(r));
     }
-    got.push(...linuxReceive(r));
+    got.push(...linuxReceiveAll(r));
     expect(got.map((f) => f.length)).toEqual(frames.map((f) => f.length));
     got.forEach((f, i) => expect([...f]).toEqual([...frames[i]]));
     expect(r.nic.counters.rxFrames).toBe(40);
@@ -622,12 +639,7 @@ describe('NE2000: the queue in front of the ring, and overflow', () => {
     expect(r.nic.counters.rxFrames).toBe(8);
     expect(r.nic.queuedFrames).toBe(22);
     expect(r.t.in8(r.io + ISR) & ISR_OVW).toBe(0);
-    const got = linuxReceive(r);
-    while (r.nic.queuedFrames > 0 || got.length < frames.length) {
-      const more = linuxReceive(r);
-      if (more.length === 0) break;
-      got.push(...more);
-    }
+    const got = linuxReceiveAll(r);
     expect(got).toHaveLength(30);
     got.forEach((f, i) => expect([...f]).toEqual([...frames[i]]));
     expect(r.nic.counters.dropRingFull).toBe(0);
@@ -643,7 +655,45 @@ describe('NE2000: the queue in front of the ring, and overflow', () => {
     r.t.out8(r.io + CR, NODMA | PAGE1);
     expect(r.t.in8(r.io + CURR)).toBe(RX_STOP - 2);
     r.t.out8(r.io + CR, NODMA);
-    expect(linuxReceive(r)).toHaveLength(51);
+    expect(linuxReceiveAll(r)).toHaveLength(51);
+  });
+
+  it('frames waiting for room enter the ring a moment after the BNRY write, not inside it', () => {
+    const r = pciRig();
+    linuxOpen(r);
+    for (let i = 0; i < 9; i++) r.nic.receive(frame(MAC, 1514, i));
+    expect(r.nic.queuedFrames).toBe(1);
+    const { t, io } = r;
+    dmaRead(r, RX_START << 8, 4);
+    t.out8(io + BNRY, RX_START + 5); // the first frame taken
+    expect(r.nic.queuedFrames).toBe(1);
+    expect(r.nic.counters.rxFrames).toBe(8);
+    t.advance(0);
+    expect(r.nic.queuedFrames).toBe(0);
+    expect(r.nic.counters.rxFrames).toBe(9);
+  });
+
+  it('acknowledging PRX with frames still unread leaves PRX set (Linux takes 9 frames per pass)', () => {
+    const r = pciRig();
+    linuxOpen(r);
+    const { t, io } = r;
+    for (let i = 0; i < 20; i++) r.nic.receive(frame(MAC, 60, i));
+    expect(linuxReceive(r)).toHaveLength(9);
+    expect(t.in8(io + ISR) & ISR_PRX).toBe(ISR_PRX);
+    expect(t.irqLevel(PCI_IRQ)).toBe(1);
+    expect(linuxReceive(r)).toHaveLength(9);
+    expect(t.in8(io + ISR) & ISR_PRX).toBe(ISR_PRX);
+    expect(linuxReceive(r)).toHaveLength(2);
+    expect(t.in8(io + ISR) & ISR_PRX).toBe(0);
+    expect(t.irqLevel(PCI_IRQ)).toBe(0);
+    // An empty ring by the datasheet's convention (BNRY = CURR) is empty too.
+    r.nic.receive(frame(MAC, 60, 99));
+    t.out8(io + CR, NODMA | PAGE1);
+    const curr = t.in8(io + CURR);
+    t.out8(io + CR, NODMA);
+    t.out8(io + BNRY, curr);
+    t.out8(io + ISR, ISR_PRX);
+    expect(t.in8(io + ISR) & ISR_PRX).toBe(0);
   });
 
   it('keeps arrival order: a new frame waits behind queued ones even when it would fit', () => {
@@ -653,7 +703,7 @@ describe('NE2000: the queue in front of the ring, and overflow', () => {
     expect(r.nic.queuedFrames).toBe(1);
     r.nic.receive(frame(MAC, 60, 99)); // would fit in the ring's last pages
     expect(r.nic.queuedFrames).toBe(2);
-    const got = [...linuxReceive(r), ...linuxReceive(r)];
+    const got = linuxReceiveAll(r);
     expect(got.map((f) => f[14])).toEqual([...Array.from({ length: 9 }, (_, i) => (i + 14) & 0xff), (99 + 14) & 0xff]);
   });
 
@@ -687,8 +737,10 @@ describe('NE2000: the queue in front of the ring, and overflow', () => {
     r.nic.receive(frame(MAC, 100, 1));
     expect(r.nic.queuedFrames).toBe(1);
     r.t.out8(r.io + TCR, 0x00);
+    expect(r.nic.queuedFrames).toBe(1); // it arrives a moment later, not inside the port write
+    r.t.advance(0);
     expect(r.nic.queuedFrames).toBe(0);
-    expect(linuxReceive(r)).toHaveLength(1);
+    expect(linuxReceiveAll(r)).toHaveLength(1);
   });
 
   it('a chip reset drops what waits (counted as stopped)', () => {
@@ -731,7 +783,8 @@ describe('NE2000: interrupts', () => {
     expect(t.irqLevel(PCI_IRQ)).toBe(0);
     t.out8(io + IMR, 0x3f);
     expect(t.irqLevel(PCI_IRQ)).toBe(1);
-    t.out8(io + ISR, ISR_PRX);
+    expect(linuxReceive(r)).toHaveLength(1); // reads the frame, then writes PRX to ISR
+    expect(t.in8(io + ISR) & ISR_PRX).toBe(0);
     expect(t.irqLevel(PCI_IRQ)).toBe(0);
     // RST never interrupts.
     t.out8(io + IMR, 0x7f);
@@ -861,7 +914,7 @@ describe('NE2000: state', () => {
     expect(r2.t.irqLevel(PCI_IRQ)).toBe(1);
     expect(r2.nic.saveState()).toEqual(saved);
     // And the loaded device runs on: all 12 frames come out of it.
-    const got = [...linuxReceive(r2), ...linuxReceive(r2)];
+    const got = linuxReceiveAll(r2);
     expect(got).toHaveLength(12);
     // The saved copy is deep: running r2 did not change it.
     expect((saved.rxQueue as Uint8Array[]).length).toBe(4);
@@ -977,7 +1030,7 @@ describe('NE2000: guest-triggered bugs from QEMU history', () => {
     for (let i = 0; i < 10; i++) r.nic.receive(frame(MAC, 1514, i));
     expect(r.nic.counters.rxFrames).toBe(8);
     expect(r.nic.counters.dropBadRing).toBe(0);
-    expect(linuxReceive(r)).toHaveLength(10);
+    expect(linuxReceiveAll(r)).toHaveLength(10);
   });
 
   it('CVE-2016-2841: PSTART >= PSTOP neither hangs nor writes; frames are refused and counted', () => {

@@ -25,11 +25,12 @@
  * Receive queue and overflow (a choice, written down as the task asks): a frame
  * that passes the address filter but does not fit in the ring between CURR and BNRY
  * waits in a bounded queue (RX_QUEUE_FRAMES frames or RX_QUEUE_BYTES bytes) in front
- * of the ring, in arrival order, and moves into the ring when the guest makes room
- * (a BNRY or CURR write, a CR start, leaving loopback). Waiting does NOT raise
- * ISR.OVW: Linux answers OVW with a full stop/restart of the chip (ei_rx_overrun,
- * with a 10 ms delay) and iPXE likewise, so signalling it on every full ring would
- * cost throughput and lose frames. Only when the queue itself overflows is a frame
+ * of the ring, in arrival order, and moves into the ring a moment after the guest
+ * makes room (scheduleDrain and unreadFrames say how this meets Linux's receive
+ * loop). Waiting does NOT raise ISR.OVW: Linux answers OVW with a full stop/restart
+ * of the chip (ei_rx_overrun, with a 10 ms delay) and iPXE likewise, so signalling
+ * it on every full ring would cost throughput and lose frames. Only when the queue
+ * itself overflows is a frame
  * refused: then it is counted (dropRingFull), the missed-packet tally CNTR2 counts
  * it, RSR.MPA is set and ISR.OVW is raised, which is the datasheet's meaning of OVW
  * ("receive buffer resources exhausted, a packet was lost").
@@ -525,6 +526,7 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
           case 0x07:
             // Write 1 to clear; RST is a status bit, not cleared this way (it clears on CR.STA).
             s.isr &= ~(v & 0x7f);
+            if ((v & ISR_PRX) !== 0 && this.unreadFrames()) s.isr |= ISR_PRX;
             this.updateIrq();
             this.scheduleDrain();
             return;
@@ -532,8 +534,8 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
           case 0x09: s.rsar = (s.rsar & 0xff) | (v << 8); return;
           case 0x0a: s.rbcr = (s.rbcr & 0xff00) | v; return;
           case 0x0b: s.rbcr = (s.rbcr & 0xff) | (v << 8); return;
-          case 0x0c: s.rcr = v & 0x3f; this.drainQueue(); return;
-          case 0x0d: s.tcr = v & 0x1f; this.drainQueue(); return;
+          case 0x0c: s.rcr = v & 0x3f; this.scheduleDrain(); return;
+          case 0x0d: s.tcr = v & 0x1f; this.scheduleDrain(); return;
           case 0x0e: s.dcr = v & 0x7f; return;
           default: s.imr = v & 0x7f; this.updateIrq(); return;
         }
@@ -541,7 +543,7 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
         if (reg <= 0x06) s.par[reg - 1] = v;
         else if (reg === 0x07) {
           s.curr = v;
-          this.drainQueue();
+          this.scheduleDrain();
         } else s.mar[reg - 0x08] = v;
         return;
       case 2:
@@ -599,7 +601,7 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
       if (this.started()) this.transmit();
       else this.log('transmit (CR.TXP) while the chip is stopped: ignored');
     }
-    if (this.started()) this.drainQueue();
+    if (this.started()) this.scheduleDrain();
     this.updateIrq();
   }
 
@@ -649,7 +651,7 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
         if (s.sendPacket) {
           s.sendPacket = false;
           s.bnry = s.rnpp;
-          this.drainQueue();
+          this.scheduleDrain();
         }
         this.updateIrq();
       }
@@ -845,8 +847,9 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
   }
 
   /**
-   * Waiting frames enter the room the guest frees (its BNRY write, its ISR acknowledge) a
-   * moment later, as the next frames on a busy wire would, not inside that port write.
+   * Waiting frames enter the room the guest frees (its BNRY or CURR write, its ISR
+   * acknowledge, a CR start, leaving loopback or monitor mode) a moment later, as the
+   * next frames on a busy wire would, not inside that port write.
    * Linux's ei_receive takes at most 10 frames, writing BNRY after each, and then
    * acknowledges ISR.PRX: frames placed during that loop and left in the ring would have
    * their PRX cleared by the acknowledge and wait, with the sender waiting for their ACK
@@ -864,6 +867,28 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
       this.drainTimer = 0;
       this.drainQueue();
     });
+  }
+
+  /**
+   * Whether the ring still holds frames the driver has not taken, by either convention
+   * for BNRY (one page behind the next frame, as Linux and iPXE keep it, or on it, as
+   * the datasheet's "send packet" does): neither BNRY = CURR nor BNRY + 1 = CURR.
+   *
+   * An acknowledge of ISR.PRX while this holds leaves PRX set (a deviation from the
+   * DP8390, which would clear it and rely on the next frame from a busy wire to set it
+   * again). Linux's ei_receive takes at most 9 frames per pass and then acknowledges
+   * PRX; a ring holding more (many small frames, or frames that entered while it read)
+   * would otherwise sit unannounced until something else arrived, and here nothing
+   * else does: the router's TCP waits for the guest's ACKs. Drivers that acknowledge
+   * first and read after see one extra, empty pass; no convention ever sees a storm,
+   * since an empty ring satisfies one of the two equalities.
+   */
+  private unreadFrames(): boolean {
+    const s = this.state;
+    if (!this.started() || !this.ringUsable()) return false;
+    const bnry = this.boundary();
+    const after = bnry + 1 >= s.pstop ? s.pstart : bnry + 1;
+    return bnry !== s.curr && after !== s.curr;
   }
 
   /** Move waiting frames into the ring while they fit. */
