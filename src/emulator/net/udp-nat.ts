@@ -40,10 +40,12 @@ export interface UdpNatStats {
   socketErrors: number;
   /** No flow could be opened (limit reached, or the host refused a socket). */
   refused: number;
+  /** Host datagrams from a source the guest cannot be shown (not IPv4). */
+  unmappable: number;
 }
 
 export class UdpNat {
-  readonly stats: UdpNatStats = { active: 0, flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0 };
+  readonly stats: UdpNatStats = { active: 0, flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0, unmappable: 0 };
   private readonly flows = new Map<string, Flow>();
 
   constructor(
@@ -83,7 +85,10 @@ export class UdpNat {
       socket.onMessage = (data, address, port) => {
         if (this.flows.get(id) !== f) return;
         const src = this.mapPeer(f, address);
-        if (src === null) return;
+        if (src === null) {
+          this.stats.unmappable++;
+          return;
+        }
         f.lastActive = this.clock.now();
         f.packetsIn++;
         this.stats.packetsIn++;

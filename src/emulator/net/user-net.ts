@@ -132,13 +132,15 @@ export class UserNetwork implements FrameEndpoint {
   private readonly listeners: HostListener[] = [];
   private readonly udpForwards: UdpHostForward[] = [];
   /** hostfwd=udp's counters (peers as flows), apart from the NAT's. */
-  private readonly udpForwardStats: UdpNatStats = { active: 0, flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0 };
+  private readonly udpForwardStats: UdpNatStats = { active: 0, flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0, unmappable: 0 };
   private readonly portsInUse = new Set<number>();
   private nextPort = EPHEMERAL_FIRST;
   private ipId = 0;
   private closed = false;
 
   readonly stats: UserNetStats;
+  /** The last internal error caught in receive() (counted as 'internal-error'), for diagnostics. */
+  lastError: string | null = null;
 
   constructor(
     private readonly clock: Clock,
@@ -215,7 +217,7 @@ export class UserNetwork implements FrameEndpoint {
       framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0, arpRequestsIn: 0, arpRepliesOut: 0, arpRequestsOut: 0, icmpEchoReplies: 0,
       icmpErrorsOut: 0, udpIn: 0, udpOut: 0, dhcp: this.dhcp.stats, dns: this.dns.stats,
       tftp: this.tftp?.stats ?? { active: 0, requests: 0, completed: 0, blocksSent: 0, retransmits: 0, timeouts: 0, notFound: 0, writeRefused: 0, errorsSent: 0, errorsReceived: 0, malformed: 0 },
-      udpNat: this.udpNat?.stats ?? { active: 0, flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0 },
+      udpNat: this.udpNat?.stats ?? { active: 0, flowsOpened: 0, flowsExpired: 0, packetsOut: 0, packetsIn: 0, socketErrors: 0, refused: 0, unmappable: 0 },
       tcp: this.tcp.stats,
       udpHostfwd: this.udpForwardStats,
       drops: {},
@@ -279,9 +281,6 @@ export class UserNetwork implements FrameEndpoint {
       this.lastError = e instanceof Error ? e.message : String(e);
     }
   }
-
-  /** The last internal error caught in receive() (for diagnostics). */
-  lastError: string | null = null;
 
   private dispatch(frame: Uint8Array): void {
     if (frame.length < ETH_HEADER) return this.drop('frame-short');
@@ -460,8 +459,8 @@ export class UserNetwork implements FrameEndpoint {
   /** The guest-visible source of a host peer's reply to a flow to `dstIp`. */
   private peerAddress(dstIp: number, address: string): number | null {
     if (dstIp === this.hostIp) return this.hostIp;
-    const ip = ipFromString(address);
-    return ip === null ? null : ip;
+    // A dual-stack host socket names IPv4 peers as ::ffff:a.b.c.d.
+    return ipFromString(address.replace(/^::ffff:/i, ''));
   }
 
   private allocatePort(): number | null {
