@@ -42,9 +42,12 @@
  * CVE-2015-5279, CVE-2015-8743, CVE-2016-2841, CVE-2018-10839).
  *
  * Not modelled: collisions, CRC errors and frame alignment errors (the virtual wire
- * has none, so CNTR0/CNTR1 stay 0), the FIFO thresholds, DCR.BOS (byte order; every
- * PC driver uses little-endian), the 93C46 EEPROM behind 9346CR (the bits are
- * stored, EEDO reads 0), and the time a transmission takes (it completes at once).
+ * has none, so CNTR0/CNTR1 stay 0, and RCR.SEP/AR have nothing to act on: a frame
+ * shorter than 60 bytes is padded, as the sending NIC pads it on a real wire), the
+ * FIFO thresholds, DCR.BOS (byte order; every PC driver uses little-endian), DCR.LS
+ * (loopback follows TCR.LB1-0 alone: Linux and iPXE select it there with LS = 1),
+ * the 93C46 EEPROM behind 9346CR (the bits are stored, EEDO reads 0), and the time a
+ * transmission takes (it completes at once).
  */
 import type { AccessSize, Device, DeviceContext, DeviceState, IrqLine, TimerId } from '../bus/device.ts';
 import type { PciContext, PciDevice, PciFunctionSpec } from '../pci/pci-function.ts';
