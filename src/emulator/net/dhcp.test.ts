@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DHCPACK, DHCPDISCOVER, DHCPINFORM, DHCPNAK, DHCPOFFER, DHCPRELEASE, DHCPREQUEST, encodeDhcp, ipOption, OPT_BOOTFILE, OPT_BROADCAST,
+  DHCPACK, DHCPDECLINE, DHCPDISCOVER, DHCPINFORM, DHCPNAK, DHCPOFFER, DHCPRELEASE, DHCPREQUEST, encodeDhcp, ipOption, OPT_BOOTFILE, OPT_BROADCAST,
   OPT_CLIENT_ID, OPT_DNS, OPT_HOSTNAME, OPT_IPXE, OPT_LEASE_TIME, OPT_MESSAGE_TYPE, OPT_PARAMETER_LIST, OPT_REQUESTED_IP, OPT_ROUTER,
   OPT_SERVER_ID, OPT_SUBNET_MASK, OPT_TFTP_SERVER, OPT_USER_CLASS, parseDhcp, textOption, type DhcpMessage,
 } from './dhcp.ts';
@@ -209,5 +209,16 @@ describe('DHCP', () => {
     // .12 .13 .14 (.15 is the /28's broadcast).
     expect(got).toEqual([ip('10.0.2.12'), ip('10.0.2.13'), ip('10.0.2.14')]);
     expect(net.stats.dhcp.poolExhausted).toBe(1);
+  });
+
+  it('never offers an address a client DECLINEd (in use by someone else)', () => {
+    const { net, guest } = makeNet();
+    const a = defaultMac(0);
+    reply(send(guest, message(a, udhcpcOptions(a, DHCPDISCOVER))));
+    reply(send(guest, message(a, udhcpcOptions(a, DHCPREQUEST, [[OPT_REQUESTED_IP, ipOption(ip('10.0.2.15'))], [OPT_SERVER_ID, ipOption(ip('10.0.2.2'))]]))));
+    expect(send(guest, message(a, udhcpcOptions(a, DHCPDECLINE, [[OPT_REQUESTED_IP, ipOption(ip('10.0.2.15'))], [OPT_SERVER_ID, ipOption(ip('10.0.2.2'))]])))).toEqual([]);
+    expect(net.stats.dhcp.decline).toBe(1);
+    const again = reply(send(guest, message(a, udhcpcOptions(a, DHCPDISCOVER))));
+    expect(again.m.yiaddr).toBe(ip('10.0.2.16'));
   });
 });

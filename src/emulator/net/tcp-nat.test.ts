@@ -5,6 +5,7 @@ import { ipFromString, IPPROTO_TCP } from './ipv4.ts';
 import { decodeFrame, ethernetFrame, ipv4Frame } from './packets.ts';
 import { encodeTcpSegment, parseTcpSegment, TCP_ACK, TCP_RST, TCP_SYN, TcpEndpoint, type TcpCloseReason, type TcpSegment } from './tcp.ts';
 import { makeNet } from './test-guest.ts';
+import { TCP_CONNECT_TIMEOUT_NS } from './tcp-nat.ts';
 import { TestHost, type TestStream } from './test-host.ts';
 import type { UserNetwork } from './user-net.ts';
 import type { VirtualClock } from '../machine/clock.ts';
@@ -356,4 +357,27 @@ describe('TCP NAT', () => {
     await expect(net.start()).rejects.toThrow(/hostfwd=tcp:127.0.0.1:8022-:22: cannot listen: .*EADDRINUSE/);
   });
 
+
+  it('a retransmitted SYN while the host connect is under way opens nothing more; a connect that never completes gets RST', () => {
+    const { host, net, guest } = setup();
+    const syn = { srcPort: 5557, dstPort: 81, seq: 500, ack: 0, flags: TCP_SYN, window: 1000, payload: new Uint8Array(0) };
+    guest.sendSegment(ROUTER, syn);
+    guest.sendSegment(ROUTER, syn);
+    guest.pump();
+    expect(host.connections.length).toBe(1);
+    expect(guest.stray).toEqual([]);
+    guest.run(TCP_CONNECT_TIMEOUT_NS + MS, 1000 * MS);
+    expect(host.connections[0].destroyed).toBe(true);
+    expect(guest.stray[0].seg).toMatchObject({ flags: TCP_RST | TCP_ACK, ack: 501 });
+    expect(net.stats.tcp).toMatchObject({ connectTimeouts: 1, active: 0 });
+  });
+
+  it('restricted: TCP to the DNS address (no DNS over TCP) and to another guest address gets RST', () => {
+    const { host, guest } = setup({ restrict: true });
+    guest.sendSegment(ip('10.0.2.3'), { srcPort: 5558, dstPort: 53, seq: 1, ack: 0, flags: TCP_SYN, window: 1000, payload: new Uint8Array(0) });
+    guest.sendSegment(ip('10.0.2.16'), { srcPort: 5559, dstPort: 22, seq: 1, ack: 0, flags: TCP_SYN, window: 1000, payload: new Uint8Array(0) });
+    guest.pump();
+    expect(host.connections.length).toBe(0);
+    expect(guest.stray.map((x) => [x.src, x.seg.flags])).toEqual([[ip('10.0.2.3'), TCP_RST | TCP_ACK], [ip('10.0.2.16'), TCP_RST | TCP_ACK]]);
+  });
 });
