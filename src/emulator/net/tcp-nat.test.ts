@@ -199,6 +199,7 @@ describe('TCP NAT', () => {
     expect(net.stats.tcp.active).toBe(0);
     expect(net.describe().tcpFlows).toEqual([]);
     expect(net.stats.tcp.opened).toBe(1);
+    expect(net.stats.tcp.closedNormal).toBe(1);
   });
 
   it('answers RST (connection refused) when the host refuses, and never a SYN-ACK', () => {

@@ -69,6 +69,15 @@ export interface TcpNatStats {
   resetsSent: number;
   /** Flows that ended by RST, either side. */
   aborted: number;
+  /** How the guest-side endpoints ended, by tcp.ts's reason. */
+  closedNormal: number;
+  closedReset: number;
+  closedTimeout: number;
+  closedRefused: number;
+  /** Of the endpoints that have ended: segments retransmitted, retransmission timeouts, segments dropped as unacceptable. */
+  retransmits: number;
+  timeouts: number;
+  segmentsDropped: number;
   /** Bad checksum or header. */
   malformed: number;
   bytesToHost: number;
@@ -104,8 +113,8 @@ interface Flow {
 
 export class TcpNat {
   readonly stats: TcpNatStats = {
-    active: 0, opened: 0, forwarded: 0, refused: 0, prohibited: 0, connectTimeouts: 0, resetsSent: 0, aborted: 0, malformed: 0, bytesToHost: 0,
-    bytesToGuest: 0,
+    active: 0, opened: 0, forwarded: 0, refused: 0, prohibited: 0, connectTimeouts: 0, resetsSent: 0, aborted: 0, closedNormal: 0, closedReset: 0,
+    closedTimeout: 0, closedRefused: 0, retransmits: 0, timeouts: 0, segmentsDropped: 0, malformed: 0, bytesToHost: 0, bytesToGuest: 0,
   };
   private readonly flows = new Map<string, Flow>();
   /** Connections made so far: mixed into each initial sequence number. */
@@ -327,6 +336,17 @@ export class TcpNat {
   }
 
   private endpointClosed(flow: Flow, reason: TcpCloseReason): void {
+    const s = this.stats;
+    if (reason === 'normal') s.closedNormal++;
+    else if (reason === 'reset') s.closedReset++;
+    else if (reason === 'timeout') s.closedTimeout++;
+    else s.closedRefused++;
+    const es = flow.endpoint?.stats;
+    if (es) {
+      s.retransmits += es.retransmits;
+      s.timeouts += es.timeouts;
+      s.segmentsDropped += es.dropped;
+    }
     if (reason !== 'normal') {
       if (reason === 'reset' || reason === 'refused') this.stats.aborted++;
       if (!flow.hostClosed) safely(() => flow.stream.destroy());
@@ -371,7 +391,14 @@ export class TcpNat {
     }
   }
 
-  describe(): { guest: string; destination: string; hostfwd: boolean; state: string; bytesToHost: number; bytesToGuest: number }[] {
+  describe(): {
+    guest: string; destination: string; hostfwd: boolean; state: string; bytesToHost: number; bytesToGuest: number; retransmits: number;
+    /** The retransmission timeout now, ms. */
+    rtoMs: number;
+    /** Host bytes waiting for room in the endpoint's send buffer; the host stream is paused meanwhile. */
+    pending: number;
+    hostPaused: boolean;
+  }[] {
     return [...this.flows.values()].map((f) => ({
       guest: `${ipToString(f.guestIp)}:${f.guestPort}`,
       destination: `${ipToString(f.localIp)}:${f.localPort}`,
@@ -379,6 +406,10 @@ export class TcpNat {
       state: f.endpoint?.state ?? 'CONNECTING',
       bytesToHost: f.bytesToHost,
       bytesToGuest: f.bytesToGuest,
+      retransmits: f.endpoint?.stats.retransmits ?? 0,
+      rtoMs: (f.endpoint?.stats.rto ?? 0) / 1e6,
+      pending: f.pending.reduce((a, p) => a + p.length, 0),
+      hostPaused: f.hostPaused,
     }));
   }
 }
