@@ -137,6 +137,7 @@ export class UserNetwork implements FrameEndpoint {
   private nextPort = EPHEMERAL_FIRST;
   private ipId = 0;
   private closed = false;
+  private started = false;
 
   readonly stats: UserNetStats;
   /** The last internal error caught in receive() (counted as 'internal-error'), for diagnostics. */
@@ -224,8 +225,13 @@ export class UserNetwork implements FrameEndpoint {
     };
   }
 
-  /** Open the hostfwd listeners; rejects, naming the rule, when a port cannot be had. */
+  /**
+   * Open the hostfwd listeners; rejects, naming the rule, when a port cannot be had (the
+   * router is then closed, with what it had opened). Once only: later calls do nothing.
+   */
   async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
     if (this.forwards.length === 0) return;
     const host = this.host;
     if (!host) throw new Error('user network: hostfwd needs a host network, and this one has none');
