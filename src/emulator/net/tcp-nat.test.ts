@@ -381,4 +381,23 @@ describe('TCP NAT', () => {
     expect(host.connections.length).toBe(0);
     expect(guest.stray.map((x) => [x.src, x.seg.flags])).toEqual([[ip('10.0.2.3'), TCP_RST | TCP_ACK], [ip('10.0.2.16'), TCP_RST | TCP_ACK]]);
   });
+
+  it('guest data after the host stream is gone is answered with RST', () => {
+    const { host, net, guest } = setup();
+    const c = guest.connect(ROUTER, 80);
+    guest.pump();
+    const s = host.connections[0];
+    s.onConnect();
+    guest.run(10 * MS);
+    s.onData(Uint8Array.of(1));
+    s.onEnd();
+    s.onClose();
+    guest.run(10 * MS);
+    expect(c.remoteClosed).toBe(true);
+    c.ep.write(Uint8Array.of(2, 3));
+    guest.run(10 * MS);
+    expect(c.closed).toBe('reset');
+    expect(s.written).toEqual([]);
+    expect(net.stats.tcp).toMatchObject({ dataAfterClose: 1, active: 0 });
+  });
 });

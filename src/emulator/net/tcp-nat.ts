@@ -80,6 +80,8 @@ export interface TcpNatStats {
   segmentsDropped: number;
   /** Bad checksum or header. */
   malformed: number;
+  /** Guest data that arrived after the host stream was gone: answered with RST. */
+  dataAfterClose: number;
   bytesToHost: number;
   bytesToGuest: number;
 }
@@ -114,7 +116,7 @@ interface Flow {
 export class TcpNat {
   readonly stats: TcpNatStats = {
     active: 0, opened: 0, forwarded: 0, refused: 0, prohibited: 0, connectTimeouts: 0, resetsSent: 0, aborted: 0, closedNormal: 0, closedReset: 0,
-    closedTimeout: 0, closedRefused: 0, retransmits: 0, timeouts: 0, segmentsDropped: 0, malformed: 0, bytesToHost: 0, bytesToGuest: 0,
+    closedTimeout: 0, closedRefused: 0, retransmits: 0, timeouts: 0, segmentsDropped: 0, malformed: 0, dataAfterClose: 0, bytesToHost: 0, bytesToGuest: 0,
   };
   private readonly flows = new Map<string, Flow>();
   /** Connections made so far: mixed into each initial sequence number. */
@@ -318,7 +320,13 @@ export class TcpNat {
   }
 
   private toHost(flow: Flow, bytes: Uint8Array): void {
-    if (flow.hostClosed) return;
+    if (flow.hostClosed) {
+      // Nobody on the host can read it any more: RST, as a closed socket answers data
+      // (RFC 9293 §3.6.1 "Half-Closed Connections": data lost, reset the peer).
+      this.stats.dataAfterClose++;
+      flow.endpoint?.abort();
+      return;
+    }
     flow.bytesToHost += bytes.length;
     this.stats.bytesToHost += bytes.length;
     let ok: boolean;
