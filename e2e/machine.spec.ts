@@ -76,6 +76,14 @@ test('tiny-linux boots in the page: screen, serial console, devices panel, pause
   await page.keyboard.press('Enter');
   await expect(page.getByTestId('serial-text')).toContainText(/uname -a\s*\nLinux \S+ 6\.1\.\S+ .*i686/, { timeout: 60_000 });
 
+  // The NE2000 on the user network: a lease from the router and pings to it; its card counts the frames.
+  await page.keyboard.type('udhcpc -i eth0 -q && ping -c 2 10.0.2.2');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('serial-text')).toContainText('2 packets transmitted, 2 packets received', { timeout: 60_000 });
+  await expect.poll(() => counter(page, 'ne2k', 'framesReceived'), { timeout: 10_000 }).toBeGreaterThanOrEqual(4);
+  expect(await counter(page, 'ne2k', 'framesSent')).toBeGreaterThanOrEqual(4);
+  expect(await counter(page, 'ne2k', 'netBytesReceived')).toBeGreaterThan(4 * 60);
+
   // The PS/2 keyboard: keys typed on the captured screen reach the shell on Linux's console
   // (tty1) through the 8042's set 2 to set 1 translation and the atkbd driver.
   await page.getByTestId('screen').click();

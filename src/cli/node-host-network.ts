@@ -111,7 +111,9 @@ export function nodeHostNetwork(onActivity: () => void = noop): HostNetwork & { 
   return {
     loopback: '127.0.0.1',
     connectTcp(address, port) {
-      const socket = track(net.connect({ host: address, port }));
+      // allowHalfOpen: the host peer's FIN closes only its direction; what the guest still
+      // sends goes on reaching it, as TCP's half-close allows (RFC 793 §3.5).
+      const socket = track(net.connect({ host: address, port, allowHalfOpen: true }));
       return wrapSocket(socket, onActivity, false);
     },
     openUdp() {
@@ -121,7 +123,7 @@ export function nodeHostNetwork(onActivity: () => void = noop): HostNetwork & { 
     },
     listenTcp(address, port, onConnection) {
       return new Promise<HostListener>((resolve, reject) => {
-        const server = net.createServer((socket) => {
+        const server = net.createServer({ allowHalfOpen: true }, (socket) => {
           track(socket);
           socket.setNoDelay(true);
           onConnection(wrapSocket(socket, onActivity, true), { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
