@@ -3,6 +3,7 @@
  * the images manifest or a dropped file; `createMachine` turns it into a running PC.
  */
 import type { BlockDevice } from '../devices/block-device.ts';
+import type { HostForward } from '../net/user-net.ts';
 
 export type BootDevice = 'a' | 'c' | 'd' | 'n';
 
@@ -58,15 +59,8 @@ export interface NicConfig {
   shape?: { delayNs?: number; loss?: number; bytesPerSecond?: number; seed?: number };
 }
 
-/** hostfwd=[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport */
-export interface HostForward {
-  protocol: 'tcp' | 'udp';
-  hostAddress: string;
-  hostPort: number;
-  /** Empty: the first DHCP address (10.0.2.15), as QEMU does. */
-  guestAddress?: string;
-  guestPort: number;
-}
+/** hostfwd=[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport, as the router takes it. */
+export type { HostForward };
 
 /** QEMU's -netdev user: the router at 10.0.2.2 with DHCP, DNS, NAT and TFTP. */
 export interface UserNetdevConfig {
