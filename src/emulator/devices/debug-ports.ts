@@ -7,10 +7,14 @@
  * For the machine: the callbacks below.
  */
 import type { Device, DeviceContext, DeviceState } from '../bus/device.ts';
+import { u8, vmstate, type VmStateOf } from '../bus/vmstate.ts';
+
+/** The last POST code written to port 0x80; the other ports hold nothing. */
+export const DEBUG_PORTS_STATE = vmstate('debug-ports', 1, { postCode: u8 });
 
 export class DebugPorts implements Device {
   readonly name = 'debug';
-  state = { postCode: 0 };
+  state: VmStateOf<typeof DEBUG_PORTS_STATE> = { postCode: 0 };
   onBiosLog: (byte: number) => void = () => {};
   onDebugcon: (byte: number) => void = () => {};
   onExit: ((value: number) => void) | null = null;
@@ -38,10 +42,10 @@ export class DebugPorts implements Device {
   }
 
   saveState(): DeviceState {
-    return { ...this.state };
+    return DEBUG_PORTS_STATE.save(this.state);
   }
 
   loadState(s: DeviceState): void {
-    this.state = { ...(s as typeof this.state) };
+    this.state = DEBUG_PORTS_STATE.load(s, this.name);
   }
 }

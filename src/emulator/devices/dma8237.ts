@@ -10,6 +10,7 @@
  * to memory, read = from memory, verify = nowhere), through the bus's DMA handle, until
  * the count runs out (terminal count). 8237A datasheet: "Register Description".
  */
+import { bytes, vmstate, words, type VmStateOf } from '../bus/vmstate.ts';
 import type { Device, DeviceContext, DeviceState, DmaHandle } from '../bus/device.ts';
 
 /** One channel's DREQ/DACK as a device sees it. */
@@ -31,24 +32,26 @@ const READ = 2; // memory -> device
 /** Page register port of each channel (0x80 + this). Channel 4 has none. */
 const PAGE_PORT = [0x87, 0x83, 0x81, 0x82, 0x8f, 0x8b, 0x89, 0x8a];
 
-export interface Dma8237State {
+/** Intel 8237A registers of both controllers, named as in the datasheet's register table. */
+export const DMA8237_STATE = vmstate('i8237', 1, {
   /** Per channel (0-7): base/current address and count, mode, page. */
-  baseAddress: Uint16Array;
-  baseCount: Uint16Array;
-  currentAddress: Uint16Array;
-  currentCount: Uint16Array;
-  mode: Uint8Array;
-  page: Uint8Array;
+  baseAddress: words(8),
+  baseCount: words(8),
+  currentAddress: words(8),
+  currentCount: words(8),
+  mode: bytes(8),
+  page: bytes(8),
   /** Per controller (0 = channels 0-3, 1 = 4-7). */
-  command: Uint8Array;
-  mask: Uint8Array;
-  status: Uint8Array;
-  request: Uint8Array;
-  flipFlop: Uint8Array;
-  temporary: Uint8Array;
+  command: bytes(2),
+  mask: bytes(2),
+  status: bytes(2),
+  request: bytes(2),
+  flipFlop: bytes(2),
+  temporary: bytes(2),
   /** Page registers 0x81-0x8F that no channel uses: plain storage, as on the AT. */
-  extraPages: Uint8Array;
-}
+  extraPages: bytes(16),
+});
+export type Dma8237State = VmStateOf<typeof DMA8237_STATE>;
 
 export class Dma8237 implements Device {
   readonly name = 'dma';
@@ -225,16 +228,11 @@ export class Dma8237 implements Device {
   }
 
   saveState(): DeviceState {
-    const s = this.state;
-    const copy: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(s)) copy[k] = (v as Uint8Array).slice();
-    return copy;
+    return DMA8237_STATE.save(this.state);
   }
 
   loadState(saved: DeviceState): void {
-    const s = initialState();
-    for (const k of Object.keys(s) as (keyof Dma8237State)[]) (s[k] as Uint8Array).set(saved[k] as Uint8Array);
-    this.state = s;
+    this.state = DMA8237_STATE.load(saved, this.name);
   }
 }
 

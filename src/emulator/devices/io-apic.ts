@@ -11,6 +11,7 @@
  * the other ISA IRQs are pins 1-15 one to one; PCI INTx arrive through the PIIX3 PIRQ
  * routing on their ISA IRQ numbers.
  */
+import { bytes, dwords, int, u8, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 import type { AccessSize, Device, DeviceContext, DeviceState } from '../bus/device.ts';
 
 export const IOAPIC_BASE = 0xfec00000;
@@ -22,15 +23,19 @@ const LEVEL = 1 << 15;
 const REMOTE_IRR = 1 << 14;
 const DELIVERY_STATUS = 1 << 12;
 
-export interface IoApicState {
-  select: number;
-  id: number;
+/** 82093AA registers (datasheet §3): IOREGSEL, IOAPICID, the redirection table, and the pin levels. */
+export const IOAPIC_STATE = vmstate('ioapic82093', 1, {
+  /** IOREGSEL. */
+  select: u8,
+  /** IOAPICID bits 27:24. */
+  id: int(0, 0x0f),
   /** Redirection entries: low dwords then high dwords. */
-  low: Uint32Array;
-  high: Uint32Array;
+  low: dwords(PINS),
+  high: dwords(PINS),
   /** Pin levels as driven. */
-  level: Uint8Array;
-}
+  level: bytes(PINS),
+});
+export type IoApicState = VmStateOf<typeof IOAPIC_STATE>;
 
 export class IoApic82093 implements Device {
   readonly name = 'ioapic';
@@ -124,13 +129,11 @@ export class IoApic82093 implements Device {
   }
 
   saveState(): DeviceState {
-    const s = this.state;
-    return { ...s, low: s.low.slice(), high: s.high.slice(), level: s.level.slice() };
+    return IOAPIC_STATE.save(this.state);
   }
 
   loadState(saved: DeviceState): void {
-    const s = saved as unknown as IoApicState;
-    this.state = { ...s, low: s.low.slice(), high: s.high.slice(), level: s.level.slice() };
+    this.state = IOAPIC_STATE.load(saved, this.name);
   }
 }
 

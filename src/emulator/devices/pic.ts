@@ -9,38 +9,44 @@
  * Intel 82371SB (PIIX3) datasheet §4.1.13 ELCR.
  */
 import type { AccessSize, Device, DeviceContext, DeviceState } from '../bus/device.ts';
+import { bool, int, oneOf, record, u8, vmstate, type TypeOf, type VmStateOf } from '../bus/vmstate.ts';
 
 /** One 8259A. Field names follow the datasheet. */
-interface Chip {
+const CHIP = record({
   /** Interrupt request, in-service and mask registers. */
-  irr: number;
-  isr: number;
-  imr: number;
+  irr: u8,
+  isr: u8,
+  imr: u8,
   /** Input levels last seen, for edge detection. */
-  lastLevel: number;
+  lastLevel: u8,
   /** ICW2: vector of IR0 (bits 7-3). */
-  vectorBase: number;
+  vectorBase: u8,
   /** Which ICW comes next: 0 none (ready), 2, 3 or 4. */
-  icwStep: number;
+  icwStep: oneOf(0, 2, 3, 4),
   /** ICW1 bits: IC4 (an ICW4 follows) and SNGL (no cascade). */
-  needIcw4: boolean;
-  single: boolean;
+  needIcw4: bool,
+  single: bool,
   /** ICW4 bits: AEOI and SFNM. */
-  autoEoi: boolean;
-  specialFullyNested: boolean;
+  autoEoi: bool,
+  specialFullyNested: bool,
   /** OCW2 rotate-in-automatic-EOI mode. */
-  rotateOnAutoEoi: boolean;
+  rotateOnAutoEoi: bool,
   /** IR number with the lowest priority is (priorityBase - 1): rotation (OCW2). */
-  priorityBase: number;
+  priorityBase: int(0, 7),
   /** OCW3: read ISR instead of IRR; poll on next read; special mask mode. */
-  readIsr: boolean;
-  poll: boolean;
-  specialMask: boolean;
+  readIsr: bool,
+  poll: bool,
+  specialMask: bool,
   /** ELCR: 1 = level-triggered input (PIIX3). */
-  elcr: number;
+  elcr: u8,
   /** Bits of ELCR that may be set (IRQ0-2, 8 and 13 are always edge on the PC). */
-  elcrMask: number;
-}
+  elcrMask: u8,
+});
+type Chip = TypeOf<typeof CHIP>;
+
+/** Both 8259As; INTR is derived from them on load. */
+export const PIC_STATE = vmstate('i8259', 1, { master: CHIP, slave: CHIP });
+export type PicState = VmStateOf<typeof PIC_STATE>;
 
 function newChip(elcrMask: number): Chip {
   return {
@@ -76,7 +82,7 @@ function pendingIr(c: Chip, cascadeIr: number): number {
 
 export class I8259Pic implements Device {
   readonly name = 'pic';
-  state = { master: newChip(0xf8), slave: newChip(0xde) };
+  state: PicState = { master: newChip(0xf8), slave: newChip(0xde) };
   /** INTR output to the CPU (or the local APIC's LINT0). */
   onIntr: (level: boolean) => void = () => {};
   private intr = false;
@@ -256,11 +262,11 @@ export class I8259Pic implements Device {
   }
 
   saveState(): DeviceState {
-    return structuredClone(this.state);
+    return PIC_STATE.save(this.state);
   }
 
   loadState(s: DeviceState): void {
-    this.state = structuredClone(s) as typeof this.state;
+    this.state = PIC_STATE.load(s, this.name);
     this.intr = false;
     this.update();
   }

@@ -10,37 +10,51 @@
  * For the machine: nothing beyond attach; IRQ0 goes through the bus.
  */
 import type { Device, DeviceContext, DeviceState, IrqLine, TimerId } from '../bus/device.ts';
+import { array, bool, int, real, record, u16, u8, vmstate, type TypeOf, type VmStateOf } from '../bus/vmstate.ts';
 
 export const PIT_HZ = 1_193_182;
 const NS_PER_TICK = 1e9 / PIT_HZ;
 /** Port 0x61 bit 4 toggles with every DRAM refresh cycle, about every 15 µs; BIOS delay loops count them. */
 const REFRESH_NS = 15_085;
 
-interface Counter {
+/** One counter of the 8254 (datasheet, "Counter Description"). */
+const COUNTER = record({
   /** Control word fields: RW (1 LSB, 2 MSB, 3 LSB then MSB), mode 0-5, BCD. */
-  rw: number;
-  mode: number;
-  bcd: boolean;
+  rw: int(1, 3),
+  mode: int(0, 5),
+  bcd: bool,
   /** The count register as loaded (0 means 65536, or 10000 in BCD). */
-  reload: number;
+  reload: u16,
   /** Virtual time the count started (after the load or gate trigger); -1 while waiting for it. */
-  start: number;
-  /** Count frozen while the gate is low (modes 0 and 4). */
-  frozen: number;
-  gate: boolean;
+  start: real(-1),
+  /** Count frozen while the gate is low (modes 0 and 4); up to 65536 after a load of 0. */
+  frozen: int(0, 0x10000),
+  gate: bool,
   /** Write state: the LSB has been written and the MSB is due. */
-  writeMsb: boolean;
-  /** Partially written count (LSB). */
-  pendingLsb: number;
+  writeMsb: bool,
+  /** Partially written count (LSB; a BCD byte converts to 0..165). */
+  pendingLsb: u8,
   /** Read state: next read returns the MSB. */
-  readMsb: boolean;
+  readMsb: bool,
   /** Latched count (-1 none) and status (-1 none). */
-  latch: number;
-  latchMsb: boolean;
-  status: number;
+  latch: int(-1, 0xffff),
+  latchMsb: bool,
+  status: int(-1, 0xff),
   /** A new count was written but not yet loaded into the counting element. */
-  nullCount: boolean;
-}
+  nullCount: bool,
+});
+type Counter = TypeOf<typeof COUNTER>;
+
+/**
+ * Timer state: three counters and port 0x61. IRQ0's timer is derived from counter 0
+ * (its next rising OUT edge), so it is re-armed from these fields, not saved.
+ */
+export const PIT_STATE = vmstate('i8254', 1, {
+  counters: array(COUNTER, 3),
+  /** Port 0x61 bits 0-3 as written (timer 2 gate, speaker data, NMI check enables). */
+  port61: int(0, 0x0f),
+});
+export type PitState = VmStateOf<typeof PIT_STATE>;
 
 function newCounter(gate: boolean): Counter {
   return {
@@ -51,11 +65,7 @@ function newCounter(gate: boolean): Counter {
 
 export class Pit8254 implements Device {
   readonly name = 'pit';
-  state = {
-    counters: [newCounter(true), newCounter(true), newCounter(false)],
-    /** Port 0x61 bits 0-3 as written (timer 2 gate, speaker data, NMI check enables). */
-    port61: 0,
-  };
+  state: PitState = { counters: [newCounter(true), newCounter(true), newCounter(false)], port61: 0 };
   private ctx!: DeviceContext;
   private irq0!: IrqLine;
   private timer: TimerId = 0;
@@ -305,11 +315,11 @@ export class Pit8254 implements Device {
   }
 
   saveState(): DeviceState {
-    return structuredClone(this.state);
+    return PIT_STATE.save(this.state);
   }
 
   loadState(s: DeviceState): void {
-    this.state = structuredClone(s) as typeof this.state;
+    this.state = PIT_STATE.load(s, this.name);
     this.schedule();
   }
 }

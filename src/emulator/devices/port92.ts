@@ -4,10 +4,14 @@
  * For the machine: `onA20(enabled)` and `onReset()`.
  */
 import type { Device, DeviceContext, DeviceState } from '../bus/device.ts';
+import { int, vmstate, type VmStateOf } from '../bus/vmstate.ts';
+
+/** Bits 1 (A20) and 0 (reset, reads back as written) of port 0x92. */
+export const PORT92_STATE = vmstate('port92', 1, { value: int(0, 3) });
 
 export class Port92 implements Device {
   readonly name = 'port92';
-  state = { value: 0x02 };
+  state: VmStateOf<typeof PORT92_STATE> = { value: 0x02 };
   onA20: (enabled: boolean) => void = () => {};
   onReset: () => void = () => {};
 
@@ -29,10 +33,10 @@ export class Port92 implements Device {
   }
 
   saveState(): DeviceState {
-    return { ...this.state };
+    return PORT92_STATE.save(this.state);
   }
 
   loadState(s: DeviceState): void {
-    this.state = { ...(s as typeof this.state) };
+    this.state = PORT92_STATE.load(s, this.name);
   }
 }

@@ -9,6 +9,7 @@
  * `nmiMasked` (port 0x70 bit 7).
  */
 import type { Device, DeviceContext, DeviceState, IrqLine, TimerId } from '../bus/device.ts';
+import { bool, bytes, int, ns, real, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 
 const REG_A = 0x0a;
 const REG_B = 0x0b;
@@ -38,17 +39,26 @@ export interface CmosLayout {
   hardDisk: boolean;
 }
 
+/**
+ * The CMOS RAM (registers 0x00-0x0D are the clock's, the rest is battery-backed RAM), the
+ * index port, and the guest clock as an offset from virtual time. Flags in register C
+ * that set since the last read are derived from `lastC` and the clock; IRQ8's timer is
+ * derived from registers A and B, so it is re-armed on load, not saved.
+ */
+export const RTC_STATE = vmstate('mc146818', 1, {
+  cmos: bytes(128),
+  index: int(0, 0x7f),
+  nmiMasked: bool,
+  /** Guest time (ms since the epoch) at virtual time 0; writes to the clock move it. */
+  baseMs: real(),
+  /** Virtual time of the last read of register C, for flags that set in between. */
+  lastC: ns,
+});
+export type RtcState = VmStateOf<typeof RTC_STATE>;
+
 export class Mc146818Rtc implements Device {
   readonly name = 'rtc';
-  state = {
-    cmos: new Uint8Array(128),
-    index: 0,
-    nmiMasked: true,
-    /** Guest time (ms since the epoch) at virtual time 0; writes to the clock move it. */
-    baseMs: 0,
-    /** Virtual time of the last read of register C, for flags that set in between. */
-    lastC: 0,
-  };
+  state: RtcState = { cmos: new Uint8Array(128), index: 0, nmiMasked: true, baseMs: 0, lastC: 0 };
   private ctx!: DeviceContext;
   private irq!: IrqLine;
   private timer: TimerId = 0;
@@ -278,11 +288,11 @@ export class Mc146818Rtc implements Device {
   }
 
   saveState(): DeviceState {
-    return structuredClone(this.state);
+    return RTC_STATE.save(this.state);
   }
 
   loadState(s: DeviceState): void {
-    this.state = structuredClone(s) as typeof this.state;
+    this.state = RTC_STATE.load(s, this.name);
     this.schedule();
   }
 }

@@ -9,6 +9,7 @@
  * Transmission is immediate (no bit timing): THRE is set again as soon as a byte is sent.
  */
 import type { Device, DeviceContext, DeviceState, IrqLine, TimerId } from '../bus/device.ts';
+import { array, bool, deadline, u8, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 
 const FIFO_SIZE = 16;
 /** The UART's reference clock / 16: divisor 1 is 115200 baud. */
@@ -42,19 +43,36 @@ export interface UartOptions {
   irq: number;
 }
 
+/**
+ * The 16550A's registers as the datasheet names them (DLL/DLM are the divisor latch),
+ * plus what the chip holds but does not show as a register: the receive FIFO, the
+ * pending THRE interrupt, the character-timeout condition and its deadline.
+ */
+export const UART_STATE = vmstate('uart16550a', 1, {
+  ier: u8, lcr: u8, mcr: u8, lsr: u8, msr: u8, scr: u8, dll: u8, dlm: u8, fcr: u8,
+  /** Receive FIFO (or the single holding register when FIFOs are off). */
+  rx: array(u8, 0, FIFO_SIZE),
+  /** THR empty interrupt pending (cleared by reading IIR when it is the reason, or writing THR). */
+  thrInterrupt: bool,
+  /** The character timeout condition of FIFO mode ("FIFO Interrupt Mode Operation"). */
+  timeout: bool,
+  /** When the character timeout fires if the FIFO is not read before (virtual ns), or null. */
+  timeoutAt: deadline,
+  /** Modem status changed since MSR was read (its delta bits). */
+  msrDelta: u8,
+});
+export type UartState = VmStateOf<typeof UART_STATE>;
+
+function initialState(): UartState {
+  return {
+    ier: 0, lcr: 0, mcr: 0, lsr: LSR_THRE | LSR_TEMT, msr: 0, scr: 0, dll: 12, dlm: 0, fcr: 0,
+    rx: [], thrInterrupt: false, timeout: false, timeoutAt: null, msrDelta: 0,
+  };
+}
+
 export class Uart16550A implements Device {
   readonly name: string;
-  state = {
-    ier: 0, lcr: 0, mcr: 0, lsr: LSR_THRE | LSR_TEMT, msr: 0, scr: 0, dll: 12, dlm: 0, fcr: 0,
-    /** Receive FIFO (or the single holding register when FIFOs are off). */
-    rx: [] as number[],
-    /** THR empty interrupt pending (cleared by reading IIR when it is the reason, or writing THR). */
-    thrInterrupt: false,
-    /** The character timeout condition of FIFO mode. */
-    timeout: false,
-    /** Modem status changed since MSR was read (its delta bits). */
-    msrDelta: 0,
-  };
+  state: UartState = initialState();
   /** Bytes the guest transmits. */
   onTransmit: (byte: number) => void = () => {};
   private ctx!: DeviceContext;
@@ -75,10 +93,9 @@ export class Uart16550A implements Device {
   }
 
   reset(): void {
-    this.state = {
-      ier: 0, lcr: 0, mcr: 0, lsr: LSR_THRE | LSR_TEMT, msr: 0, scr: 0, dll: 12, dlm: 0, fcr: 0,
-      rx: [], thrInterrupt: false, timeout: false, msrDelta: 0,
-    };
+    this.ctx.clock.cancelTimer(this.timer);
+    this.timer = 0;
+    this.state = initialState();
     this.update();
   }
 
@@ -116,11 +133,24 @@ export class Uart16550A implements Device {
 
   private armTimeout(): void {
     this.ctx.clock.cancelTimer(this.timer);
+    this.timer = 0;
     this.state.timeout = false;
+    this.state.timeoutAt = null;
     if (!this.fifoEnabled || this.state.rx.length === 0) return;
     // Character timeout: data sits in the FIFO for four character times without a read.
-    this.timer = this.ctx.clock.setTimer(this.ctx.clock.now() + 4 * this.charTimeNs(), () => {
+    this.state.timeoutAt = this.ctx.clock.now() + 4 * this.charTimeNs();
+    this.startTimer();
+  }
+
+  /** Set the clock's timer for `timeoutAt` (after arming, and after a load). */
+  private startTimer(): void {
+    this.ctx.clock.cancelTimer(this.timer);
+    this.timer = 0;
+    const at = this.state.timeoutAt;
+    if (at === null) return;
+    this.timer = this.ctx.clock.setTimer(at, () => {
       this.timer = 0;
+      this.state.timeoutAt = null;
       if (this.state.rx.length > 0) {
         this.state.timeout = true;
         this.update();
@@ -256,12 +286,17 @@ export class Uart16550A implements Device {
   }
 
   saveState(): DeviceState {
-    return structuredClone(this.state);
+    return UART_STATE.save(this.state);
   }
 
+  /**
+   * Take the state as saved, pending timeout included: the timer is re-armed at its saved
+   * deadline and the IRQ line driven again, never re-derived (issue 22: re-arming by
+   * clearing lost a pending character-timeout interrupt, IIR 0xCC loaded as 0xC1).
+   */
   loadState(s: DeviceState): void {
-    this.state = structuredClone(s) as typeof this.state;
-    this.armTimeout();
+    this.state = UART_STATE.load(s, this.name);
+    this.startTimer();
     this.update();
   }
 }
