@@ -102,7 +102,11 @@ export const u8 = int(0, 0xff);
 export const u16 = int(0, 0xffff);
 export const u32 = int(0, 0xffffffff);
 export const i32 = int(-0x80000000, 0x7fffffff);
+/** A 32-bit register as JavaScript's bit operators leave it: signed (v | 0) or unsigned (v >>> 0). */
+export const reg32 = int(-0x80000000, 0xffffffff);
 export const f64 = real();
+/** A monotone event count (frames, bytes, errors). */
+export const count = int(0, Number.MAX_SAFE_INTEGER);
 /** Virtual nanoseconds since power-on (clock.ts): never negative. */
 export const ns = real(0);
 
@@ -158,11 +162,11 @@ function typedArray<A extends NumericArray>(ctor: TypedArrayCtor<A>) {
 }
 
 /** Typed arrays of a fixed length (`bytes(128)`) or a length range (`bytes(0, 2048)`). */
-export const bytes = typedArray(Uint8Array);
-export const words = typedArray(Uint16Array);
-export const dwords = typedArray(Uint32Array);
-export const int32s = typedArray(Int32Array);
-export const doubles = typedArray(Float64Array);
+export const bytes = typedArray<Uint8Array>(Uint8Array);
+export const words = typedArray<Uint16Array>(Uint16Array);
+export const dwords = typedArray<Uint32Array>(Uint32Array);
+export const int32s = typedArray<Int32Array>(Int32Array);
+export const doubles = typedArray<Float64Array>(Float64Array);
 
 /** A plain array of `min`..`max` items of one type (a FIFO, a queue of frames). */
 export function array<T>(item: FieldType<T>, min: number, max = min): FieldType<T[]> {

@@ -9,6 +9,7 @@
  * recalibrates end with an interrupt the host acknowledges with SENSE INTERRUPT STATUS.
  * Mechanical delays are not modelled: every phase completes at once.
  */
+import { array, bool, int, nullable, oneOf, record, u16, u8, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 import type { Device, DeviceContext, DeviceState, IrqLine } from '../bus/device.ts';
 import type { BlockDevice } from './block-device.ts';
 import type { IsaDmaChannel } from './dma8237.ts';
@@ -76,32 +77,39 @@ export function floppyGeometry(size: number): FloppyGeometry | null {
   return f ? { cylinders: f[1], heads: f[2], sectors: f[3] } : null;
 }
 
-export interface FdcState {
-  dor: number;
-  tdr: number;
-  dsr: number;
-  msr: number;
-  /** Bytes of the command being received, or of the result being read. */
-  fifo: number[];
+/** The 82077AA's registers (datasheet §2: DOR, TDR, DSR, MSR, FIFO) and the command state machine. */
+export const FDC_STATE = vmstate('fdc82077', 1, {
+  dor: u8,
+  tdr: u8,
+  dsr: u8,
+  msr: u8,
+  /** Bytes of the command being received, or of the result being read (at most 16: the FIFO). */
+  fifo: array(u8, 0, 16),
   /** Result phase: the bytes left to read. Command phase: the command so far. */
-  phase: 'command' | 'execution' | 'result';
-  /** Cylinder each drive's head is on (present cylinder number), and the head/sector of the last access. */
-  pcn: number[];
+  phase: oneOf('command', 'execution', 'result'),
+  /** Cylinder each drive's head is on (present cylinder number). */
+  pcn: array(u8, 4),
   /** A seek/recalibrate/reset interrupt waiting for SENSE INTERRUPT STATUS: its ST0, or -1. */
-  pendingSt0: number[];
+  pendingSt0: array(int(-1, 0xff), 4),
   /** The drive's disk-change line (DIR bit 7): set by a medium change, cleared by a step. */
-  diskChanged: boolean;
+  diskChanged: bool,
   /** SPECIFY's ND bit: execution phase through the FIFO instead of DMA. */
-  nonDma: boolean;
-  config: number;
-  precomp: number;
-  lock: boolean;
-  perpendicular: number;
-  srt: number;
-  hlt: number;
-  /** Non-DMA execution: the data the host still has to read or write, and where it goes. */
-  pio: { data: number[]; write: boolean; cmd: number[] } | null;
-}
+  nonDma: bool,
+  config: u8,
+  precomp: u8,
+  lock: bool,
+  perpendicular: u8,
+  srt: u8,
+  hlt: u8,
+  /**
+   * Non-DMA execution: the data the host still has to read or write (a track of the largest
+   * format at most), and the command with its sector count appended.
+   */
+  /** The INT output as last driven (before the DOR's DMA/IRQ gate): a load drives IRQ6 again from it. */
+  int: bool,
+  pio: nullable(record({ data: array(u8, 0, 2 * 36 * 512), write: bool, cmd: array(u16, 0, 16) })),
+});
+export type FdcState = VmStateOf<typeof FDC_STATE>;
 
 export class Fdc82077 implements Device {
   readonly name = 'fdc';
@@ -129,6 +137,7 @@ export class Fdc82077 implements Device {
   }
 
   private setIrq(on: boolean): void {
+    this.state.int = on;
     this.irq?.set(on && (this.state.dor & DOR_DMA_IRQ) !== 0);
   }
 
@@ -490,20 +499,19 @@ export class Fdc82077 implements Device {
   }
 
   saveState(): DeviceState {
-    const s = this.state;
-    return { ...s, fifo: [...s.fifo], pcn: [...s.pcn], pendingSt0: [...s.pendingSt0], pio: s.pio ? { ...s.pio, data: [...s.pio.data], cmd: [...s.pio.cmd] } : null };
+    return FDC_STATE.save(this.state);
   }
 
   loadState(saved: DeviceState): void {
-    const s = saved as unknown as FdcState;
-    this.state = { ...s, fifo: [...s.fifo], pcn: [...s.pcn], pendingSt0: [...s.pendingSt0], pio: s.pio ? { ...s.pio, data: [...s.pio.data], cmd: [...s.pio.cmd] } : null };
-    this.setIrq(s.pendingSt0.some((x) => x >= 0) || s.phase === 'result');
+    const s = FDC_STATE.load(saved, this.name);
+    this.state = s;
+    this.setIrq(s.int);
   }
 }
 
 function initialState(): FdcState {
   return {
     dor: 0, tdr: 0, dsr: 0, msr: 0, fifo: [], phase: 'command', pcn: [0, 0, 0, 0], pendingSt0: [-1, -1, -1, -1],
-    diskChanged: true, nonDma: false, config: 0, precomp: 0, lock: false, perpendicular: 0, srt: 0, hlt: 0, pio: null,
+    diskChanged: true, nonDma: false, config: 0, precomp: 0, lock: false, perpendicular: 0, srt: 0, hlt: 0, int: false, pio: null,
   };
 }

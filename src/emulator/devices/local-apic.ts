@@ -14,6 +14,7 @@
  * `acknowledge()` is the CPU's INTA cycle, `deliver()` takes I/O APIC messages, `onEoi`
  * broadcasts EOIs, `onNmi` raises the CPU's NMI.
  */
+import { bool, deadline, dwords, f64, int, reg32, u32, u8, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 import type { AccessSize, Device, DeviceContext, DeviceState, Mapping, TimerId } from '../bus/device.ts';
 
 export const APIC_DEFAULT_BASE = 0xfee00000;
@@ -43,32 +44,38 @@ const VERSION = 0x00050014;
 /** The timer counts the bus clock: 1 GHz here (1 tick per virtual ns before the divider). */
 const BUS_NS = 1;
 
-export interface LocalApicState {
-  base: number;
-  id: number;
-  tpr: number;
-  ldr: number;
-  dfr: number;
-  svr: number;
-  esr: number;
-  icrLo: number;
-  icrHi: number;
-  lvt: Uint32Array;
-  irr: Uint32Array;
-  isr: Uint32Array;
-  tmr: Uint32Array;
-  timerInitial: number;
-  timerDivide: number;
-  /** Virtual time the current count was last loaded (ns), for the running count. */
-  timerStart: number;
+/** The local APIC's registers (SDM vol.3 §10.4-10.6, table 10-1) and its timer as virtual time. */
+export const LAPIC_STATE = vmstate('lapic', 1, {
+  /** IA32_APIC_BASE (MSR 0x1B). */
+  base: u32,
+  id: u8,
+  tpr: u8,
+  ldr: reg32,
+  dfr: reg32,
+  svr: int(0, 0x3ff),
+  esr: u8,
+  icrLo: reg32,
+  icrHi: reg32,
+  /** LVT timer, thermal, performance, LINT0, LINT1, error. */
+  lvt: dwords(6),
+  irr: dwords(8),
+  isr: dwords(8),
+  tmr: dwords(8),
+  timerInitial: u32,
+  timerDivide: int(0, 0xb),
+  /** Virtual time the current count was last loaded (ns), for the running count (before 0 when restarted from a count). */
+  timerStart: f64,
   /**
    * A one-shot count ran out: the current count stays 0 until the initial count is written
    * again, whatever the LVT's mode becomes meanwhile (SDM vol.3 §10.5.4).
    */
-  timerDone: boolean;
+  timerDone: bool,
+  /** When the armed timer fires (virtual ns), or null: re-armed there on load, even when it is already due. */
+  timerDeadline: deadline,
   /** The 8259's INTR as last seen on LINT0. */
-  picLevel: boolean;
-}
+  picLevel: bool,
+});
+export type LocalApicState = VmStateOf<typeof LAPIC_STATE>;
 
 export class LocalApic implements Device {
   readonly name = 'lapic';
@@ -405,6 +412,7 @@ export class LocalApic implements Device {
   private cancelTimer(): void {
     if (this.timer !== null) this.clock?.cancelTimer(this.timer);
     this.timer = null;
+    this.state.timerDeadline = null;
   }
 
   /** Schedule the next expiry from the count's start (one-shot: once; periodic: every period). */
@@ -427,11 +435,13 @@ export class LocalApic implements Device {
       if (at <= now) at += period;
     } else if (elapsed < period || undelivered) at = s.timerStart + period;
     else return;
+    s.timerDeadline = at;
     this.timer = this.clock.setTimer(at, () => this.expire());
   }
 
   private expire(): void {
     this.timer = null;
+    this.state.timerDeadline = null;
     const lvt = this.state.lvt[0];
     if ((lvt & LVT_MASKED) === 0) this.accept(lvt & 0xff, false);
     if (this.periodic() && !this.state.timerDone) this.armTimer();
@@ -443,16 +453,18 @@ export class LocalApic implements Device {
   // -------------------------------------------------------------------------------------
 
   saveState(): DeviceState {
-    const s = this.state;
-    return { ...s, lvt: s.lvt.slice(), irr: s.irr.slice(), isr: s.isr.slice(), tmr: s.tmr.slice() };
+    return LAPIC_STATE.save(this.state);
   }
 
   loadState(saved: DeviceState): void {
-    const s = saved as unknown as LocalApicState;
-    this.state = { ...s, lvt: s.lvt.slice(), irr: s.irr.slice(), isr: s.isr.slice(), tmr: s.tmr.slice() };
+    const s = LAPIC_STATE.load(saved, this.name);
+    if (this.timer !== null) this.clock?.cancelTimer(this.timer);
+    this.timer = null;
+    this.state = s;
     if (this.globallyEnabled) this.mapping?.move(s.base & 0xfffff000);
     else this.mapping?.unmap();
-    this.armTimer();
+    // The timer as it was armed: an expiry that was due but not yet delivered still comes.
+    if (s.timerDeadline !== null && this.clock) this.timer = this.clock.setTimer(s.timerDeadline, () => this.expire());
     this.update();
   }
 }
@@ -462,6 +474,6 @@ function initialState(): LocalApicState {
     base: (APIC_DEFAULT_BASE | APIC_BASE_BSP | APIC_BASE_ENABLE) >>> 0,
     id: 0, tpr: 0, ldr: 0, dfr: 0xffffffff, svr: 0xff, esr: 0, icrLo: 0, icrHi: 0,
     lvt: new Uint32Array(6).fill(LVT_MASKED), irr: new Uint32Array(8), isr: new Uint32Array(8), tmr: new Uint32Array(8),
-    timerInitial: 0, timerDivide: 0, timerStart: 0, timerDone: false, picLevel: false,
+    timerInitial: 0, timerDivide: 0, timerStart: 0, timerDone: false, timerDeadline: null, picLevel: false,
   };
 }

@@ -50,6 +50,7 @@
  * transmission takes (it completes at once).
  */
 import type { AccessSize, Device, DeviceContext, DeviceState, IrqLine, TimerId } from '../bus/device.ts';
+import { array, bool, bytes, count, record, u16, u8, vmstate, type TypeOf, type VmStateOf } from '../bus/vmstate.ts';
 import type { PciContext, PciDevice, PciFunctionSpec } from '../pci/pci-function.ts';
 import { ETH_HEADER, ETH_MIN_FRAME, type FrameEndpoint } from '../net/ethernet.ts';
 
@@ -129,77 +130,76 @@ const RTL8029_ASID1 = 0x80;
 /** 9346CR EEM1-0 = 11: the CONFIG registers may be written (RTL8029AS, page 3). */
 const EEM_CONFIG_WRITE = 0xc0;
 
-export const STATE_VERSION = 1;
-
 /** What the device counts; all are monotone (never reset except by loadState). */
-export interface Ne2000Counters {
+const NE2000_COUNTERS = record({
   /** Frames placed in the receive ring (including looped-back ones), and their bytes as received (before padding). */
-  rxFrames: number;
-  rxBytes: number;
+  rxFrames: count,
+  rxBytes: count,
   /** Frames sent (given to onTransmit, or looped back in TCR loopback) and their bytes. */
-  txFrames: number;
-  txBytes: number;
+  txFrames: count,
+  txBytes: count,
   /** Refused because the receive queue in front of a full ring overflowed (ISR.OVW raised). */
-  dropRingFull: number;
+  dropRingFull: count,
   /** Refused because the receiver was off: CR.STP, never started, RCR.MON, or still queued at a chip reset. */
-  dropStopped: number;
+  dropStopped: count,
   /** Refused by the RCR address filter (not ours, broadcast without AB, multicast without AM or hash bit). */
-  dropFiltered: number;
+  dropFiltered: count,
   /** Refused because the frame itself is bad: shorter than an Ethernet header, or longer than NE2000_MAX_FRAME. */
-  dropMalformed: number;
+  dropMalformed: count,
   /** Refused because the guest's ring registers are unusable (PSTART >= PSTOP, a pointer outside the ring or the memory). */
-  dropBadRing: number;
+  dropBadRing: count,
   /** Transmits refused: TBCR of 0 or above NE2000_MAX_FRAME, or a buffer outside the memory (TSR.ABT, ISR.TXE). */
-  txErrors: number;
-}
+  txErrors: count,
+});
+export type Ne2000Counters = TypeOf<typeof NE2000_COUNTERS>;
 
 /** Everything the chip holds, as plain data (DESIGN.md seam 2). */
-export interface Ne2000State {
-  version: number;
+export const NE2000_STATE = vmstate('ne2000', 1, {
   /** Page 0/1/2 registers of the DP8390D, named as the datasheet names them. */
-  cr: number;
-  pstart: number;
-  pstop: number;
-  bnry: number;
-  tpsr: number;
-  tsr: number;
-  tbcr: number;
-  ncr: number;
-  isr: number;
-  rsar: number;
-  rbcr: number;
-  rcr: number;
-  rsr: number;
-  tcr: number;
-  dcr: number;
-  imr: number;
-  cntr0: number;
-  cntr1: number;
-  cntr2: number;
-  par: Uint8Array;
-  curr: number;
-  mar: Uint8Array;
+  cr: u8,
+  pstart: u8,
+  pstop: u8,
+  bnry: u8,
+  tpsr: u8,
+  tsr: u8,
+  tbcr: u16,
+  ncr: u8,
+  isr: u8,
+  rsar: u16,
+  rbcr: u16,
+  rcr: u8,
+  rsr: u8,
+  tcr: u8,
+  dcr: u8,
+  imr: u8,
+  cntr0: u8,
+  cntr1: u8,
+  cntr2: u8,
+  par: bytes(6),
+  curr: u8,
+  mar: bytes(8),
   /** Current local DMA address (page 0 0x01-0x02), remote and local next packet pointers, address counter (page 2). */
-  clda: number;
-  rnpp: number;
-  lnpp: number;
-  ac: number;
+  clda: u16,
+  rnpp: u8,
+  lnpp: u8,
+  ac: u16,
   /** A "send packet" remote DMA (CR.RD = 011) is running: BNRY follows RNPP when it completes. */
-  sendPacket: boolean;
+  sendPacket: bool,
   /** RTL8029AS page 3. */
-  cr9346: number;
-  bpage: number;
-  config0: number;
-  config2: number;
-  config3: number;
-  hltclk: number;
+  cr9346: u8,
+  bpage: u8,
+  config0: u8,
+  config2: u8,
+  config3: u8,
+  hltclk: u8,
   /** The station address PROM (32 bytes) and the 32 KiB buffer RAM. */
-  prom: Uint8Array;
-  mem: Uint8Array;
-  /** Frames waiting for room in the ring, oldest first. */
-  rxQueue: Uint8Array[];
-  counters: Ne2000Counters;
-}
+  prom: bytes(32),
+  mem: bytes(NE2000_MEM_SIZE),
+  /** Frames waiting for room in the ring, oldest first (each a whole Ethernet frame without FCS). */
+  rxQueue: array(bytes(ETH_HEADER, NE2000_MAX_FRAME), 0, RX_QUEUE_FRAMES),
+  counters: NE2000_COUNTERS,
+});
+export type Ne2000State = VmStateOf<typeof NE2000_STATE>;
 
 export interface Ne2000Options {
   /** Statistics/log name (default "ne2k"). */
@@ -234,7 +234,6 @@ function buildProm(mac: Uint8Array): Uint8Array {
 
 function powerOnState(mac: Uint8Array): Ne2000State {
   return {
-    version: STATE_VERSION,
     cr: CR_STP | (4 << CR_RD_SHIFT), pstart: 0, pstop: 0, bnry: 0, tpsr: 0, tsr: 0, tbcr: 0, ncr: 0,
     isr: ISR_RST, rsar: 0, rbcr: 0, rcr: 0, rsr: 0, tcr: 0, dcr: 0x04, imr: 0,
     cntr0: 0, cntr1: 0, cntr2: 0, par: mac.slice(0, 6), curr: 0, mar: new Uint8Array(8),
@@ -1104,30 +1103,11 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
   // -------------------------------------------------------------------------------------
 
   saveState(): DeviceState {
-    const s = this.state;
-    const copy: Ne2000State = {
-      ...s,
-      par: s.par.slice(),
-      mar: s.mar.slice(),
-      prom: s.prom.slice(),
-      mem: s.mem.slice(),
-      rxQueue: s.rxQueue.map((f) => f.slice()),
-      counters: { ...s.counters },
-    };
-    return copy as unknown as DeviceState;
+    return NE2000_STATE.save(this.state);
   }
 
   loadState(saved: DeviceState): void {
-    const s = checkState(saved);
-    this.state = {
-      ...s,
-      par: s.par.slice(),
-      mar: s.mar.slice(),
-      prom: s.prom.slice(),
-      mem: s.mem.slice(),
-      rxQueue: s.rxQueue.map((f) => f.slice()),
-      counters: { ...s.counters },
-    };
+    this.state = NE2000_STATE.load(saved, this.name);
     this.rxQueueBytes = this.state.rxQueue.reduce((n, f) => n + f.length, 0);
     this.driveIrq(true);
     // Frames still waiting get their turn again (a machine load has dropped every timer already).
@@ -1135,38 +1115,4 @@ export class Ne2000 implements PciDevice, Device, FrameEndpoint {
     this.drainTimer = 0;
     this.scheduleDrain();
   }
-}
-
-const NUMBER_FIELDS = [
-  'cr', 'pstart', 'pstop', 'bnry', 'tpsr', 'tsr', 'tbcr', 'ncr', 'isr', 'rsar', 'rbcr', 'rcr', 'rsr', 'tcr', 'dcr', 'imr',
-  'cntr0', 'cntr1', 'cntr2', 'curr', 'clda', 'rnpp', 'lnpp', 'ac', 'cr9346', 'bpage', 'config0', 'config2', 'config3', 'hltclk',
-] as const;
-const BYTES_FIELDS = [['par', 6], ['mar', 8], ['prom', 32], ['mem', NE2000_MEM_SIZE]] as const;
-const COUNTER_FIELDS = Object.keys(newCounters()) as (keyof Ne2000Counters)[];
-
-/** Check a saved state's version and shape; a clear Error names what is wrong. */
-function checkState(saved: DeviceState): Ne2000State {
-  const o = saved as Record<string, unknown>;
-  if (o.version !== STATE_VERSION) throw new Error(`ne2000 state: version ${String(o.version)}, expected ${STATE_VERSION}`);
-  for (const f of NUMBER_FIELDS) {
-    const v = o[f];
-    const max = f === 'rsar' || f === 'rbcr' || f === 'tbcr' || f === 'clda' || f === 'ac' ? 0xffff : 0xff;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw new Error(`ne2000 state: ${f} is ${String(v)}, expected an integer 0..${max}`);
-  }
-  for (const [f, n] of BYTES_FIELDS) {
-    const v = o[f];
-    if (!(v instanceof Uint8Array) || v.length !== n) throw new Error(`ne2000 state: ${f} must be a Uint8Array of ${n} bytes`);
-  }
-  if (typeof o.sendPacket !== 'boolean') throw new Error('ne2000 state: sendPacket must be a boolean');
-  const q = o.rxQueue;
-  if (!Array.isArray(q) || q.length > RX_QUEUE_FRAMES || !q.every((f) => f instanceof Uint8Array && f.length >= ETH_HEADER && f.length <= NE2000_MAX_FRAME)) {
-    throw new Error(`ne2000 state: rxQueue must be at most ${RX_QUEUE_FRAMES} frames of ${ETH_HEADER}..${NE2000_MAX_FRAME} bytes`);
-  }
-  const c = o.counters as Record<string, unknown> | undefined;
-  if (typeof c !== 'object' || c === null) throw new Error('ne2000 state: counters missing');
-  for (const f of COUNTER_FIELDS) {
-    const v = c[f];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`ne2000 state: counters.${f} is ${String(v)}`);
-  }
-  return o as unknown as Ne2000State;
 }

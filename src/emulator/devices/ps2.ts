@@ -11,6 +11,7 @@
  * mouse turns into a stream-mode packet when reporting is on.
  */
 import type { Device, DeviceContext, DeviceState, IrqLine } from '../bus/device.ts';
+import { array, bool, int, oneOf, record, since, u8, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 
 // Status register bits
 const STATUS_OBF = 0x01;
@@ -57,41 +58,52 @@ export function translateSet2(byte: number): number {
 /** Bytes the controller holds at most before input from the devices is dropped (a guest not reading). */
 const QUEUE_LIMIT = 256;
 
-/** A byte waiting in the controller: from the keyboard (aux = false) or the mouse. */
-interface Queued {
-  byte: number;
-  aux: boolean;
-}
+/**
+ * The 8042's registers (command byte, output port, status), the keyboard's and the
+ * mouse's own settings, and the bytes waiting for the output buffer. Version 1 is the
+ * state from before the keyboard took input while its interface was disabled.
+ */
+export const I8042_STATE = vmstate('i8042', 2, {
+  commandByte: u8,
+  /** Bit 1 = A20 gate, bit 0 = not reset (output port, command 0xD0/0xD1). */
+  outputPort: u8,
+  status: u8,
+  /** The controller command waiting for its parameter byte on port 0x60 (0 none). */
+  pendingCommand: u8,
+  /** Keyboard: command waiting for a parameter, scan code set, scanning enabled. */
+  kbdPending: u8,
+  kbdSet: int(1, 3),
+  kbdEnabled: bool,
+  /** Mouse: command waiting for a parameter, reporting, sample rate history, ID. */
+  auxPending: u8,
+  auxReporting: bool,
+  auxRates: array(u8, 3),
+  auxId: u8,
+  auxSampleRate: u8,
+  auxResolution: int(0, 3),
+  auxScaling: oneOf(1, 2),
+  /**
+   * Bytes waiting in the controller: from the keyboard (aux = false) or the mouse. Input
+   * stops at QUEUE_LIMIT; answers to the guest's own commands are never dropped, hence the wider bound.
+   */
+  queue: array(record({ byte: u8, aux: bool }), 0, 0x10000),
+  /** Keyboard bytes held while the keyboard interface is disabled (its clock line inhibited). */
+  kbdHeld: since(2, array(u8, 0, QUEUE_LIMIT), []),
+  /** Translation saw an F0 break prefix: the next byte leaves with bit 7 set. */
+  xlatBreak: since(2, bool, false),
+  /** The byte in the output buffer now. */
+  out: u8,
+  outAux: bool,
+});
+export type I8042State = VmStateOf<typeof I8042_STATE>;
 
 export class I8042 implements Device {
   readonly name = 'i8042';
-  state = {
-    commandByte: CCB_KBD_INT | CCB_SYS | 0x40,
-    /** Bit 1 = A20 gate, bit 0 = not reset (output port, command 0xD0/0xD1). */
-    outputPort: 0x03,
-    status: STATUS_UNLOCKED,
-    /** The controller command waiting for its parameter byte on port 0x60 (0 none). */
-    pendingCommand: 0,
-    /** Keyboard: command waiting for a parameter, scan code set, scanning enabled. */
-    kbdPending: 0,
-    kbdSet: 2,
-    kbdEnabled: true,
-    /** Mouse: command waiting for a parameter, reporting, sample rate history, ID. */
-    auxPending: 0,
-    auxReporting: false,
-    auxRates: [0, 0, 0],
-    auxId: 0,
-    auxSampleRate: 100,
-    auxResolution: 2,
-    auxScaling: 1,
-    queue: [] as Queued[],
-    /** Keyboard bytes held while the keyboard interface is disabled (its clock line inhibited). */
-    kbdHeld: [] as number[],
-    /** Translation saw an F0 break prefix: the next byte leaves with bit 7 set. */
-    xlatBreak: false,
-    /** The byte in the output buffer now. */
-    out: 0,
-    outAux: false,
+  state: I8042State = {
+    commandByte: CCB_KBD_INT | CCB_SYS | 0x40, outputPort: 0x03, status: STATUS_UNLOCKED, pendingCommand: 0,
+    kbdPending: 0, kbdSet: 2, kbdEnabled: true,
+    auxPending: 0, auxReporting: false, auxRates: [0, 0, 0], auxId: 0, auxSampleRate: 100, auxResolution: 2, auxScaling: 1,
+    queue: [], kbdHeld: [], xlatBreak: false, out: 0, outAux: false,
   };
   onA20: (enabled: boolean) => void = () => {};
   onReset: () => void = () => {};
@@ -374,14 +386,12 @@ export class I8042 implements Device {
   }
 
   saveState(): DeviceState {
-    return structuredClone(this.state);
+    return I8042_STATE.save(this.state);
   }
 
   loadState(s: DeviceState): void {
-    this.state = structuredClone(s) as typeof this.state;
-    // States saved before the keyboard took input have no held bytes.
-    this.state.kbdHeld ??= [];
-    this.state.xlatBreak ??= false;
+    // Version-1 states (before the keyboard took input) load with no held bytes.
+    this.state = I8042_STATE.load(s, this.name);
     this.update();
   }
 }
