@@ -7,6 +7,7 @@
  * Transfer mechanics (PIO byte counts, DMA, interrupt reason) belong to the channel
  * (ide-channel.ts); this file only decides what the drive answers.
  */
+import { bool, int, record, u8, type TypeOf } from '../../bus/vmstate.ts';
 import type { BlockDevice } from '../block-device.ts';
 
 export const CD_SECTOR = 2048;
@@ -34,12 +35,14 @@ export interface PacketResult {
   sense?: { key: number; asc: number };
 }
 
-export interface AtapiState {
-  senseKey: number;
-  asc: number;
+/** The drive's sense data (SPC: sense key, additional sense code) and its pending unit attention. */
+export const ATAPI_STATE = record({
+  senseKey: int(0, 0x0f),
+  asc: u8,
   /** A medium was inserted (or the drive reset) since the host last looked: report it once. */
-  unitAttention: boolean;
-}
+  unitAttention: bool,
+});
+export type AtapiState = TypeOf<typeof ATAPI_STATE>;
 
 export class AtapiCdrom {
   state: AtapiState = { senseKey: 0, asc: 0, unitAttention: false };

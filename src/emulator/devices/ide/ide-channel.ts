@@ -13,7 +13,8 @@
  */
 import type { BlockDevice } from '../block-device.ts';
 import type { DmaHandle, IrqLine } from '../../bus/device.ts';
-import { AtapiCdrom, CD_SECTOR, type PacketResult } from './atapi.ts';
+import { AtapiCdrom, ATAPI_STATE, CD_SECTOR, type PacketResult } from './atapi.ts';
+import { array, bool, bytes, int, nullable, oneOf, record, u32, u8, type TypeOf } from '../../bus/vmstate.ts';
 
 export const SECTOR = 512;
 /** Status register bits (ATA/ATAPI-6 §7.15). */
@@ -30,59 +31,89 @@ const IR_IO = 0x02;
 /** Sectors a READ/WRITE MULTIPLE block may hold (IDENTIFY word 47). */
 const MAX_MULTIPLE = 16;
 const BUFFER_BYTES = 128 * 1024;
+/** An ATAPI command's reply is at most 64 KiB (a 16-bit allocation length). */
+const ANSWER_BYTES = 0x10000;
 
 export type DriveKind = 'disk' | 'cdrom';
 
 /** Bus-master DMA state shared with the controller (SFF-8038i command/status/PRD). */
-export interface BusMasterState {
-  command: number;
-  status: number;
-  prd: number;
-}
+const BUS_MASTER = record({ command: u8, status: u8, prd: u32 });
+export type BusMasterState = TypeOf<typeof BUS_MASTER>;
 export const BM_CMD_START = 0x01;
 export const BM_CMD_TO_MEMORY = 0x08;
 export const BM_ST_ACTIVE = 0x01;
 export const BM_ST_ERROR = 0x02;
 export const BM_ST_INTERRUPT = 0x04;
 
-interface TaskFile {
-  error: number;
-  feature: number;
-  nsector: number;
-  sector: number;
-  lcyl: number;
-  hcyl: number;
-  hobFeature: number;
-  hobNsector: number;
-  hobSector: number;
-  hobLcyl: number;
-  hobHcyl: number;
-  select: number;
-  status: number;
-}
+/** One drive's copy of the command block registers (ATA/ATAPI-6 §7), with the 48-bit "previous content" (HOB) bytes. */
+const TASK_FILE = record({
+  error: u8,
+  feature: u8,
+  nsector: u8,
+  sector: u8,
+  lcyl: u8,
+  hcyl: u8,
+  hobFeature: u8,
+  hobNsector: u8,
+  hobSector: u8,
+  hobLcyl: u8,
+  hobHcyl: u8,
+  select: u8,
+  status: u8,
+});
+type TaskFile = TypeOf<typeof TASK_FILE>;
+
+/** Sectors (or bytes) an address or a count may reach: 48-bit LBA. */
+const LBA48 = int(0, 2 ** 48);
 
 /** What the channel is in the middle of: plain data, so save/restore needs no closures. */
-interface Transfer {
-  kind: 'none' | 'pio-in' | 'pio-out' | 'packet' | 'dma-in' | 'dma-out';
-  drive: number;
+const TRANSFER = record({
+  kind: oneOf('none', 'pio-in', 'pio-out', 'packet', 'dma-in', 'dma-out'),
+  drive: int(0, 1),
   /** ATA: next sector and sectors left; ATAPI: next CD sector and bytes left to stream. */
-  lba: number;
-  left: number;
+  lba: LBA48,
+  left: LBA48,
   /** ATA PIO: sectors per DRQ block. */
-  block: number;
+  block: int(0, 0x10000),
   /** Bytes of `buffer` in this DRQ block and how many the host has moved. */
-  length: number;
-  pos: number;
+  length: int(0, BUFFER_BYTES),
+  pos: int(0, BUFFER_BYTES),
   /** Whether the command was a write (for writing `buffer` back at the end of a block). */
-  write: boolean;
+  write: bool,
   /** ATA PIO: data comes from the disk; ATAPI: sectors of the medium follow the answer. */
-  stream: boolean;
+  stream: bool,
   /** Bytes of the sector at `lba` already moved (DMA and CD streams need not end on a sector). */
-  partial: number;
+  partial: int(0, CD_SECTOR),
   /** ATAPI: bytes of `answer` (the command's own reply) not yet handed over, from `answerPos`. */
-  answerLeft: number;
-  answerPos: number;
-}
+  answerLeft: int(0, ANSWER_BYTES),
+  answerPos: int(0, ANSWER_BYTES),
+});
+type Transfer = TypeOf<typeof TRANSFER>;
+
+/** What a drive holds beyond the task file: the guest-set CHS translation, the MULTIPLE block size, the CD's sense. */
+const DRIVE = record({
+  heads: u8,
+  sectorsPerTrack: u8,
+  multiple: u8,
+  atapi: nullable(ATAPI_STATE),
+});
+
+/**
+ * One channel: both task files, device control, the transfer in progress with its
+ * buffers, the bus-master registers and the latched INTRQ. Drives are null where none is
+ * attached; a state only loads into a channel with the same drives.
+ */
+export const IDE_CHANNEL_STATE = record({
+  tf: array(TASK_FILE, 2),
+  control: u8,
+  xfer: TRANSFER,
+  buffer: bytes(BUFFER_BYTES),
+  answer: bytes(ANSWER_BYTES),
+  bm: BUS_MASTER,
+  intrq: bool,
+  drives: array(nullable(DRIVE), 2),
+});
+export type IdeChannelState = TypeOf<typeof IDE_CHANNEL_STATE>;
 
 const NO_TRANSFER: Transfer = { kind: 'none', drive: 0, lba: 0, left: 0, block: 0, length: 0, pos: 0, write: false, stream: false, partial: 0, answerLeft: 0, answerPos: 0 };
 
@@ -98,12 +129,12 @@ export interface IdeDrive {
 
 export class IdeChannel {
   readonly drives: (IdeDrive | null)[];
-  tf: [TaskFile, TaskFile];
+  tf: TaskFile[];
   control = 0;
   xfer: Transfer = { ...NO_TRANSFER };
   readonly buffer = new Uint8Array(BUFFER_BYTES);
   /** An ATAPI command's reply (INQUIRY data, TOC, sense...) until it has been sent. */
-  readonly answer = new Uint8Array(0x10000);
+  readonly answer = new Uint8Array(ANSWER_BYTES);
   readonly bm: BusMasterState = { command: 0, status: 0, prd: 0 };
   /** The drive's INTRQ as latched for the controller (the host clears it by reading status). */
   intrq = false;
@@ -691,22 +722,31 @@ export class IdeChannel {
   // State
   // -------------------------------------------------------------------------------------
 
-  saveState(): Record<string, unknown> {
-    return {
-      tf: this.tf.map((t) => ({ ...t })), control: this.control, xfer: { ...this.xfer }, buffer: this.buffer.slice(), answer: this.answer.slice(),
-      bm: { ...this.bm }, intrq: this.intrq,
-      drives: this.drives.map((d) => (d ? { heads: d.heads, sectorsPerTrack: d.sectorsPerTrack, multiple: d.multiple, atapi: d.cdrom ? { ...d.cdrom.state } : null } : null)),
-    };
+  saveState(): IdeChannelState {
+    return IDE_CHANNEL_STATE.copy({
+      tf: this.tf, control: this.control, xfer: this.xfer, buffer: this.buffer, answer: this.answer, bm: this.bm, intrq: this.intrq,
+      drives: this.drives.map((d) => (d ? { heads: d.heads, sectorsPerTrack: d.sectorsPerTrack, multiple: d.multiple, atapi: d.cdrom ? d.cdrom.state : null } : null)),
+    });
   }
 
-  loadState(s: Record<string, unknown>): void {
-    const st = s as ReturnType<IdeChannel['saveState']> & {
-      tf: TaskFile[]; control: number; xfer: Transfer; buffer: Uint8Array; answer: Uint8Array; bm: BusMasterState; intrq: boolean;
-      drives: ({ heads: number; sectorsPerTrack: number; multiple: number; atapi: AtapiCdrom['state'] | null } | null)[];
-    };
-    this.tf = [{ ...st.tf[0] }, { ...st.tf[1] }];
+  /** Why `s` (already checked against IDE_CHANNEL_STATE) cannot load into this channel, or null. */
+  mismatch(s: IdeChannelState): string | null {
+    for (let i = 0; i < 2; i++) {
+      const d = this.drives[i];
+      const sd = s.drives[i];
+      const want = d ? d.kind : 'no drive';
+      const got = sd ? (sd.atapi ? 'cdrom' : 'disk') : 'no drive';
+      if (want !== got) return `${this.name} drive ${i} is ${want === 'no drive' ? 'absent' : `a ${want}`} but the state holds ${got === 'no drive' ? 'none' : `a ${got}`}`;
+    }
+    return null;
+  }
+
+  /** Load a state checked against IDE_CHANNEL_STATE and mismatch(). */
+  loadState(s: IdeChannelState): void {
+    const st = IDE_CHANNEL_STATE.copy(s);
+    this.tf = st.tf;
     this.control = st.control;
-    this.xfer = { ...st.xfer };
+    this.xfer = st.xfer;
     this.buffer.set(st.buffer);
     this.answer.set(st.answer);
     Object.assign(this.bm, st.bm);
@@ -716,7 +756,7 @@ export class IdeChannel {
       d.heads = sd.heads;
       d.sectorsPerTrack = sd.sectorsPerTrack;
       d.multiple = sd.multiple;
-      if (d.cdrom && sd.atapi) d.cdrom.state = { ...sd.atapi };
+      if (d.cdrom && sd.atapi) d.cdrom.state = sd.atapi;
     });
     this.setIntrq(st.intrq);
   }

@@ -12,7 +12,14 @@ import type { AccessSize, Device, DeviceContext, DeviceState, Mapping } from '..
 import type { PciContext, PciDevice, PciFunctionSpec } from '../../pci/pci-function.ts';
 import { readConfigBytes } from '../../pci/pci-function.ts';
 import type { BlockDevice } from '../block-device.ts';
-import { BM_CMD_START, BM_ST_ERROR, BM_ST_INTERRUPT, IdeChannel } from './ide-channel.ts';
+import { BM_CMD_START, BM_ST_ERROR, BM_ST_INTERRUPT, IDE_CHANNEL_STATE, IdeChannel } from './ide-channel.ts';
+import { array, bytes, vmstate } from '../../bus/vmstate.ts';
+
+/**
+ * The function's device-specific configuration registers (0x40-0xFF: IDETIM, SIDETIM...;
+ * the header below 0x40 is the PCI bus's) and both channels with their drives.
+ */
+export const PIIX3_IDE_STATE = vmstate('piix3-ide', 1, { config: bytes(0x100), channels: array(IDE_CHANNEL_STATE, 2) });
 
 const IDETIM_DECODE = 0x8000;
 /** Legacy command and control block addresses and IRQs of the two channels. */
@@ -154,11 +161,15 @@ export class Piix3Ide implements PciDevice, Device {
   }
 
   saveState(): DeviceState {
-    return { config: this.state.config.slice(), channels: this.channels.map((c) => c.saveState()) };
+    return PIIX3_IDE_STATE.save({ config: this.state.config, channels: this.channels.map((c) => c.saveState()) });
   }
 
   loadState(s: DeviceState): void {
-    const st = s as { config: Uint8Array; channels: Record<string, unknown>[] };
+    const st = PIIX3_IDE_STATE.load(s, this.name);
+    for (const [i, c] of this.channels.entries()) {
+      const e = c.mismatch(st.channels[i]);
+      if (e) throw new Error(`${PIIX3_IDE_STATE.name} ${this.name}: ${e}`);
+    }
     this.state.config.set(st.config);
     this.channels.forEach((c, i) => c.loadState(st.channels[i]));
     this.updateDecode();

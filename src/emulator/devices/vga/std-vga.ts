@@ -15,6 +15,7 @@
  * Every write into video memory marks its page in `dirty` (DESIGN.md seam 5); the
  * renderer (renderer.ts) redraws only what lies under marked pages.
  */
+import { bool, bytes, int, oneOf, reg32, u16, u8, vmstate, words, type RecordOf } from '../../bus/vmstate.ts';
 import type { AccessSize, Device, DeviceContext, DeviceState, RegisterBlock } from '../../bus/device.ts';
 import type { PciContext, PciDevice, PciFunctionSpec } from '../../pci/pci-function.ts';
 import { DirtyBitmap } from '../../memory/dirty-bitmap.ts';
@@ -49,34 +50,38 @@ const LINE_NS = 31_778;
 /** Plane offsets of the eight character maps the sequencer's map select names (§ Character Map Select). */
 export const FONT_MAP_OFFSET = [0x0000, 0x4000, 0x8000, 0xc000, 0x2000, 0x6000, 0xa000, 0xe000];
 
-export interface StdVgaState {
+/** The VGA register file (IBM VGA Technical Reference) and the Bochs DISPI registers. */
+const VGA_REGISTERS = {
   /** Miscellaneous output (0x3C2 write, 0x3CC read). */
-  misc: number;
-  seqIndex: number;
-  seq: Uint8Array;
-  gcIndex: number;
-  gc: Uint8Array;
-  acIndex: number;
+  misc: u8,
+  seqIndex: int(0, 7),
+  seq: bytes(8),
+  gcIndex: int(0, 0x0f),
+  gc: bytes(16),
+  acIndex: int(0, 0x3f),
   /** Attribute controller flip-flop: false = next 0x3C0 write is an index. */
-  acData: boolean;
-  ac: Uint8Array;
-  crtcIndex: number;
-  crtc: Uint8Array;
-  pelMask: number;
-  dacReadIndex: number;
-  dacWriteIndex: number;
+  acData: bool,
+  ac: bytes(AC_REGS),
+  crtcIndex: int(0, 0x3f),
+  crtc: bytes(CRTC_REGS + 7),
+  pelMask: u8,
+  dacReadIndex: u8,
+  dacWriteIndex: u8,
   /** Which of R, G, B the next 0x3C9 access is. */
-  dacComponent: number;
+  dacComponent: int(0, 2),
   /** 0x3C7 read: 0 = last set was the write index, 3 = the read index. */
-  dacState: number;
+  dacState: oneOf(0, 3),
   /** 256 x RGB, 6 bits each (8 with DISPI_8BIT_DAC). */
-  dac: Uint8Array;
-  featureControl: number;
+  dac: bytes(768),
+  featureControl: int(0, 3),
   /** The four latches as one 32-bit value (plane p in byte p). */
-  latch: number;
-  dispiIndex: number;
-  dispi: Uint16Array;
-}
+  latch: reg32,
+  dispiIndex: u16,
+  dispi: words(16),
+};
+/** Registers plus the whole video memory (plane p of offset o at vram[o * 4 + p]). */
+export const STD_VGA_STATE = vmstate('std-vga', 1, { ...VGA_REGISTERS, vram: bytes(VRAM_BYTES) });
+export type StdVgaState = RecordOf<typeof VGA_REGISTERS>;
 
 export class StdVga implements PciDevice, Device {
   readonly name = 'vga';
@@ -526,16 +531,12 @@ export class StdVga implements PciDevice, Device {
   // -------------------------------------------------------------------------------------
 
   saveState(): DeviceState {
-    const s = this.state;
-    return {
-      ...s, seq: s.seq.slice(), gc: s.gc.slice(), ac: s.ac.slice(), crtc: s.crtc.slice(), dac: s.dac.slice(), dispi: s.dispi.slice(),
-      vram: this.vram.slice(),
-    };
+    return STD_VGA_STATE.save({ ...this.state, vram: this.vram });
   }
 
   loadState(saved: DeviceState): void {
-    const { vram, ...rest } = saved as unknown as StdVgaState & { vram: Uint8Array };
-    this.state = { ...rest, seq: rest.seq.slice(), gc: rest.gc.slice(), ac: rest.ac.slice(), crtc: rest.crtc.slice(), dac: rest.dac.slice(), dispi: rest.dispi.slice() };
+    const { vram, ...rest } = STD_VGA_STATE.load(saved, this.name);
+    this.state = rest;
     this.vram.set(vram);
     this.dirty.markAll();
     this.registerVersion++;
