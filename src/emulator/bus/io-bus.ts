@@ -9,7 +9,16 @@
  */
 import type { AccessSize, Mapping, RegisterBlock } from './device.ts';
 import type { PortBus } from '../memory/physical-bus.ts';
-import { BYTES_READ, BYTES_WRITTEN, PORT_READS, PORT_WRITES, type DeviceStats } from './stats.ts';
+import { BYTES_READ, BYTES_WRITTEN, DIRECT_ACCESSES, PATH_DIRECT, PATH_EMULATED, PORT_READS, PORT_WRITES, TRAPS, type DeviceStats } from './stats.ts';
+
+/**
+ * Where accesses to a device on the emulated path go (bus/device-paths.ts): `block` is
+ * the RegisterBlock the access hit in this thread, which names the device model's copy.
+ */
+export interface RemoteDispatch {
+  read(row: number, block: RegisterBlock, offset: number, size: AccessSize, mmio: boolean): number;
+  write(row: number, block: RegisterBlock, offset: number, size: AccessSize, value: number, mmio: boolean): void;
+}
 
 interface PortMapping {
   start: number;
@@ -27,6 +36,8 @@ export class IoBus implements PortBus {
   private readonly mappings: PortMapping[] = [];
   /** Measure time spent in handlers, on DeviceStats.trap's sample (the devices panel shows it). */
   timing = true;
+  /** The emulated path (set by DevicePaths); rows on it are never dispatched without one. */
+  remote: RemoteDispatch | null = null;
 
   constructor(private readonly stats: DeviceStats) {}
 
@@ -82,6 +93,15 @@ export class IoBus implements PortBus {
         const stats = this.stats;
         stats.count(m.device, PORT_READS);
         stats.count(m.device, BYTES_READ, size);
+        const path = stats.paths[m.device];
+        if (path === PATH_DIRECT) {
+          stats.count(m.device, DIRECT_ACCESSES);
+          return m.block.read(off, size);
+        }
+        if (path === PATH_EMULATED && this.remote) {
+          stats.count(m.device, TRAPS);
+          return this.remote.read(m.device, m.block, off, size, false);
+        }
         const weight = stats.trap(m.device);
         if (weight === 0 || !this.timing) return m.block.read(off, size);
         const t0 = performance.now();
@@ -108,6 +128,17 @@ export class IoBus implements PortBus {
         const stats = this.stats;
         stats.count(m.device, PORT_WRITES);
         stats.count(m.device, BYTES_WRITTEN, size);
+        const path = stats.paths[m.device];
+        if (path === PATH_DIRECT) {
+          stats.count(m.device, DIRECT_ACCESSES);
+          m.block.write(off, size, value);
+          return;
+        }
+        if (path === PATH_EMULATED && this.remote) {
+          stats.count(m.device, TRAPS);
+          this.remote.write(m.device, m.block, off, size, value, false);
+          return;
+        }
         const weight = stats.trap(m.device);
         if (weight === 0 || !this.timing) {
           m.block.write(off, size, value);

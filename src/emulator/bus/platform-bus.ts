@@ -4,7 +4,7 @@
  * tagged with that device's statistics row. The machine and the device tests build
  * the same PlatformBus; only what listens to the IRQ lines differs.
  */
-import type { Clock, DeviceContext, DmaHandle, IrqLine, Device } from './device.ts';
+import type { Clock, DeviceContext, DmaHandle, IrqLine, Device, TimerId } from './device.ts';
 import { IoBus } from './io-bus.ts';
 import { DeviceStats, DMA_BYTES_READ, DMA_BYTES_WRITTEN, DMA_FAULTS, IRQS, type DeviceInfo } from './stats.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
@@ -51,6 +51,14 @@ export class PlatformBus {
   /** The last faults (at most 64), newest last: what the devices panel and the IOMMU tests read. */
   readonly dmaFaults: DmaFault[] = [];
   private readonly rows = new Map<Device, number>();
+  /**
+   * Devices (by name) whose timers the bus keeps a list of, so that moving one to the
+   * other path can cancel what this copy of it armed (bus/device-paths.ts registers the
+   * switchable devices before they attach). The others' clocks are the machine's own.
+   */
+  readonly trackTimers = new Set<string>();
+  private readonly liveTimers: (Set<TimerId> | undefined)[] = [];
+  private readonly contexts: DeviceContext[] = [];
 
   constructor(ramBytes: number, opts: { shared?: boolean } = {}) {
     this.stats = new DeviceStats();
@@ -128,6 +136,43 @@ export class PlatformBus {
     return true;
   }
 
+  /** The context the device in `row` was given (its IRQ line handles and DMA handle). */
+  contextOf(row: number): DeviceContext {
+    const ctx = this.contexts[row];
+    if (!ctx) throw new Error(`no device in statistics row ${row}`);
+    return ctx;
+  }
+
+  /** Cancel every timer the device in `row` has pending (only for devices in trackTimers). */
+  cancelTimersOf(row: number): number {
+    const live = this.liveTimers[row];
+    if (!live) return 0;
+    const n = live.size;
+    for (const id of live) this.clock.cancelTimer(id);
+    live.clear();
+    return n;
+  }
+
+  private trackedClock(row: number): Clock {
+    const clock = this.clock;
+    const live = (this.liveTimers[row] = new Set<TimerId>());
+    return {
+      now: () => clock.now(),
+      setTimer: (atNs, callback) => {
+        const id = clock.setTimer(atNs, () => {
+          live.delete(id);
+          callback();
+        });
+        live.add(id);
+        return id;
+      },
+      cancelTimer: (id) => {
+        live.delete(id);
+        clock.cancelTimer(id);
+      },
+    };
+  }
+
   context(row: number, name: string): DeviceContext {
     const lines = new Map<number, IrqLine>();
     let logged = 0;
@@ -136,7 +181,7 @@ export class PlatformBus {
       write: (addr, src) => this.dma(row, addr, src, true),
     };
     const ctx: DeviceContext = {
-      clock: this.clock as Clock,
+      clock: this.trackTimers.has(name) ? this.trackedClock(row) : (this.clock as Clock),
       mapPorts: (start, length, block) => this.io.map(row, start, length, block),
       mapMmio: (start, length, block, options) => this.memory.map(row, start, length, block, options),
       irq: (line) => {
@@ -160,6 +205,7 @@ export class PlatformBus {
         if (++logged <= 20) this.log(name, logged === 20 ? `${message} (further messages suppressed)` : message);
       },
     };
+    this.contexts[row] = ctx;
     return ctx;
   }
 

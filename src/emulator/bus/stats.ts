@@ -15,6 +15,15 @@ export const STAT_FIELDS = [
   // link's own drops) and as the chip took it into its ring (received, and refusals by reason).
   'framesReceived', 'framesSent', 'netBytesReceived', 'netBytesSent',
   'dropRingFull', 'dropStopped', 'dropFiltered', 'dropMalformed', 'dropLink',
+  // The two paths of DESIGN.md seam 4 (bus/device-paths.ts): accesses that reached a
+  // direct-assigned device without a trap; writes posted to the device model's buffered
+  // ring (no round trip); time the device model spent answering (its own clock); how many
+  // times the device changed path (the page marks the plot there); the slowest round trip;
+  // and a log2 histogram of answered round trips: rtt0 counts those under 1 µs, rttN
+  // (1..15) those in [2^(N-1), 2^N) µs, rtt15 everything from 16.4 ms up.
+  'directAccesses', 'bufferedWrites', 'modelTimeNs', 'pathSwitches', 'rttMaxNs',
+  'rtt0', 'rtt1', 'rtt2', 'rtt3', 'rtt4', 'rtt5', 'rtt6', 'rtt7',
+  'rtt8', 'rtt9', 'rtt10', 'rtt11', 'rtt12', 'rtt13', 'rtt14', 'rtt15',
 ] as const;
 export type StatField = (typeof STAT_FIELDS)[number];
 
@@ -41,6 +50,19 @@ export const DROP_STOPPED = 19;
 export const DROP_FILTERED = 20;
 export const DROP_MALFORMED = 21;
 export const DROP_LINK = 22;
+export const DIRECT_ACCESSES = 23;
+export const BUFFERED_WRITES = 24;
+export const MODEL_TIME_NS = 25;
+export const PATH_SWITCHES = 26;
+export const RTT_MAX_NS = 27;
+/** First of the RTT_BUCKETS histogram columns (see STAT_FIELDS). */
+export const RTT_HISTOGRAM = 28;
+export const RTT_BUCKETS = 16;
+
+/** DeviceStats.paths values. */
+export const PATH_CORE = 0;
+export const PATH_DIRECT = 1;
+export const PATH_EMULATED = 2;
 const STRIDE = STAT_FIELDS.length;
 
 /**
@@ -101,6 +123,7 @@ export class DeviceStats {
     const bytes = capacity * STRIDE * 8;
     const buffer = typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
     this.counters = new Float64Array(buffer);
+    this.paths = new Uint8Array(capacity);
   }
 
   /** Bumped whenever the device table changes (a device added, the IRQ lines it drives). */
@@ -161,6 +184,42 @@ export class DeviceStats {
       devices: this.devices.map((d) => ({ ...d, irq: d.irq?.slice() })),
       version: this.version,
     };
+  }
+
+  /**
+   * Which path each device row is on (bus/device-paths.ts): PATH_CORE for the platform
+   * core and every device not switchable (a trap handled in the vCPU's thread, as KVM
+   * handles its in-kernel PIT), PATH_DIRECT, PATH_EMULATED. The dispatchers read it per
+   * access. Not cleared with the counters.
+   */
+  readonly paths: Uint8Array;
+
+  /** Record one answered ioreq round trip of `ns` for `device` (max and log2 histogram). */
+  roundTrip(device: number, ns: number): void {
+    const row = device * STRIDE;
+    if (ns > this.counters[row + RTT_MAX_NS]) this.counters[row + RTT_MAX_NS] = ns;
+    const us = ns / 1000;
+    const bucket = us < 1 ? 0 : Math.min(RTT_BUCKETS - 1, 1 + Math.floor(Math.log2(us)));
+    this.counters[row + RTT_HISTOGRAM + bucket] += 1;
+  }
+
+  /**
+   * The round-trip time under which a fraction `p` (0.5 median, 0.99) of `device`'s
+   * answered ioreqs fell, as the upper edge of its histogram bucket in ns (capped by the
+   * maximum seen); 0 when there were none.
+   */
+  rttPercentile(device: number, p: number): number {
+    const row = device * STRIDE + RTT_HISTOGRAM;
+    let total = 0;
+    for (let i = 0; i < RTT_BUCKETS; i++) total += this.counters[row + i];
+    if (total === 0) return 0;
+    const max = this.counters[device * STRIDE + RTT_MAX_NS];
+    let seen = 0;
+    for (let i = 0; i < RTT_BUCKETS; i++) {
+      seen += this.counters[row + i];
+      if (seen >= p * total) return Math.min(max, 1000 * 2 ** i);
+    }
+    return max;
   }
 
   /** Zero every counter (the devices panel's reset button). */

@@ -12,6 +12,7 @@
  */
 import type { MachineConfig, MachineEvents } from './config.ts';
 import type { Device, DeviceContext, DeviceState, IrqLine } from '../bus/device.ts';
+import { bool, vmstate } from '../bus/vmstate.ts';
 import type { VirtualClock } from './clock.ts';
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import { Cpu } from '../cpu/cpu.ts';
@@ -38,6 +39,8 @@ import { LocalApic } from '../devices/local-apic.ts';
 import { IoApic82093 } from '../devices/io-apic.ts';
 import { Piix4Pm } from '../pci/piix4-pm.ts';
 import { MachineNetwork, type NetworkEnvironment } from './network.ts';
+import { DevicePaths, type DeviceModelConnector } from '../bus/device-paths.ts';
+import { ne2000Spec, uartSpec } from './switchable.ts';
 
 /** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
 export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
@@ -80,6 +83,8 @@ export class Machine {
   readonly acpi = new Piix4Pm();
   /** NICs, LANs and routers (none without config.network). */
   readonly network: MachineNetwork;
+  /** Which path each switchable device is on (UARTs, NICs), and the live switch (bus/device-paths.ts). */
+  readonly paths: DevicePaths;
   /** Host time (ms) when wall-clock virtual time started. */
   private wallStart = 0;
   private readonly deterministic: boolean;
@@ -97,6 +102,11 @@ export class Machine {
     const bus = this.bus;
     bus.memory.setBios(config.bios);
     bus.log = (device, message) => events.log?.(`${device}: ${message}`);
+    this.paths = new DevicePaths(bus, env.deviceModel, (message) => events.log?.(`device paths: ${message}`));
+    // A failed round trip ends the CPU's slice; run() then returns with the machine paused.
+    this.paths.onFailure = () => this.cpu.requestStop();
+    this.paths.register(this.com1, uartSpec({ name: 'com1', port: 0x3f8, irq: 4 }));
+    this.paths.register(this.com2, uartSpec({ name: 'com2', port: 0x2f8, irq: 3 }));
     this.vga = new StdVga({ vgaBios: config.vgaBios });
     this.ide = new Piix3Ide({ hda: config.hda, cdrom: config.cdrom });
     // The floppy controller gets channel 2's DREQ/DACK, not the DMA controller itself.
@@ -169,6 +179,7 @@ export class Machine {
     this.network = new MachineNetwork(config.network ?? { nics: [], netdevs: [] }, bus.clock, { log: events.log, ...env.network }, config.nicRom);
     let nicSlot = 3;
     for (const { nic, config: c } of this.network.nics) {
+      this.paths.register(nic, ne2000Spec(nic));
       if (c.model === 'ne2k_pci') this.pci.plug(nic, nicSlot++);
       else bus.attach(nic);
     }
@@ -263,7 +274,10 @@ export class Machine {
     const clock = this.bus.clock;
     let done = 0;
     let idle = 0;
-    while (done + idle < maxInstructions && this.stopped === null) {
+    // A device changes path only here, between slices: an instruction boundary with no ioreq in flight.
+    if (this.paths.switchPending) this.paths.applyPending();
+    while (done + idle < maxInstructions && this.stopped === null && this.paths.failure === null) {
+      if (this.paths.switchPending) this.paths.applyPending();
       if (this.pendingReset !== null) {
         const why = this.pendingReset;
         this.pendingReset = null;
@@ -329,7 +343,7 @@ export class Machine {
     let instructions = 0;
     do {
       instructions += this.run(chunk);
-    } while (!this.cpu.halted && this.stopped === null && this.pendingReset === null && performance.now() < end);
+    } while (!this.cpu.halted && this.stopped === null && this.paths.failure === null && this.pendingReset === null && performance.now() < end);
     const halted = this.cpu.halted && this.pendingReset === null;
     const sleepMs = halted && !this.deterministic ? this.nextWakeMs() : 0;
     return { instructions, halted, sleepMs, stopped: this.stopped };
@@ -383,7 +397,7 @@ export interface MachineState {
  * FERR# of the x87 (CR0.NE = 0, the PC way): the coprocessor error latch raises IRQ13
  * until software writes port 0xF0 (IBM PC AT technical reference, "Math coprocessor").
  */
-class FpuErrorLatch implements Device {
+export class FpuErrorLatch implements Device {
   readonly name = 'fpu-error';
   state = { asserted: false };
   private line: IrqLine | null = null;
@@ -402,16 +416,21 @@ class FpuErrorLatch implements Device {
     this.set(false);
   }
   saveState(): DeviceState {
-    return { ...this.state };
+    return FPU_ERROR_STATE.save(this.state);
   }
   loadState(s: DeviceState): void {
-    this.set((s as typeof this.state).asserted);
+    this.set(FPU_ERROR_STATE.load(s, this.name).asserted);
   }
 }
+
+/** The latch holding FERR# (IRQ13) until port 0xF0 is written. */
+export const FPU_ERROR_STATE = vmstate('fpu-error', 1, { asserted: bool });
 
 /** What the host running the machine lends it beyond the config (not plain data: sockets, files). */
 export interface MachineEnvironment {
   network?: NetworkEnvironment;
+  /** Starts the device-model worker for devices switched to the emulated path (none: every device stays direct). */
+  deviceModel?: DeviceModelConnector;
 }
 
 export function createMachine(config: MachineConfig, events: MachineEvents = {}, env: MachineEnvironment = {}): Machine {

@@ -16,7 +16,8 @@
  * change of the map calls the map listeners so it flushes its TLB.
  */
 import type { AccessSize, DirtyLog, Mapping, MmioOptions, RegisterBlock } from '../bus/device.ts';
-import { BYTES_READ, BYTES_WRITTEN, MMIO_READS, MMIO_WRITES, type DeviceStats } from '../bus/stats.ts';
+import { BYTES_READ, BYTES_WRITTEN, DIRECT_ACCESSES, MMIO_READS, MMIO_WRITES, PATH_DIRECT, PATH_EMULATED, TRAPS, type DeviceStats } from '../bus/stats.ts';
+import type { RemoteDispatch } from '../bus/io-bus.ts';
 import { DirtyBitmap } from './dirty-bitmap.ts';
 import { NO_WATCHED_PAGES, PAGE_COUNT, PAGE_DIRECT_READ, PAGE_DIRECT_WRITE, PAGE_SHIFT, type PhysicalBus } from './physical-bus.ts';
 
@@ -65,6 +66,8 @@ export class PhysicalMemory implements PhysicalBus {
   private readonly dirtyTracked: Uint8Array;
   /** Measure time spent in MMIO handlers, on DeviceStats.trap's sample (the devices panel shows it). */
   timing = true;
+  /** The emulated path for MMIO (bus/device-paths.ts sets it with IoBus.remote). */
+  remote: RemoteDispatch | null = null;
 
   constructor(ramBytes: number, private readonly stats: DeviceStats, shared = typeof SharedArrayBuffer === 'function') {
     if (ramBytes % (1 << PAGE_SHIFT) !== 0 || ramBytes < 1 << 20 || ramBytes > MAX_LOW_RAM) {
@@ -206,6 +209,15 @@ export class PhysicalMemory implements PhysicalBus {
       if (size === 2) return b[off] | (b[off + 1] << 8);
       return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24);
     }
+    const path = s.paths[r.device];
+    if (path === PATH_DIRECT) {
+      s.count(r.device, DIRECT_ACCESSES);
+      return r.block.read(off, size);
+    }
+    if (path === PATH_EMULATED && this.remote) {
+      s.count(r.device, TRAPS);
+      return this.remote.read(r.device, r.block, off, size, true);
+    }
     const weight = s.trap(r.device);
     if (weight === 0 || !this.timing) return r.block.read(off, size);
     const t0 = performance.now();
@@ -231,6 +243,17 @@ export class PhysicalMemory implements PhysicalBus {
         b[off + 2] = value >>> 16;
         b[off + 3] = value >>> 24;
       }
+      return;
+    }
+    const path = s.paths[r.device];
+    if (path === PATH_DIRECT) {
+      s.count(r.device, DIRECT_ACCESSES);
+      r.block.write(off, size, value);
+      return;
+    }
+    if (path === PATH_EMULATED && this.remote) {
+      s.count(r.device, TRAPS);
+      this.remote.write(r.device, r.block, off, size, value, true);
       return;
     }
     const weight = s.trap(r.device);

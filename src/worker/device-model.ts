@@ -1,0 +1,307 @@
+/**
+ * The device model (DESIGN.md seam 4, the QEMU/Xen side of the emulated path): answers
+ * the ioreqs of src/emulator/bus/ioreq.ts with the same device classes the vCPU's thread
+ * runs on the direct path. Each device gets a DeviceContext whose services go back to the
+ * vCPU as callback requests inside the round trip in flight: IRQ levels, timers on the
+ * vCPU's virtual clock (now() is the time the vCPU wrote with the request), DMA through
+ * the vCPU's bus (so it is gated, translated by the IOMMU and counted as on the direct
+ * path), log lines, and the device's outbound callbacks (a transmitted byte or frame).
+ *
+ * No DOM and no Node imports: the Node entry (device-model-node.ts) and a page's Web
+ * Worker give it the shared page and a synchronous message pipe.
+ */
+import type { AccessSize, Device, DeviceContext, DeviceState, IrqLine, Mapping, RegisterBlock } from '../emulator/bus/device.ts';
+import {
+  CB_CANCEL_TIMER, CB_DMA_READ, CB_DMA_WRITE, CB_IRQ, CB_LOG, CB_OUTBOUND, CB_SET_TIMER,
+  IOREQ_READ, IOREQ_TYPE_CALL, IOREQ_TYPE_CONTROL, IOREQ_TYPE_COPY, IOREQ_TYPE_PIO, IOREQ_TYPE_TIMER,
+  IoreqPage, IoreqResponder, createIoreqBuffer, packElements, unpackElements, type Ioreq, type IoreqRequester,
+} from '../emulator/bus/ioreq.ts';
+import { BAR_KEY, type DeviceModelControl, type DeviceModelLink, type DeviceModelReply } from '../emulator/bus/device-paths.ts';
+import { Uart16550A, type UartOptions } from '../emulator/devices/uart.ts';
+import { Ne2000, type Ne2000Options } from '../emulator/devices/ne2000.ts';
+
+/** The device classes the device model can run, by SwitchableSpec.kind. */
+export const DEVICE_KINDS: Record<string, (config: unknown) => Device> = {
+  uart: (config) => new Uart16550A(config as UartOptions),
+  ne2000: (config) => new Ne2000(config as Ne2000Options),
+};
+
+interface ModelDevice {
+  device: Device;
+  blocks: Map<number, RegisterBlock>;
+  timers: Map<number, () => void>;
+  inbound: readonly string[];
+  sabotage: 'throw' | 'hang' | null;
+}
+
+export class DeviceModel {
+  private readonly devices = new Map<number, ModelDevice>();
+  private readonly responder: IoreqResponder;
+  private nextTimer = 1;
+  /** The virtual time effects are stamped with: the request's, or a buffered write's own. */
+  private now = 0;
+  running = true;
+
+  constructor(
+    private readonly page: IoreqPage,
+    private readonly take: () => unknown,
+    private readonly post: (reply: DeviceModelReply) => void,
+    wait?: (state: number, timeoutMs: number) => number,
+  ) {
+    this.responder = new IoreqResponder(page, wait);
+  }
+
+  /** Serve requests until stopped (the worker's loop). */
+  serve(): void {
+    this.page.markModelReady();
+    while (this.running) this.serveOne(1_000);
+  }
+
+  /** Wait up to timeoutMs for one request and answer it; false if none came. */
+  serveOne(timeoutMs: number): boolean {
+    if (!this.responder.take(timeoutMs)) return false;
+    const t0 = performance.now();
+    const r = this.page.readRequest();
+    this.now = this.page.now;
+    let answer: number;
+    try {
+      // Xen's rule: buffered writes are older than any answered request, so they go first.
+      this.page.drainBuffered((device, key, offset, size, value, at) => {
+        this.now = at;
+        this.block(device, key).write(offset, size as AccessSize, value);
+      });
+      this.now = this.page.now;
+      answer = this.handle(r);
+    } catch (err) {
+      this.responder.fail(`${this.describe(r)}: ${err instanceof Error ? err.message : String(err)}`);
+      return true;
+    }
+    this.responder.respond(answer, (performance.now() - t0) * 1e6);
+    return true;
+  }
+
+  private describe(r: Ioreq): string {
+    return this.devices.get(r.device)?.device.name ?? `device ${r.device}`;
+  }
+
+  private device(id: number): ModelDevice {
+    const d = this.devices.get(id);
+    if (!d) throw new Error(`no device ${id} in the device model`);
+    return d;
+  }
+
+  private block(id: number, key: number): RegisterBlock {
+    const b = this.device(id).blocks.get(key);
+    if (!b) throw new Error(`${this.device(id).device.name} has no register block ${key}`);
+    return b;
+  }
+
+  private handle(r: Ioreq): number {
+    switch (r.type) {
+      case IOREQ_TYPE_PIO:
+      case IOREQ_TYPE_COPY:
+        return this.access(r);
+      case IOREQ_TYPE_TIMER: {
+        const d = this.device(r.device);
+        const cb = d.timers.get(r.addr);
+        d.timers.delete(r.addr);
+        cb?.();
+        return 0;
+      }
+      case IOREQ_TYPE_CALL: {
+        const d = this.device(r.device);
+        const name = d.inbound[r.addr];
+        const fn = (d.device as unknown as Record<string, unknown>)[name];
+        if (typeof fn !== 'function') throw new Error(`${d.device.name} has no method ${name}`);
+        const v: unknown = (fn as (b: Uint8Array) => unknown).call(d.device, this.page.data.slice(0, this.page.length));
+        return typeof v === 'number' ? v : 0;
+      }
+      case IOREQ_TYPE_CONTROL:
+        return this.control(this.take() as DeviceModelControl | undefined);
+      default:
+        throw new Error(`unknown ioreq type ${r.type}`);
+    }
+  }
+
+  private access(r: Ioreq): number {
+    const d = this.device(r.device);
+    if (d.sabotage === 'throw') {
+      d.sabotage = null;
+      throw new Error('sabotaged for a test');
+    }
+    if (d.sabotage === 'hang') {
+      // Stop answering, as a device model stuck in a loop would.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+    }
+    const block = this.block(r.device, r.key);
+    const size = r.size as AccessSize;
+    if (r.count > 1) {
+      // String I/O: every element in the data area, in the order the CPU moves them.
+      if (r.dir === IOREQ_READ) {
+        const values: number[] = [];
+        for (let i = 0; i < r.count; i++) values.push(block.read(r.addr, size));
+        packElements(this.page, size, values);
+      } else {
+        for (const v of unpackElements(this.page, size, r.count)) block.write(r.addr, size, v);
+      }
+      return 0;
+    }
+    if (r.dir === IOREQ_READ) return block.read(r.addr, size);
+    block.write(r.addr, size, r.data);
+    return 0;
+  }
+
+  private control(m: DeviceModelControl | undefined): number {
+    if (!m) throw new Error('a control request came without its message');
+    switch (m.op) {
+      case 'load': {
+        const make = DEVICE_KINDS[m.kind];
+        if (!make) throw new Error(`the device model cannot run a '${m.kind}'`);
+        const device = make(m.config);
+        const d: ModelDevice = { device, blocks: new Map(), timers: new Map(), inbound: m.inbound, sabotage: null };
+        this.devices.set(m.id, d);
+        device.attach(this.context(d));
+        const pci = device as Device & { attachPci?: (ctx: { intx: IrqLine; busMasterEnabled(): boolean }) => void; pci?: { bars: readonly { index: number; block: RegisterBlock }[] } };
+        if (pci.attachPci && pci.pci) {
+          for (const bar of pci.pci.bars) d.blocks.set(BAR_KEY + bar.index, bar.block);
+          // The vCPU's bus gates DMA on the command register; here the device may always try.
+          pci.attachPci({ intx: this.irqLine(-1), busMasterEnabled: () => true });
+        }
+        m.outbound.forEach((name, index) => {
+          (device as unknown as Record<string, unknown>)[name] = (v: number | Uint8Array) => {
+            if (typeof v === 'number') return this.responder.callback(CB_OUTBOUND, index, v, -1);
+            const n = Math.min(v.length, this.page.data.length);
+            this.page.data.set(v.subarray(0, n));
+            return this.responder.callback(CB_OUTBOUND, index, 0, n);
+          };
+        });
+        device.loadState(m.state);
+        return 0;
+      }
+      case 'save': {
+        const d = this.device(m.id);
+        this.post({ op: 'state', id: m.id, state: d.device.saveState() });
+        return 0;
+      }
+      case 'remove':
+        this.devices.delete(m.id);
+        return 0;
+      case 'sabotage':
+        this.device(m.id).sabotage = m.mode;
+        return 0;
+    }
+  }
+
+  /** An IRQ line whose level changes go to the vCPU; the first set after a load always goes. */
+  private irqLine(line: number): IrqLine {
+    let level: boolean | null = null;
+    const set = (v: boolean) => {
+      if (v === level) return;
+      level = v;
+      this.responder.callback(CB_IRQ, line, v ? 1 : 0, 0);
+    };
+    return { set, raise: () => set(true), lower: () => set(false), pulse: () => { set(true); set(false); } };
+  }
+
+  private context(d: ModelDevice): DeviceContext {
+    let ordinal = 0;
+    const page = this.page;
+    const lines = new Map<number, IrqLine>();
+    const mapping = (start: number, length: number, block: RegisterBlock): Mapping => {
+      d.blocks.set(ordinal++, block);
+      // Where the block sits in the guest's address space is the vCPU's business (its bus
+      // decodes the address and names the block); a device moving its own mapping is not
+      // supported here and says so.
+      let mapped = true;
+      return {
+        get start() { return start; },
+        get length() { return length; },
+        get mapped() { return mapped; },
+        move: () => { throw new Error(`${d.device.name} moved its own mapping, which the device model does not support`); },
+        unmap: () => { mapped = false; },
+      };
+    };
+    const dmaChunk = page.data.length;
+    return {
+      clock: {
+        now: () => this.now,
+        setTimer: (atNs, callback) => {
+          const id = this.nextTimer++;
+          d.timers.set(id, callback);
+          this.responder.callback(CB_SET_TIMER, atNs, id, 0);
+          return id;
+        },
+        cancelTimer: (id) => {
+          if (!d.timers.delete(id)) return;
+          this.responder.callback(CB_CANCEL_TIMER, 0, id, 0);
+        },
+      },
+      mapPorts: (start, length, block) => mapping(start, length, block),
+      mapMmio: (start, length, block) => mapping(start, length, block),
+      irq: (line) => {
+        let l = lines.get(line);
+        if (!l) lines.set(line, (l = this.irqLine(line)));
+        return l;
+      },
+      dma: {
+        read: (addr, dst) => {
+          for (let done = 0; done < dst.length; done += dmaChunk) {
+            const n = Math.min(dmaChunk, dst.length - done);
+            if (!this.responder.callback(CB_DMA_READ, (addr + done) >>> 0, 0, n)) return false;
+            dst.set(page.data.subarray(0, n), done);
+          }
+          return true;
+        },
+        write: (addr, src) => {
+          for (let done = 0; done < src.length; done += dmaChunk) {
+            const n = Math.min(dmaChunk, src.length - done);
+            page.data.set(src.subarray(done, done + n));
+            if (!this.responder.callback(CB_DMA_WRITE, (addr + done) >>> 0, 0, n)) return false;
+          }
+          return true;
+        },
+      },
+      log: (message) => {
+        page.writeText(message);
+        this.responder.callback(CB_LOG, 0, 0, page.length);
+      },
+    };
+  }
+
+  /** For tests: the state of a device the model holds. */
+  stateOf(id: number): DeviceState {
+    return this.device(id).device.saveState();
+  }
+}
+
+/**
+ * A device model in the vCPU's own thread, over the same shared page and protocol: the
+ * vCPU's wait runs the device model, and the device model's wait services its callback
+ * requests. For tests (deterministic and fast) and hosts without workers; the round trip
+ * then costs no thread switch, so it measures the protocol, not the trap.
+ */
+export function inThreadDeviceModel(): DeviceModelLink & { model: DeviceModel } {
+  const page = new IoreqPage(createIoreqBuffer());
+  const toModel: DeviceModelControl[] = [];
+  const toVcpu: DeviceModelReply[] = [];
+  let requester: IoreqRequester | null = null;
+  const model = new DeviceModel(page, () => toModel.shift(), (r) => toVcpu.push(structuredClone(r)), () => {
+    requester?.serviceCallback();
+    return page.state;
+  });
+  page.markModelReady();
+  return {
+    model,
+    page,
+    post: (m) => toModel.push(structuredClone(m)),
+    receive: () => toVcpu.shift(),
+    close: () => {
+      model.running = false;
+    },
+    wait: () => {
+      model.serveOne(0);
+      return page.state;
+    },
+    bind: (r) => (requester = r),
+  };
+}
