@@ -10,6 +10,14 @@
  * the device's DmaHandle, so fw_cfg DMA is counted like any bus master.
  */
 import type { Device, DeviceContext, DeviceState, DmaHandle } from '../bus/device.ts';
+import { u16, u32, vmstate, type VmStateOf } from '../bus/vmstate.ts';
+
+/**
+ * The selected item, the read position in it, and the high half of the DMA address
+ * (fw_cfg.rst: "Selector Register", "Data Register", "DMA Address"). The items themselves
+ * are the machine's configuration, built again by the machine, not state.
+ */
+export const FW_CFG_STATE = vmstate('fw_cfg', 1, { selector: u16, offset: u32, dmaHigh: u32 });
 
 export const FW_CFG = {
   SIGNATURE: 0x00, ID: 0x01, UUID: 0x02, RAM_SIZE: 0x03, NOGRAPHIC: 0x04, NB_CPUS: 0x05, MACHINE_ID: 0x06,
@@ -50,7 +58,7 @@ export class FwCfg implements Device {
   readonly name = 'fw_cfg';
   private readonly items = new Map<number, Uint8Array>();
   private readonly files: { name: string; data: Uint8Array }[] = [];
-  state = { selector: 0, offset: 0, dmaHigh: 0 };
+  state: VmStateOf<typeof FW_CFG_STATE> = { selector: 0, offset: 0, dmaHigh: 0 };
   private dma!: DmaHandle;
 
   constructor() {
@@ -162,11 +170,11 @@ export class FwCfg implements Device {
   }
 
   saveState(): DeviceState {
-    return { ...this.state };
+    return FW_CFG_STATE.save(this.state);
   }
 
   loadState(s: DeviceState): void {
-    this.state = { ...(s as typeof this.state) };
+    this.state = FW_CFG_STATE.load(s, this.name);
   }
 }
 

@@ -7,12 +7,16 @@
  * For the machine: `onPam(index, value)` applies a PAM field to the memory map
  * (index 0 = 0xF0000-0xFFFFF, 1-12 = the 16 KiB areas from 0xC0000).
  */
+import { bytes, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 import type { Device, DeviceContext, DeviceState } from '../bus/device.ts';
 import { readConfigBytes, type PciContext, type PciDevice, type PciFunctionSpec } from './pci-function.ts';
 
+/** Configuration registers 0x00-0xBF (datasheet §3.2: PAM, SMRAM, DRB...); the header part is the PCI bus's own copy. */
+export const I440FX_STATE = vmstate('i440fx', 1, { config: bytes(0xc0) });
+
 export class I440fxHostBridge implements PciDevice, Device {
   readonly name = 'i440fx';
-  state = { config: new Uint8Array(0xc0) };
+  state: VmStateOf<typeof I440FX_STATE> = { config: new Uint8Array(0xc0) };
   onPam: (index: number, value: number) => void = () => {};
   readonly pci: PciFunctionSpec;
 
@@ -56,11 +60,11 @@ export class I440fxHostBridge implements PciDevice, Device {
   }
 
   saveState(): DeviceState {
-    return { config: this.state.config.slice() };
+    return I440FX_STATE.save(this.state);
   }
 
   loadState(s: DeviceState): void {
-    this.state.config.set(s.config as Uint8Array);
+    this.state.config.set(I440FX_STATE.load(s, this.name).config);
     const c = this.state.config;
     this.onPam(0, (c[0x59] >> 4) & 3);
     for (let r = 0x5a; r <= 0x5f; r++) {

@@ -6,7 +6,8 @@
  * INTx pins are routed as the PIIX3 does: slot swizzle to PIRQA-D, then the PIRQ route
  * registers of the ISA bridge (82371SB §4.1.10) pick the ISA IRQ.
  */
-import type { AccessSize, DeviceContext, IrqLine, Mapping, RegisterBlock } from '../bus/device.ts';
+import { array, bool, bytes, record, reg32, u8, vmstate } from '../bus/vmstate.ts';
+import type { AccessSize, DeviceContext, DeviceState, IrqLine, Mapping, RegisterBlock } from '../bus/device.ts';
 import type { PlatformBus } from '../bus/platform-bus.ts';
 import { readConfigBytes, type PciBarSpec, type PciDevice } from './pci-function.ts';
 import { CONFIG_READS, CONFIG_WRITES } from '../bus/stats.ts';
@@ -52,6 +53,22 @@ interface Slot {
   /** INTx# as the function drives it, and as it reaches the link (the command register may disable it). */
   intxRequested: boolean;
   intxLevel: boolean;
+}
+
+/**
+ * The configuration mechanism #1 address (0xCF8, PCI Local Bus spec 3.0 §3.2.2.3.2), the
+ * reset control register (0xCF9), and each function's 256-byte configuration space as the
+ * bus holds it (the header; functions keep their device-specific registers themselves)
+ * with its INTx request.
+ */
+export const PCI_BUS_STATE = vmstate('pci-bus', 1, {
+  address: reg32,
+  resetControl: u8,
+  functions: array(record({ devfn: u8, config: bytes(256), intx: bool }), 0, 256),
+});
+
+function devfnName(devfn: number): string {
+  return `00:${(devfn >> 3).toString(16).padStart(2, '0')}.${devfn & 7}`;
 }
 
 export class PciBus {
@@ -388,20 +405,24 @@ export class PciBus {
   }
 
   /** The header and the bus's own registers; the functions save their own registers. */
-  saveState(): { address: number; resetControl: number; functions: { devfn: number; config: Uint8Array; intx: boolean }[] } {
-    return {
+  saveState(): DeviceState {
+    return PCI_BUS_STATE.save({
       address: this.address,
       resetControl: this.resetControl,
-      functions: [...this.slots.values()].map((s) => ({ devfn: s.devfn, config: s.config.slice(), intx: s.intxRequested })),
-    };
+      functions: [...this.slots.values()].map((s) => ({ devfn: s.devfn, config: s.config, intx: s.intxRequested })),
+    });
   }
 
-  loadState(state: ReturnType<PciBus['saveState']>): void {
+  /** Load what saveState() returned; a function this bus lacks is refused before anything changes. */
+  loadState(saved: DeviceState): void {
+    const state = PCI_BUS_STATE.load(saved, 'pci');
+    for (const f of state.functions) {
+      if (!this.slots.has(f.devfn)) throw new Error(`pci-bus: the state has a PCI function at ${devfnName(f.devfn)} this bus lacks`);
+    }
     this.address = state.address;
     this.resetControl = state.resetControl;
     for (const f of state.functions) {
-      const s = this.slots.get(f.devfn);
-      if (!s) throw new Error(`saved state has a PCI function at devfn ${f.devfn} this machine lacks`);
+      const s = this.slots.get(f.devfn)!;
       s.config.set(f.config);
       this.updateBars(s);
       s.intxRequested = f.intx;

@@ -6,12 +6,16 @@
  *
  * For the machine: `onPirq(link, value)` goes to the PCI bus's INTx routing.
  */
+import { bytes, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 import type { Device, DeviceContext, DeviceState } from '../bus/device.ts';
 import { readConfigBytes, type PciContext, type PciDevice, type PciFunctionSpec } from './pci-function.ts';
 
+/** Configuration registers 0x00-0xBF (82371SB §4.1: PIRQ route control, top of memory...). */
+export const PIIX3_STATE = vmstate('piix3', 1, { config: bytes(0xc0) });
+
 export class Piix3IsaBridge implements PciDevice, Device {
   readonly name = 'piix3';
-  state = { config: new Uint8Array(0xc0) };
+  state: VmStateOf<typeof PIIX3_STATE> = { config: new Uint8Array(0xc0) };
   onPirq: (link: number, value: number) => void = () => {};
   readonly pci: PciFunctionSpec;
 
@@ -56,11 +60,11 @@ export class Piix3IsaBridge implements PciDevice, Device {
   }
 
   saveState(): DeviceState {
-    return { config: this.state.config.slice() };
+    return PIIX3_STATE.save(this.state);
   }
 
   loadState(s: DeviceState): void {
-    this.state.config.set(s.config as Uint8Array);
+    this.state.config.set(PIIX3_STATE.load(s, this.name).config);
     for (let link = 0; link < 4; link++) this.onPirq(link, this.state.config[0x60 + link]);
   }
 }

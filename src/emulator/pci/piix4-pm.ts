@@ -28,6 +28,7 @@
  * With this function present and no etc/table-loader, SeaBIOS builds its own ACPI tables
  * (RSDP, RSDT, FADT, FACS, DSDT, MADT) pointing at these registers.
  */
+import { bytes, deadline, u16, u8, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 import type { Device, DeviceContext, DeviceState, IrqLine, Mapping, TimerId } from '../bus/device.ts';
 import { readConfigBytes, type PciContext, type PciDevice, type PciFunctionSpec } from './pci-function.ts';
 
@@ -53,10 +54,31 @@ const CPUHP_LENGTH = 32;
 /** APIC IDs of the CPUs present: the machine has one, APIC ID 0. */
 const PRESENT_CPUS = [0];
 
+/**
+ * Function 3's configuration registers 0x40-0xFF (PMBA, PMREGMISC...), the PM1 event and
+ * control registers, GPE0, the APM ports (82371AB §11, ACPI spec §4.8.3) and the PM
+ * timer's next overflow (TMR_STS) as a deadline.
+ */
+export const PIIX4_PM_STATE = vmstate('piix4-pm', 1, {
+  config: bytes(0x100),
+  pm1Status: u16,
+  pm1Enable: u16,
+  pm1Control: u16,
+  apmc: u8,
+  apms: u8,
+  gpeStatus: u16,
+  gpeEnable: u16,
+  /** When bit 23 of the PM timer next toggles (virtual ns) while TMR_EN is set, or null. */
+  overflowAt: deadline,
+});
+export type Piix4PmState = VmStateOf<typeof PIIX4_PM_STATE>;
+
 export class Piix4Pm implements PciDevice, Device {
   readonly name = 'acpi';
   readonly pci: PciFunctionSpec;
-  state = { config: new Uint8Array(0x100), pm1Status: 0, pm1Enable: 0, pm1Control: 0, apmc: 0, apms: 0, gpeStatus: 0, gpeEnable: 0 };
+  state: Piix4PmState = {
+    config: new Uint8Array(0x100), pm1Status: 0, pm1Enable: 0, pm1Control: 0, apmc: 0, apms: 0, gpeStatus: 0, gpeEnable: 0, overflowAt: null,
+  };
   /** Soft power off (S5). */
   onPowerOff: () => void = () => {};
   private sci: IrqLine | null = null;
@@ -240,13 +262,24 @@ export class Piix4Pm implements PciDevice, Device {
 
   /** TMR_STS: set each time bit 23 of the timer changes; the next toggle is scheduled when TMR_EN asks for it. */
   private armOverflow(): void {
+    this.state.overflowAt = null;
+    if (this.clock && (this.state.pm1Enable & TMR_STS) !== 0) {
+      const ticks = Math.floor((this.clock.now() * PM_TIMER_HZ) / 1e9);
+      const next = (Math.floor(ticks / 0x800000) + 1) * 0x800000;
+      this.state.overflowAt = Math.ceil((next * 1e9) / PM_TIMER_HZ);
+    }
+    this.startOverflowTimer();
+  }
+
+  /** Set the clock's timer for `overflowAt` (after arming, and after a load). */
+  private startOverflowTimer(): void {
     if (this.overflowTimer !== null) this.clock?.cancelTimer(this.overflowTimer);
     this.overflowTimer = null;
-    if (!this.clock || (this.state.pm1Enable & TMR_STS) === 0) return;
-    const ticks = Math.floor((this.clock.now() * PM_TIMER_HZ) / 1e9);
-    const next = (Math.floor(ticks / 0x800000) + 1) * 0x800000;
-    this.overflowTimer = this.clock.setTimer(Math.ceil((next * 1e9) / PM_TIMER_HZ), () => {
+    const at = this.state.overflowAt;
+    if (!this.clock || at === null) return;
+    this.overflowTimer = this.clock.setTimer(at, () => {
       this.overflowTimer = null;
+      this.state.overflowAt = null;
       this.state.pm1Status |= TMR_STS;
       this.updateSci();
       this.armOverflow();
@@ -259,15 +292,14 @@ export class Piix4Pm implements PciDevice, Device {
   }
 
   saveState(): DeviceState {
-    return { ...this.state, config: this.state.config.slice() };
+    return PIIX4_PM_STATE.save(this.state);
   }
 
   loadState(saved: DeviceState): void {
-    const s = saved as typeof this.state;
-    // A state saved before a field existed keeps that field as it is now.
-    this.state = { ...this.state, ...s, config: s.config.slice() };
+    this.state = PIIX4_PM_STATE.load(saved, this.name);
     this.updateBase();
-    this.armOverflow();
+    // The overflow timer as it was armed (its deadline is state), not re-derived from now.
+    this.startOverflowTimer();
     this.updateSci();
   }
 }
