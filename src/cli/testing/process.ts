@@ -4,10 +4,22 @@
  * and typing into its standard input (the guest's serial console).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** The checkout: the nearest folder above this module with bin/trapdoor.mjs (this file may run from its source or from a bundle in .build/). */
+function findRepo(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'bin', 'trapdoor.mjs'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('cannot find the checkout (bin/trapdoor.mjs) above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+export const REPO = findRepo();
 export const TRAPDOOR = path.join(REPO, 'bin', 'trapdoor.mjs');
 
 export interface TestProcess {
