@@ -14,12 +14,13 @@ const FIFO = vmstate('fifo-dev', 2, {
   label: str,
   added: since(2, int(-1, 7), -1),
   maybe: nullable(dwords(1)),
+  inner: nullable(record({ n: u8 })),
 }, { minVersion: 1 });
 
 function sample() {
   return {
     lsr: 0x60, mode: 'busy' as const, rx: [1, 2], ram: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), taps: new Uint16Array([0xffff, 1]),
-    at: 12345, chan: [{ addr: 1, on: true }, { addr: 0xffff, on: false }], label: 'x', added: 3, maybe: null,
+    at: 12345, chan: [{ addr: 1, on: true }, { addr: 0xffff, on: false }], label: 'x', added: 3, maybe: null, inner: { n: 1 },
   };
 }
 
@@ -64,6 +65,8 @@ describe('vmstate', () => {
     ['label', 3, `state field 'label' must be a string, got 3`],
     ['added', 8, `state field 'added' must be a number -1..7, got 8`],
     ['maybe', [1], `state field 'maybe' must be a Uint32Array(1) or null, got an array of 1`],
+    ['inner', { n: 'x' }, `state field 'inner.n' must be a number 0..255, got "x"`],
+    ['inner', 5, `state field 'inner' must be a record or null, got 5`],
   ])('refuses %s = %o with a message naming the device and the field', (field, value, message) => {
     const saved = { ...FIFO.save(sample()), [field]: value };
     expect(() => FIFO.load(saved, 'dev0')).toThrow(message);

@@ -134,7 +134,12 @@ export function nullable<T>(inner: FieldType<T>): FieldType<T | null> {
   const expect = `${inner.expect} or null`;
   return {
     expect,
-    check: (v, path, version) => (v === null ? null : inner.check(v, path, version) === null ? null : fail(path, expect, v)),
+    check(v, path, version) {
+      if (v === null) return null;
+      const e = inner.check(v, path, version);
+      // Inside a record, the field that does not fit says more than "a record or null".
+      return e === null ? null : inner.expect === 'a record' && isRecord(v) ? e : fail(path, expect, v);
+    },
     copy: (v) => (v === null ? null : inner.copy(v)),
   };
 }
@@ -186,8 +191,12 @@ export function array<T>(item: FieldType<T>, min: number, max = min): FieldType<
   };
 }
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
 function checkFields(fields: Fields, v: unknown, path: string, version: number): string | null {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) {
+  if (!isRecord(v)) {
     return path ? fail(path, 'a record', v) : `state must be a record, got ${show(v)}`;
   }
   const rec = v as Record<string, unknown>;

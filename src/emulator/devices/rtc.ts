@@ -9,7 +9,7 @@
  * `nmiMasked` (port 0x70 bit 7).
  */
 import type { Device, DeviceContext, DeviceState, IrqLine, TimerId } from '../bus/device.ts';
-import { bool, bytes, int, ns, real, vmstate, type VmStateOf } from '../bus/vmstate.ts';
+import { bool, bytes, deadline, int, ns, real, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 
 const REG_A = 0x0a;
 const REG_B = 0x0b;
@@ -53,12 +53,16 @@ export const RTC_STATE = vmstate('mc146818', 1, {
   baseMs: real(),
   /** Virtual time of the last read of register C, for flags that set in between. */
   lastC: ns,
+  /** The IRQ pin as driven: set when an enabled flag rises, cleared by reading register C (datasheet, "IRQF"). */
+  irqOut: bool,
+  /** When IRQ8 is next checked (the next periodic, update or alarm moment, virtual ns), or null. */
+  timerAt: deadline,
 });
 export type RtcState = VmStateOf<typeof RTC_STATE>;
 
 export class Mc146818Rtc implements Device {
   readonly name = 'rtc';
-  state: RtcState = { cmos: new Uint8Array(128), index: 0, nmiMasked: true, baseMs: 0, lastC: 0 };
+  state: RtcState = { cmos: new Uint8Array(128), index: 0, nmiMasked: true, baseMs: 0, lastC: 0, irqOut: false, timerAt: null };
   private ctx!: DeviceContext;
   private irq!: IrqLine;
   private timer: TimerId = 0;
@@ -181,7 +185,7 @@ export class Mc146818Rtc implements Device {
       const v = this.flags();
       s.cmos[REG_C] = 0;
       s.lastC = this.ctx.clock.now();
-      this.irq.lower();
+      this.setIrq(false);
       this.schedule();
       return v;
     }
@@ -268,8 +272,7 @@ export class Mc146818Rtc implements Device {
   /** Set a timer for the next moment IRQ8 should rise (periodic, update or alarm). */
   private schedule(): void {
     if (!this.ctx) return;
-    this.ctx.clock.cancelTimer(this.timer);
-    this.timer = 0;
+    this.state.timerAt = null;
     const b = this.state.cmos[REG_B];
     const now = this.ctx.clock.now();
     let at = Infinity;
@@ -279,12 +282,27 @@ export class Mc146818Rtc implements Device {
       const ms = this.nowMs();
       at = Math.min(at, now + (1000 - (ms % 1000)) * 1e6);
     }
-    if (at === Infinity) return;
+    if (at !== Infinity) this.state.timerAt = at;
+    this.startTimer();
+  }
+
+  /** Set the clock's timer for `timerAt` (after scheduling, and after a load). */
+  private startTimer(): void {
+    this.ctx.clock.cancelTimer(this.timer);
+    this.timer = 0;
+    const at = this.state.timerAt;
+    if (at === null) return;
     this.timer = this.ctx.clock.setTimer(at, () => {
       this.timer = 0;
-      if (this.flags() & C_IRQF) this.irq.raise();
+      this.state.timerAt = null;
+      if (this.flags() & C_IRQF) this.setIrq(true);
       else this.schedule();
     });
+  }
+
+  private setIrq(on: boolean): void {
+    this.state.irqOut = on;
+    this.irq.set(on);
   }
 
   saveState(): DeviceState {
@@ -293,6 +311,8 @@ export class Mc146818Rtc implements Device {
 
   loadState(s: DeviceState): void {
     this.state = RTC_STATE.load(s, this.name);
-    this.schedule();
+    // The timer and the IRQ pin as they were, not re-derived: a pending interrupt stays pending.
+    this.startTimer();
+    this.irq.set(this.state.irqOut);
   }
 }
