@@ -6,12 +6,16 @@
  *   -nic none
  *   -netdev user|socket|hubport,id=X,...   with   -device ne2k_pci|ne2k_isa,netdev=X[,mac=..]
  *
+ * A NIC's path (docs/device-paths.md) is `path=emulated|direct` on -nic or -device; it is
+ * not part of the NetworkConfig but read by nicDevicePaths() for the machine's DevicePaths.
+ *
  * Without any of them the machine gets what QEMU gives: one ne2k_pci on the user network.
  * Option strings use QEMU's syntax: comma-separated key=value, ",," for a literal comma.
  */
 import { parseMac, defaultMac } from '../emulator/net/ethernet.ts';
 import { defaultNetworkConfig } from '../emulator/machine/network.ts';
 import type { HostForward, NetdevConfig, NetworkConfig, NicConfig } from '../emulator/machine/config.ts';
+import { isDevicePath, type DevicePath } from '../emulator/bus/device-paths.ts';
 
 export class NetArgError extends Error {
   override readonly name = 'NetArgError';
@@ -192,8 +196,31 @@ function unknown(flag: string, rest: [string, string][]): void {
  * default: one ne2k_pci on an unrestricted user network.
  */
 export function buildNetworkConfig(flags: readonly NetFlag[]): NetworkConfig {
-  if (flags.length === 0) return defaultNetworkConfig();
+  return build(flags).cfg;
+}
+
+/**
+ * The paths the flags ask for, by NIC name (the machine names its NICs ne2k, ne2k1, ...
+ * in the order of NetworkConfig.nics: machine/network.ts). NICs without path= are absent.
+ */
+export function nicDevicePaths(flags: readonly NetFlag[]): { name: string; path: DevicePath }[] {
+  const out: { name: string; path: DevicePath }[] = [];
+  build(flags).paths.forEach((path, i) => {
+    if (path) out.push({ name: i === 0 ? 'ne2k' : `ne2k${i}`, path });
+  });
+  return out;
+}
+
+function pathOf(flag: string, v: string): DevicePath {
+  if (!isDevicePath(v)) throw new NetArgError(`-${flag}: path=${v}: expected emulated or direct`);
+  return v;
+}
+
+function build(flags: readonly NetFlag[]): { cfg: NetworkConfig; paths: (DevicePath | undefined)[] } {
+  if (flags.length === 0) return { cfg: defaultNetworkConfig(), paths: [] };
   const cfg: NetworkConfig = { nics: [], netdevs: [] };
+  /** Per NIC in cfg.nics order: its path=, if given. */
+  const paths: (DevicePath | undefined)[] = [];
   const devices: { model: NicModel; opts: [string, string][] }[] = [];
   let nicCount = 0;
   let none = false;
@@ -209,14 +236,17 @@ export function buildNetworkConfig(flags: readonly NetFlag[]): NetworkConfig {
       const { netdev, rest } = netdevFrom(flag, type, opts.filter(([k]) => k !== 'id'), id);
       const nic: NicConfig = { model: 'ne2k_pci', mac: defaultMac(nicCount), netdev: id };
       const left: [string, string][] = [];
+      let path: DevicePath | undefined;
       for (const [k, v] of rest) {
-        if (k === 'model') nic.model = nicModel(flag, v);
+        if (k === 'path') path = pathOf(flag, v);
+        else if (k === 'model') nic.model = nicModel(flag, v);
         else if (k === 'mac') nic.mac = macOf(flag, v);
         else if (!shapeKey(flag, nic, k, v)) left.push([k, v]);
       }
       unknown(flag, left);
       cfg.netdevs.push(netdev);
       cfg.nics.push(nic);
+      paths.push(path);
       nicCount++;
     } else if (flag === 'netdev') {
       const idOpt = opts.find(([k]) => k === 'id');
@@ -231,8 +261,10 @@ export function buildNetworkConfig(flags: readonly NetFlag[]): NetworkConfig {
   for (const d of devices) {
     const nic: NicConfig = { model: d.model, mac: defaultMac(nicCount), netdev: null };
     const left: [string, string][] = [];
+    let path: DevicePath | undefined;
     for (const [k, v] of d.opts) {
-      if (k === 'netdev') nic.netdev = v;
+      if (k === 'path') path = pathOf('device', v);
+      else if (k === 'netdev') nic.netdev = v;
       else if (k === 'mac') nic.mac = macOf('device', v);
       else if (k === 'iobase' && d.model === 'ne2k_isa') nic.iobase = parseInt(v, v.startsWith('0x') ? 16 : 10);
       else if (k === 'irq' && d.model === 'ne2k_isa') nic.irq = Number(v);
@@ -244,6 +276,7 @@ export function buildNetworkConfig(flags: readonly NetFlag[]): NetworkConfig {
     if (nic.iobase !== undefined && !(nic.iobase >= 0x100 && nic.iobase <= 0xffe0 && nic.iobase % 0x20 === 0)) throw new NetArgError(`-device ne2k_isa: iobase must be a multiple of 0x20 between 0x100 and 0xffe0`);
     if (nic.irq !== undefined && !(Number.isInteger(nic.irq) && nic.irq >= 2 && nic.irq <= 15)) throw new NetArgError(`-device ne2k_isa: irq must be 2 to 15`);
     cfg.nics.push(nic);
+    paths.push(path);
     nicCount++;
   }
   if (none && cfg.nics.length > 0) throw new NetArgError('-nic none cannot be combined with other NICs');
@@ -261,5 +294,5 @@ export function buildNetworkConfig(flags: readonly NetFlag[]): NetworkConfig {
   if (cfg.nics.filter((n) => n.model === 'ne2k_isa').length > 1 && new Set(cfg.nics.filter((n) => n.model === 'ne2k_isa').map((n) => n.iobase ?? 0x300)).size < 2) {
     throw new NetArgError('two ne2k_isa NICs need different iobase= values');
   }
-  return cfg;
+  return { cfg, paths };
 }

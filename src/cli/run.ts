@@ -1,6 +1,7 @@
 /**
  * Runs a MachineConfig headless: serial to stdout (or a file), stdin to COM1, the
- * --until/--send script, --timeout, --stats, --debug-exit.
+ * --until/--send/--do script, --timeout, --stats, --debug-exit, and the devices' paths
+ * (--device-path, path= on a NIC; the device-model worker is started only if one is asked for).
  */
 import * as fs from 'node:fs';
 import { UsageError, withMachineOptions, type CliOptions } from './args.ts';
@@ -11,6 +12,11 @@ import { nodeHostNetwork } from './node-host-network.ts';
 import { socketUplink, type SocketUplink } from './socket-uplink.ts';
 import { folderTftpFiles } from './tftp-folder.ts';
 import { PcapWriter } from '../emulator/net/pcap.ts';
+import { Monitor, parseMonitorCommand } from './monitor.ts';
+import { nicDevicePaths } from './net-args.ts';
+import { nodeDeviceModelConnector } from '../worker/device-model-spawn.ts';
+import type { DeviceModelConnector } from '../emulator/bus/device-paths.ts';
+import { bundle } from '../../bin/bundle.mjs';
 
 /**
  * Instructions per turn of the event loop: long enough to be efficient, short enough that
@@ -26,9 +32,16 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
   const debugconOut = o.debugcon === undefined ? -1 : o.debugcon.kind === 'stdio' ? 1 : fs.openSync(o.debugcon.path, 'w');
   const pendingInput: number[] = [];
   let exitCode: number | null = null;
+  /** Monitor commands the script reached, run at the next instruction boundary. */
+  const commands: string[] = [];
   const script = new Script(o.script, (text) => {
     for (const ch of text) pendingInput.push(ch.charCodeAt(0) & 0xff);
-  });
+  }, (command) => commands.push(command));
+  // The device-model worker's bundle is made now (it takes a moment) only if some device may go emulated.
+  const initialPaths = [...o.devicePaths, ...nicDevicePaths(o.net)];
+  const wantsModel = initialPaths.some((p) => p.path === 'emulated')
+    || o.script.some((s) => s.kind === 'do' && parseMonitorCommand(s.command).command?.op === 'device_path');
+  const deviceModel: DeviceModelConnector | undefined = wantsModel ? nodeDeviceModelConnector(await bundle('src/worker/device-model-node.ts')) : undefined;
   const out = (fd: number, byte: number) => {
     if (fd >= 0) fs.writeSync(fd, Uint8Array.of(byte));
   };
@@ -54,7 +67,14 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
     debugExit: o.debugExit ? (value) => (exitCode = (value << 1) | 1) : undefined,
     reset: (reason) => process.stderr.write(`trapdoor: machine reset: ${reason}\n`),
     log: logLine,
-  }, { network: { host: hostNetwork, tftpFiles: folderTftpFiles, log: logLine } });
+  }, { network: { host: hostNetwork, tftpFiles: folderTftpFiles, log: logLine }, deviceModel });
+  const monitor = new Monitor(machine.paths, (line) => process.stderr.write(`${line}\n`));
+  try {
+    for (const { name, path } of initialPaths) machine.paths.switchNow(name, path);
+  } catch (e) {
+    machine.paths.close();
+    throw new UsageError(`--device-path: ${(e as Error).message}`);
+  }
 
   // Uplinks and listening ports, before the guest runs: a taken port is a usage error.
   const uplinks: SocketUplink[] = [];
@@ -108,15 +128,24 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
   const deadline = o.timeoutSeconds !== undefined ? started + o.timeoutSeconds * 1000 : Infinity;
   try {
     for (;;) {
+      if (commands.length) for (const c of commands.splice(0)) monitor.run(c);
       if (pendingInput.length) pendingInput.splice(0, machine.serialInput(pendingInput));
       machine.run(TURN);
       if (exitCode !== null) break;
       if (script.done) {
+        // --do steps after the last --until still run (at this boundary) before the exit.
+        for (const c of commands.splice(0)) monitor.run(c);
         exitCode = 0;
         break;
       }
       if (machine.stopped) {
         process.stderr.write(`\ntrapdoor: ${machine.stopped}\n`);
+        exitCode = 1;
+        break;
+      }
+      if (machine.paths.failure) {
+        // Paused, not hung: the command line has no interactive monitor to switch the device and resume.
+        process.stderr.write(`\ntrapdoor: ${machine.paths.failure}\n`);
         exitCode = 1;
         break;
       }
@@ -152,8 +181,15 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
         network: { ...machine.network.snapshot(), uplinks: uplinks.map((u) => ({ id: u.id, address: u.address, ...u.counters })) },
         // The guest's VT-d records and the VMM fence's log, kept apart (issue 23).
         iommu: { vtd: machine.iommu?.describe() ?? null, vmmFence: machine.vmmFence.describe() },
+        // Which path each switchable device ended on, with its traps and round trips (issue 22).
+        paths: machine.paths.list(),
       };
       fs.writeFileSync(o.stats, JSON.stringify(report, null, 2) + '\n');
+    }
+    try {
+      machine.paths.close();
+    } catch (e) {
+      logLine((e as Error).message);
     }
     if (o.screen) fs.writeFileSync(o.screen, machine.vga.textMode ? machine.vga.textLines().join('\n') + '\n' : '');
     closeNetwork();

@@ -2,7 +2,8 @@
  * The expect-like script of `--until` and `--send`, independent of the machine so it can
  * be tested alone. Output from the guest is fed in; when the current step is an
  * `until` whose pattern matches the output seen since the previous match, the script
- * advances; `send` steps hand their text to `type` as soon as they are reached.
+ * advances; `send` steps hand their text to `type` and `do` steps their monitor
+ * command to `command` as soon as they are reached.
  */
 import type { ScriptStep } from './args.ts';
 
@@ -15,7 +16,11 @@ export class Script {
   private readonly untilCount: number;
   private untilsMatched = 0;
 
-  constructor(private readonly steps: readonly ScriptStep[], private readonly type: (text: string) => void) {
+  constructor(
+    private readonly steps: readonly ScriptStep[],
+    private readonly type: (text: string) => void,
+    private readonly command: (command: string) => void = () => {},
+  ) {
     this.untilCount = steps.filter((s) => s.kind === 'until').length;
   }
 
@@ -49,6 +54,11 @@ export class Script {
       if (step.kind === 'send') {
         this.index++;
         this.type(step.text);
+        continue;
+      }
+      if (step.kind === 'do') {
+        this.index++;
+        this.command(step.command);
         continue;
       }
       const m = step.pattern.exec(this.seen);

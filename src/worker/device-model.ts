@@ -162,7 +162,7 @@ export class DeviceModel {
         this.devices.set(m.id, d);
         device.attach(this.context(d));
         const pci = device as Device & { attachPci?: (ctx: { intx: IrqLine; busMasterEnabled(): boolean }) => void; pci?: { bars: readonly { index: number; block: RegisterBlock }[] } };
-        if (pci.attachPci && pci.pci) {
+        if (m.pci && pci.attachPci && pci.pci) {
           for (const bar of pci.pci.bars) d.blocks.set(BAR_KEY + bar.index, bar.block);
           // The vCPU's bus gates DMA on the command register; here the device may always try.
           pci.attachPci({ intx: this.irqLine(-1), busMasterEnabled: () => true });

@@ -58,7 +58,8 @@ export interface SwitchableSpec {
 
 /** Control messages to the device model (sent with an IOREQ_TYPE_CONTROL request). */
 export type DeviceModelControl =
-  | { op: 'load'; id: number; kind: string; config: unknown; state: DeviceState; inbound: readonly string[]; outbound: readonly string[] }
+  /** `pci`: the device was plugged into the PCI bus here (a class that can be either, like the NE2000, was). */
+  | { op: 'load'; id: number; kind: string; config: unknown; pci: boolean; state: DeviceState; inbound: readonly string[]; outbound: readonly string[] }
   | { op: 'save'; id: number }
   | { op: 'remove'; id: number }
   /** Test hook: the device's next register access throws, or never answers. */
@@ -273,7 +274,7 @@ export class DevicePaths implements RemoteDispatch {
     e.handedOver = state;
     e.handedOverAt = this.bus.clock.now();
     e.failed = null;
-    link.post({ op: 'load', id: e.id, kind: e.spec.kind, config: e.spec.config, state, inbound: e.spec.inbound, outbound: e.spec.outbound });
+    link.post({ op: 'load', id: e.id, kind: e.spec.kind, config: e.spec.config, pci: e.intx !== null, state, inbound: e.spec.inbound, outbound: e.spec.outbound });
     e.path = 'emulated';
     this.bus.stats.paths[e.row] = PATH_EMULATED;
     this.bus.io.remote = this;

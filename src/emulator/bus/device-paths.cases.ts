@@ -1,0 +1,216 @@
+/**
+ * Guest sessions with each switchable device, for the path tests (device-paths.test.ts with
+ * the device model in this thread, src/worker/device-model.test.ts with it in a worker):
+ * the same steps run direct, emulated and switched between every step must give the same
+ * trace. Test support only.
+ */
+import { createTestBus, type TestBus } from './test-harness.ts';
+import { DevicePaths, type DeviceModelConnector, type DevicePath } from './device-paths.ts';
+import type { Device } from './device.ts';
+import { Uart16550A } from '../devices/uart.ts';
+import { Ne2000 } from '../devices/ne2000.ts';
+import { ne2000Spec, uartSpec } from '../machine/switchable.ts';
+
+export interface Rig {
+  t: TestBus;
+  paths: DevicePaths;
+  device: Device;
+  /** What the device sent out (bytes, frames), in order. */
+  out: string[];
+}
+
+export interface Case {
+  name: string;
+  rig(): Rig;
+  /** Steps a guest and the machine take; each returns what it read. */
+  steps: ((r: Rig) => number[])[];
+}
+
+const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
+
+export function uartRig(connect: DeviceModelConnector): Rig {
+  const t = createTestBus();
+  const paths = new DevicePaths(t.bus, connect);
+  const uart = new Uart16550A({ name: 'com1', port: 0x3f8, irq: 4 });
+  paths.register(uart, uartSpec({ name: 'com1', port: 0x3f8, irq: 4 }));
+  t.attach(uart);
+  const out: string[] = [];
+  uart.onTransmit = (b) => out.push(`${b}@${t.bus.clock.now()}`);
+  return { t, paths, device: uart, out };
+}
+
+export const COM1 = 0x3f8;
+const uartCase = (connect: DeviceModelConnector): Case => ({
+  name: 'uart (com1)',
+  rig: () => uartRig(connect),
+  steps: [
+    ({ t }) => {
+      t.out8(COM1 + 3, 0x80);
+      t.out8(COM1, 12); // 9600 baud: a character takes about 1 ms
+      t.out8(COM1 + 1, 0);
+      t.out8(COM1 + 3, 0x03);
+      t.out8(COM1 + 2, 0xc7); // FIFO on, cleared, trigger at 14
+      t.out8(COM1 + 4, 0x0b); // DTR, RTS, OUT2
+      t.out8(COM1 + 1, 0x0f);
+      return [t.in8(COM1 + 2), t.in8(COM1 + 5), t.in8(COM1 + 6)];
+    },
+    ({ t }) => {
+      t.out8(COM1, 0x68);
+      t.out8(COM1, 0x69);
+      return [t.in8(COM1 + 5), t.in8(COM1 + 2)];
+    },
+    ({ t }) => {
+      t.advance(5_000_000);
+      return [t.in8(COM1 + 5), t.in8(COM1 + 2)];
+    },
+    ({ t, device }) => [(device as Uart16550A).receive([0x41, 0x42, 0x43]), t.in8(COM1 + 5), t.in8(COM1 + 2)],
+    ({ t }) => {
+      // Under the trigger level: only the character timeout (4 character times) tells the guest.
+      t.advance(2_000_000);
+      return [t.in8(COM1 + 2)];
+    },
+    ({ t }) => {
+      t.advance(4_000_000);
+      return [t.in8(COM1 + 2), t.irqLevel(4)];
+    },
+    ({ t }) => [t.in8(COM1), t.in8(COM1), t.in8(COM1 + 5), t.in8(COM1), t.in8(COM1 + 5), t.in8(COM1 + 2)],
+    ({ t }) => {
+      t.out8(COM1 + 7, 0x5a); // the scratch register: a buffered write on the emulated path
+      t.out8(COM1 + 7, 0xa5);
+      return [t.in8(COM1 + 7)];
+    },
+    ({ t }) => {
+      t.out8(COM1 + 1, 0x00);
+      t.out8(COM1 + 4, 0x1b); // loopback
+      t.out8(COM1, 0x7e);
+      t.advance(2_000_000);
+      return [t.in8(COM1 + 5), t.in8(COM1), t.in8(COM1 + 6)];
+    },
+  ],
+});
+
+const BAR0 = 0xc100;
+const PCI_IRQ = 11;
+function ne2000Rig(connect: DeviceModelConnector, model: 'pci' | 'isa'): Rig {
+  const t = createTestBus();
+  const paths = new DevicePaths(t.bus, connect);
+  const nic = model === 'pci' ? new Ne2000({ mac: MAC }) : new Ne2000({ mac: MAC, model: 'isa', isa: { port: 0x300, irq: 9 } });
+  paths.register(nic, ne2000Spec(nic));
+  if (model === 'pci') {
+    t.plugPci(nic, 3);
+    t.cfgWrite32(3, 0, 0x10, BAR0 | 1);
+    t.cfgWrite(3, 0, 0x04, 2, 0x0001);
+    t.pci.setPirq(2, PCI_IRQ);
+  } else {
+    t.attach(nic);
+  }
+  const out: string[] = [];
+  nic.onTransmit = (f) => out.push(`${[...f].join(',')}@${t.bus.clock.now()}`);
+  return { t, paths, device: nic, out };
+}
+
+/** A DP8390 driven as Linux's 8390.c does: open, one transmit, one frame received and read back. */
+function ne2000Steps(io: number, irq: number): Case['steps'] {
+  const CR = 0, PSTART = 1, PSTOP = 2, BNRY = 3, TPSR = 4, TBCR0 = 5, TBCR1 = 6, ISR = 7, RSAR0 = 8, RSAR1 = 9, RBCR0 = 10, RBCR1 = 11, RCR = 12, TCR = 13, DCR = 14, IMR = 15;
+  const DATA = 0x10, RESET = 0x1f;
+  const frame = new Uint8Array(64);
+  frame.fill(0xff, 0, 6);
+  frame.set(Uint8Array.of(2, 0, 0, 0, 0, 1), 6);
+  for (let i = 12; i < 64; i++) frame[i] = i * 7;
+  return [
+    ({ t }) => {
+      t.out8(io + RESET, t.in8(io + RESET));
+      const isr = t.in8(io + ISR);
+      t.out8(io + ISR, 0xff);
+      t.out8(io + CR, 0x21);
+      t.out8(io + DCR, 0x48);
+      t.out8(io + RBCR0, 0);
+      t.out8(io + RBCR1, 0);
+      t.out8(io + RCR, 0x04);
+      t.out8(io + TCR, 0x02);
+      t.out8(io + TPSR, 0x40);
+      t.out8(io + PSTART, 0x4c);
+      t.out8(io + BNRY, 0x4c);
+      t.out8(io + PSTOP, 0x80);
+      t.out8(io + ISR, 0xff);
+      t.out8(io + IMR, 0x3f);
+      t.out8(io + CR, 0x61);
+      for (let i = 0; i < 6; i++) t.out8(io + 1 + i, MAC[i]);
+      t.out8(io + 7, 0x4d); // CURR
+      t.out8(io + CR, 0x22);
+      t.out8(io + TCR, 0x00);
+      return [isr, t.in8(io + ISR), t.irqLevel(irq)];
+    },
+    ({ t }) => {
+      t.out8(io + RSAR0, 0);
+      t.out8(io + RSAR1, 0x40);
+      t.out8(io + RBCR0, 60);
+      t.out8(io + RBCR1, 0);
+      t.out8(io + CR, 0x12);
+      for (let i = 0; i < 60; i++) t.out8(io + DATA, (i * 3) & 0xff);
+      t.out8(io + TBCR0, 60);
+      t.out8(io + TBCR1, 0);
+      t.out8(io + CR, 0x26);
+      return [t.in8(io + ISR), t.irqLevel(irq)];
+    },
+    ({ t }) => {
+      t.out8(io + ISR, 0x0a);
+      return [t.in8(io + ISR), t.irqLevel(irq)];
+    },
+    ({ t, device }) => {
+      (device as Ne2000).receive(frame);
+      t.advance(1_000);
+      return [t.in8(io + ISR), t.irqLevel(irq)];
+    },
+    ({ t }) => {
+      t.out8(io + RSAR0, 0);
+      t.out8(io + RSAR1, 0x4d);
+      t.out8(io + RBCR0, 8);
+      t.out8(io + RBCR1, 0);
+      t.out8(io + CR, 0x0a);
+      const got: number[] = [];
+      for (let i = 0; i < 8; i++) got.push(t.in8(io + DATA));
+      t.out8(io + CR, 0x62);
+      got.push(t.in8(io + 7)); // CURR
+      t.out8(io + CR, 0x22);
+      t.out8(io + BNRY, 0x4d);
+      t.out8(io + ISR, 0xff);
+      t.advance(1_000);
+      return [...got, t.in8(io + ISR), t.irqLevel(irq)];
+    },
+  ];
+}
+
+export function pathCases(connect: DeviceModelConnector): Case[] {
+  return [
+    uartCase(connect),
+    { name: 'ne2000 (RTL8029 on PCI)', rig: () => ne2000Rig(connect, 'pci'), steps: ne2000Steps(BAR0, PCI_IRQ) },
+    { name: 'ne2000 (ISA)', rig: () => ne2000Rig(connect, 'isa'), steps: ne2000Steps(0x300, 9) },
+  ];
+}
+
+export type Plan = 'direct' | 'emulated' | 'switching';
+
+/** Run `c`'s steps on one plan; the trace, the device's counters, and any failure. */
+export function runCase(c: Case, plan: Plan) {
+  const r = c.rig();
+  const name = r.device.name;
+  let path: DevicePath = plan === 'emulated' ? 'emulated' : 'direct';
+  r.paths.switchNow(name, path);
+  const reads: number[][] = [];
+  for (const step of c.steps) {
+    reads.push(step(r));
+    if (plan === 'switching') {
+      path = path === 'direct' ? 'emulated' : 'direct';
+      r.paths.switchNow(name, path);
+    }
+  }
+  const stats = r.t.stats(name);
+  r.paths.switchNow(name, 'direct');
+  return {
+    trace: { reads, irqs: r.t.irqLog.map((e) => `${e.line}=${+e.level}@${e.atNs}`), out: r.out, state: r.device.saveState() },
+    stats,
+    failure: r.paths.failure,
+  };
+}
+

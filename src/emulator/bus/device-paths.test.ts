@@ -1,0 +1,118 @@
+/**
+ * The two paths of a device through the real bus (test-harness.ts): the same guest
+ * accesses and machine calls, run with the device direct, emulated (its copy in the
+ * device model, every access an ioreq) and switched to the other path between every
+ * step, give the same answers, the same IRQ edges at the same virtual times, the same
+ * bytes out, and the same final state. The device model runs in this thread here
+ * (inThreadDeviceModel: the same protocol and the same DeviceModel class, without the
+ * thread switch); device-model.test.ts runs it in a worker thread.
+ */
+import { describe, expect, it } from 'vitest';
+import { createTestBus } from './test-harness.ts';
+import { DevicePaths } from './device-paths.ts';
+import { Uart16550A } from '../devices/uart.ts';
+import { uartSpec } from '../machine/switchable.ts';
+import { inThreadDeviceModel } from '../../worker/device-model.ts';
+import { COM1, pathCases, runCase, uartRig } from './device-paths.cases.ts';
+
+const cases = pathCases(inThreadDeviceModel);
+
+describe.each(cases)('$name on both paths', (c) => {
+  it('answers, interrupts, sends and ends the same direct, emulated and switched at every step', () => {
+    const direct = runCase(c, 'direct');
+    const emulated = runCase(c, 'emulated');
+    const switching = runCase(c, 'switching');
+    expect(direct.trace.out.length).toBeGreaterThan(0);
+    expect(direct.trace.irqs.length).toBeGreaterThan(0);
+    expect(emulated.trace).toEqual(direct.trace);
+    expect(switching.trace).toEqual(direct.trace);
+    expect(emulated.failure).toBeNull();
+    // Direct: no trap at all; emulated: every access a trap and a timed round trip.
+    expect(direct.stats.traps).toBe(0);
+    expect(direct.stats.directAccesses).toBeGreaterThan(0);
+    expect(emulated.stats.directAccesses).toBe(0);
+    // A buffered write is still a trap (the vCPU exits), only without the round trip.
+    expect(emulated.stats.traps).toBe(direct.stats.directAccesses);
+    expect(emulated.stats.rttMaxNs).toBeGreaterThan(0);
+    expect(switching.stats.traps).toBeGreaterThan(0);
+    expect(switching.stats.directAccesses).toBeGreaterThan(0);
+    expect(switching.stats.pathSwitches).toBe(c.steps.length);
+  });
+});
+
+describe('DevicePaths', () => {
+  it('posts the UART scratch register through the buffered ring and drains it before the next answer', () => {
+    const r = uartRig(inThreadDeviceModel);
+    r.paths.switchNow('com1', 'emulated');
+    r.t.out8(COM1 + 7, 0x11);
+    r.t.out8(COM1 + 7, 0x22);
+    expect(r.t.stats('com1').bufferedWrites).toBe(2);
+    expect(r.t.in8(COM1 + 7)).toBe(0x22);
+    const s = r.t.stats('com1');
+    // Three traps, one round trip: the read (which found both writes drained before it).
+    expect(s.traps).toBe(3);
+    let roundTrips = 0;
+    for (let i = 0; i < 16; i++) roundTrips += s[`rtt${i}` as keyof typeof s];
+    expect(roundTrips).toBe(1);
+  });
+
+  it('lists each device with its path and counts', () => {
+    const r = uartRig(inThreadDeviceModel);
+    r.t.in8(COM1 + 5);
+    r.paths.switchNow('com1', 'emulated');
+    r.t.in8(COM1 + 5);
+    r.t.in8(COM1 + 5);
+    const [info] = r.paths.list();
+    expect(info).toMatchObject({ name: 'com1', path: 'emulated', traps: 2, directAccesses: 1, failed: null });
+    expect(info.rttMedianNs).toBeGreaterThan(0);
+    expect(info.rttMaxNs).toBeGreaterThanOrEqual(info.rttMedianNs);
+  });
+
+  it('a switch requested while running waits for applyPending (the instruction boundary)', () => {
+    const r = uartRig(inThreadDeviceModel);
+    r.paths.request('com1', 'emulated');
+    expect(r.paths.pathOf('com1')).toBe('direct');
+    expect(r.paths.switchPending).toBe(true);
+    expect(r.paths.applyPending()).toEqual([]);
+    expect(r.paths.pathOf('com1')).toBe('emulated');
+    expect(r.t.bus.stats.paths[r.t.bus.rowOf(r.device)]).toBe(2);
+  });
+
+  it('names unknown devices and a host without a device model in plain words', () => {
+    const t = createTestBus();
+    const paths = new DevicePaths(t.bus, undefined);
+    const uart = new Uart16550A({ name: 'com2', port: 0x2f8, irq: 3 });
+    paths.register(uart, uartSpec({ name: 'com2', port: 0x2f8, irq: 3 }));
+    t.attach(uart);
+    expect(() => paths.request('vga', 'emulated')).toThrow(/no switchable device 'vga' \(switchable: com2\)/);
+    paths.request('com2', 'emulated');
+    expect(paths.applyPending()).toEqual(['this host has no device-model worker: every device stays direct']);
+    expect(paths.pathOf('com2')).toBe('direct');
+    t.out8(0x2f8 + 7, 9);
+    expect(t.in8(0x2f8 + 7)).toBe(9);
+  });
+
+  it('a device model that throws pauses the device, says which access, and switching to direct resumes it', () => {
+    const r = uartRig(inThreadDeviceModel);
+    const logs: string[] = [];
+    const paths = new DevicePaths(r.t.bus, inThreadDeviceModel, (m) => logs.push(m));
+    const uart = new Uart16550A({ name: 'com2', port: 0x2f8, irq: 3 });
+    paths.register(uart, uartSpec({ name: 'com2', port: 0x2f8, irq: 3 }));
+    r.t.attach(uart);
+    let stops = 0;
+    paths.onFailure = () => stops++;
+    r.t.out8(0x2f8 + 7, 0x33);
+    paths.switchNow('com2', 'emulated');
+    r.t.out8(0x2f8 + 3, 0x03);
+    paths.sabotage('com2', 'throw');
+    expect(r.t.in8(0x2f8 + 3)).toBe(0xff);
+    expect(stops).toBe(1);
+    expect(paths.failure).toBe('the device model of com2 threw: com2: sabotaged for a test on a port read of 1 at offset 0x3; the machine is paused (switch com2 to direct to resume)');
+    // Further accesses are not sent to a failed device model.
+    expect(r.t.in8(0x2f8 + 7)).toBe(0xff);
+    paths.switchNow('com2', 'direct');
+    expect(paths.failure).toBeNull();
+    expect(r.t.in8(0x2f8 + 3)).toBe(0x03);
+    expect(r.t.in8(0x2f8 + 7)).toBe(0x33);
+  });
+});

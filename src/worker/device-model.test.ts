@@ -1,0 +1,79 @@
+/**
+ * The device model in a real worker thread (device-model-node.ts, bundled as the CLI does),
+ * behind the real bus: each switchable device gives the same trace direct, emulated and
+ * switched at every step (the cases of bus/device-paths.cases.ts); a device model that
+ * stops answering is reported in plain words, the machine pauses, and switching the
+ * device to direct carries on from the state it had when it left.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundle } from '../../bin/bundle.mjs';
+import { nodeDeviceModelConnector } from './device-model-spawn.ts';
+import type { DeviceModelConnector, DeviceModelLink } from '../emulator/bus/device-paths.ts';
+import { COM1, pathCases, runCase, uartRig } from '../emulator/bus/device-paths.cases.ts';
+
+let connect: DeviceModelConnector;
+const links: DeviceModelLink[] = [];
+
+beforeAll(async () => {
+  const url = await bundle('src/worker/device-model-node.ts');
+  const spawn = nodeDeviceModelConnector(url);
+  connect = () => {
+    const link = spawn();
+    links.push(link);
+    return link;
+  };
+}, 60_000);
+
+afterAll(() => {
+  for (const l of links) l.close();
+});
+
+describe('the device model in a worker thread', () => {
+  it.each(['uart (com1)', 'ne2000 (RTL8029 on PCI)', 'ne2000 (ISA)'])('%s: the same trace direct, emulated and switched', (name) => {
+    const c = () => pathCases(connect).find((x) => x.name === name)!;
+    const direct = runCase(c(), 'direct');
+    const emulated = runCase(c(), 'emulated');
+    const switching = runCase(c(), 'switching');
+    expect(emulated.trace).toEqual(direct.trace);
+    expect(switching.trace).toEqual(direct.trace);
+    expect(emulated.failure).toBeNull();
+    expect(emulated.stats.traps).toBe(direct.stats.directAccesses);
+    expect(emulated.stats.modelTimeNs).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('a device model that stops answering pauses the machine with a plain report; direct resumes from the state handed over', () => {
+    const r = uartRig(connect);
+    const logs: string[] = [];
+    (r.paths as unknown as { log: (m: string) => void }).log = (m) => logs.push(m);
+    r.paths.timeoutMs = 300;
+    let stops = 0;
+    r.paths.onFailure = () => stops++;
+    r.t.out8(COM1 + 7, 0x44);
+    r.paths.switchNow('com1', 'emulated');
+    expect(r.t.in8(COM1 + 7)).toBe(0x44);
+    r.paths.sabotage('com1', 'hang');
+    expect(r.t.in8(COM1 + 5)).toBe(0xff);
+    expect(stops).toBe(1);
+    expect(r.paths.failure).toBe('the device model of com1 stopped answering (no answer within 300 ms) on a port read of 1 at offset 0x5; the machine is paused (switch com1 to direct to resume)');
+    r.paths.switchNow('com1', 'direct');
+    expect(r.paths.failure).toBeNull();
+    expect(logs.some((l) => /com1: the device model could not hand its state back; the device continues from its state at/.test(l))).toBe(true);
+    expect(r.t.in8(COM1 + 7)).toBe(0x44);
+    // A new device model is started for the next switch.
+    r.paths.switchNow('com1', 'emulated');
+    r.t.out8(COM1 + 7, 0x45);
+    expect(r.t.in8(COM1 + 7)).toBe(0x45);
+    r.paths.close();
+  }, 60_000);
+
+  it('answers a register read in a measured round trip (the figure the issue asks for: under 20 µs median in Node)', () => {
+    const r = uartRig(connect);
+    r.paths.switchNow('com1', 'emulated');
+    for (let i = 0; i < 20_000; i++) r.t.in8(COM1 + 5);
+    const [info] = r.paths.list();
+    expect(info.traps).toBe(20_000);
+    // Reported, not asserted: a unit test makes no timing claims (npm run bench does).
+    console.log(`device model round trip: median < ${info.rttMedianNs / 1000} µs, 99% < ${info.rtt99Ns / 1000} µs, max ${(info.rttMaxNs / 1000).toFixed(1)} µs`);
+    r.paths.close();
+  }, 60_000);
+});
