@@ -6,8 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { buildNetworkConfig, NetArgError, type NetFlag } from './net-args.ts';
-import { parseMonitorCommand } from './monitor.ts';
-import { isDevicePath, type DevicePath } from '../emulator/bus/device-paths.ts';
+import type { MachineConfig } from '../emulator/machine/config.ts';
 
 /** A problem with the command line the user can fix: printed as one line, exit status 2. */
 export class UsageError extends Error {
@@ -18,7 +17,7 @@ export type SerialTarget = { kind: 'stdio' } | { kind: 'none' } | { kind: 'file'
 export type DebugconTarget = { kind: 'stdio' } | { kind: 'file'; path: string };
 
 /** One step of the expect-like script: wait for output, or type into the serial port. */
-export type ScriptStep = { kind: 'until'; pattern: RegExp; source: string } | { kind: 'send'; text: string } | { kind: 'do'; command: string };
+export type ScriptStep = { kind: 'until'; pattern: RegExp; source: string } | { kind: 'send'; text: string };
 
 export interface CliOptions {
   memoryMiB: number | undefined;
@@ -46,13 +45,15 @@ export interface CliOptions {
   net: NetFlag[];
   /** --pcap FILE: capture of the first NIC's port. */
   pcap: string | undefined;
-  /** --device-path NAME=emulated|direct, in order (applied before the guest runs). */
-  devicePaths: { name: string; path: DevicePath }[];
+  /** -machine iommu=on|off or -device intel-iommu: the guest-visible VT-d unit (undefined: the default, off). */
+  iommu: boolean | undefined;
+  /** -device edu: QEMU's educational PCI device. */
+  edu: boolean;
   help: boolean;
   version: boolean;
 }
 
-type ValueKind = 'path' | 'monitor' | 'net' | 'file' | 'mib' | 'string' | 'boot' | 'serial' | 'debugcon' | 'display' | 'regex' | 'text' | 'seconds' | 'outfile' | 'image';
+type ValueKind = 'machine' | 'net' | 'file' | 'mib' | 'string' | 'boot' | 'serial' | 'debugcon' | 'display' | 'regex' | 'text' | 'seconds' | 'outfile' | 'image';
 
 interface FlagSpec {
   readonly long: string;
@@ -70,7 +71,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'vga-bios', value: 'file', metavar: 'FILE', help: 'VGA option ROM behind the VGA ROM BAR (default: vgabios-stdvga.bin from the firmware image)', group: 'Machine' },
   { long: 'display', value: 'display', metavar: 'none', help: 'no screen (the only choice in the CLI; the page has the screen)', group: 'Machine' },
   { long: 'deterministic', help: 'virtual time from the instruction count: the same image and inputs give the same output', group: 'Machine' },
-  { long: 'device-path', value: 'path', metavar: 'NAME=emulated|direct', help: 'start a built-in device on a path: emulated (every access traps into the device-model worker) or direct (no trap; the default). Switchable: com1, com2, and the NICs (ne2k, ne2k1, ...; also -device ne2k_pci,path=...). See docs/device-paths.md', group: 'Machine' },
+  { long: 'machine', value: 'machine', metavar: 'iommu=on|off', help: 'machine options (QEMU\'s -machine): iommu=on adds the VT-d DMA-remapping unit at 0xFED90000 and its ACPI DMAR (a synthetic i440FX option: QEMU offers VT-d only on q35); default off', group: 'Machine' },
   { long: 'no-block-cache', help: 'interpret every instruction (no translated blocks): slower; the reference for the block cache', group: 'Machine' },
   { long: 'image', value: 'image', metavar: 'NAME', help: 'boot a guest from the images manifest (npm run images), e.g. tiny-linux', group: 'Boot' },
   { long: 'kernel', value: 'file', metavar: 'FILE', help: 'direct kernel boot: a bzImage or a multiboot kernel', group: 'Boot' },
@@ -82,7 +83,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'boot', value: 'boot', metavar: 'ORDER', help: 'boot order, letters from a (floppy), c (disk), d (CD), n (network), e.g. dc', group: 'Boot' },
   { long: 'nic', value: 'net', metavar: 'TYPE[,OPT=V...]', help: "a NIC and its network: user[,model=ne2k_pci|ne2k_isa][,mac=M][,restrict=on][,hostfwd=tcp::HPORT-:GPORT][,tftp=DIR][,bootfile=F], socket,listen=[HOST]:PORT|connect=HOST:PORT, or none (default: one ne2k_pci on user)", group: 'Network' },
   { long: 'netdev', value: 'net', metavar: 'TYPE,id=X[,...]', help: 'a network (user, socket, hubport) for -device ...,netdev=X; options as for --nic', group: 'Network' },
-  { long: 'device', value: 'net', metavar: 'MODEL[,netdev=X][,mac=M]', help: 'a NIC: ne2k_pci (RTL8029 on PCI) or ne2k_isa (NE2000 at iobase=0x300, irq=9)', group: 'Network' },
+  { long: 'device', value: 'net', metavar: 'MODEL[,netdev=X][,mac=M]', help: 'a device: ne2k_pci (RTL8029 on PCI) or ne2k_isa (NE2000 at iobase=0x300, irq=9) with netdev=X; intel-iommu (as -machine iommu=on); edu (QEMU\'s educational PCI DMA device)', group: 'Network' },
   { long: 'pcap', value: 'outfile', metavar: 'FILE', help: "capture the first NIC's traffic as classic pcap (tcpdump -r FILE)", group: 'Network' },
   { long: 'serial', value: 'serial', metavar: 'stdio|none|FILE', help: 'where COM1 goes (default stdio; stdin is typed into it)', group: 'Output' },
   { long: 'debugcon', value: 'debugcon', metavar: 'stdio|FILE', help: 'bytes the guest writes to port 0xE9', group: 'Output' },
@@ -91,7 +92,6 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'screen', value: 'outfile', metavar: 'FILE', help: 'write the VGA text screen as plain lines at exit (empty in graphics modes)', group: 'Output' },
   { long: 'until', value: 'regex', metavar: 'REGEX', help: 'wait until serial or debugcon output matches; the process exits 0 once the last --until has matched', group: 'Scripting' },
   { long: 'send', value: 'text', metavar: 'TEXT', help: 'type TEXT into the serial port (\\n, \\r, \\t, \\\\ and \\xHH understood); runs in order with --until', group: 'Scripting' },
-  { long: 'do', value: 'monitor', metavar: 'COMMAND', help: "run a monitor command in order with --until/--send, at the next instruction boundary: 'device_path NAME emulated|direct', 'info paths' (each switchable device's path, traps and round trips, on stderr)", group: 'Scripting' },
   { long: 'timeout', value: 'seconds', metavar: 'SECONDS', help: 'give up after SECONDS of wall time: exit 124 naming the pattern waited for', group: 'Scripting' },
   { long: 'help', short: 'h', help: 'show this help', group: 'Output' },
   { long: 'version', help: 'show the version', group: 'Output' },
@@ -147,7 +147,8 @@ export function defaultOptions(): CliOptions {
     memoryMiB: undefined, bios: undefined, vgaBios: undefined, kernel: undefined, initrd: undefined,
     append: undefined, cdrom: undefined, hda: undefined, fda: undefined, boot: undefined,
     serial: { kind: 'stdio' }, debugcon: undefined, debugExit: false, display: 'none', image: undefined,
-    script: [], timeoutSeconds: undefined, stats: undefined, screen: undefined, deterministic: false, blockCache: true, net: [], pcap: undefined, devicePaths: [], help: false, version: false,
+    script: [], timeoutSeconds: undefined, stats: undefined, screen: undefined, deterministic: false, blockCache: true, net: [], pcap: undefined,
+    iommu: undefined, edu: false, help: false, version: false,
   };
 }
 
@@ -193,19 +194,21 @@ function applyValue(o: CliOptions, spec: FlagSpec, raw: string): void {
     case 'seconds':
       o.timeoutSeconds = positiveNumber(flag, raw, false);
       return;
-    case 'path': {
-      const m = /^([a-z][a-z0-9_-]*)=(.*)$/.exec(raw);
-      if (!m || !isDevicePath(m[2])) throw new UsageError(`--${flag}: expected NAME=emulated or NAME=direct (e.g. com1=emulated), got '${raw}'`);
-      o.devicePaths.push({ name: m[1], path: m[2] });
+    case 'machine':
+      applyMachineOption(o, raw);
       return;
-    }
-    case 'monitor': {
-      const problem = parseMonitorCommand(raw).error;
-      if (problem) throw new UsageError(`--${flag}: ${problem}`);
-      o.script.push({ kind: 'do', command: raw });
-      return;
-    }
     case 'net':
+      // Devices that are not NICs: the IOMMU and edu.
+      if (flag === 'device' && /^intel-iommu(,|$)/.test(raw)) {
+        if (raw !== 'intel-iommu') throw new UsageError(`-device intel-iommu takes no options here (its address width is 39 bits, its base 0xFED90000), got '${raw}'`);
+        o.iommu = true;
+        return;
+      }
+      if (flag === 'device' && /^edu(,|$)/.test(raw)) {
+        if (raw !== 'edu') throw new UsageError(`-device edu takes no options here (its DMA mask is 28 bits, as QEMU's default), got '${raw}'`);
+        o.edu = true;
+        return;
+      }
       o.net.push({ flag: flag as NetFlag['flag'], value: raw });
       return;
     case 'outfile':
@@ -233,6 +236,26 @@ function applyValue(o: CliOptions, spec: FlagSpec, raw: string): void {
     case 'hda': o.hda = raw; break;
     case 'fda': o.fda = raw; break;
   }
+}
+
+/** -machine KEY=VALUE[,...]: only iommu= is a choice on this PC (the machine type is always the i440FX PC). */
+function applyMachineOption(o: CliOptions, raw: string): void {
+  for (const part of raw.split(',')) {
+    const [key, value] = part.split('=', 2);
+    if (key === 'pc' || (key === 'type' && value === 'pc')) continue;
+    if (key === 'iommu' || key === 'intel-iommu') {
+      if (value === 'on' || value === 'true') o.iommu = true;
+      else if (value === 'off' || value === 'false') o.iommu = false;
+      else throw new UsageError(`-machine ${key}=: expected on or off, got '${value ?? ''}'`);
+      continue;
+    }
+    throw new UsageError(`-machine: unknown option '${part}' (iommu=on|off is the one this PC has)`);
+  }
+}
+
+/** The machine options of the command line applied to a config built from the flags and the image. */
+export function withMachineOptions(config: MachineConfig, o: CliOptions): MachineConfig {
+  return { ...config, iommu: o.iommu ?? config.iommu ?? false, edu: o.edu || (config.edu ?? false) };
 }
 
 /** Parse argv (without node and the script). Throws UsageError for anything malformed. */

@@ -8,6 +8,7 @@ import type { MachineConfig } from '../machine/config.ts';
 import { FW_CFG, le16, le32, le64, type FwCfg } from './fw-cfg.ts';
 import { KernelImageError, parseBzImage, prepareLinuxBoot, RNG_SEED_BYTES } from './linux-boot.ts';
 import { parseMultiboot, prepareMultiboot } from './multiboot.ts';
+import { buildDmar } from './acpi-dmar.ts';
 
 /**
  * SeaBIOS device paths for QEMU's -boot letters (SeaBIOS boot.c, bootprio_find_*): the
@@ -61,6 +62,8 @@ export function configurePcFirmware(fw: FwCfg, config: MachineConfig, ramBytes: 
   // After "No bootable device", wait this long (ms) and reboot to try again.
   fw.addFile('etc/boot-fail-wait', le32(5000));
   for (const rom of config.optionRoms ?? []) fw.addFile(`genroms/${rom.name}`, rom.data);
+  // The remapping unit's DMAR: SeaBIOS links every acpi/* file into the tables it builds.
+  if (config.iommu) fw.addFile('acpi/dmar', buildDmar());
 
   const { kernel, initrd } = config;
   const cmdline = config.append ?? '';

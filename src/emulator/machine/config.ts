@@ -44,6 +44,14 @@ export interface MachineConfig {
   nicRom?: Uint8Array;
   /** NICs and the networks behind them (QEMU's -nic / -netdev / -device); none when absent. */
   network?: NetworkConfig;
+  /**
+   * The guest-visible VT-d DMA-remapping unit at 0xFED90000 and its ACPI DMAR table
+   * (QEMU's -machine iommu=on / -device intel-iommu; iommu/vtd.ts). Off when absent. A
+   * synthetic option: QEMU offers VT-d only on q35.
+   */
+  iommu?: boolean;
+  /** QEMU's educational PCI device (devices/edu.ts; -device edu), a DMA engine for test programs. */
+  edu?: boolean;
 }
 
 /** A NIC: the RTL8029 on PCI (00:03.0 for the first, as QEMU places it) or the ISA NE2000. */

@@ -39,6 +39,11 @@ import { LocalApic } from '../devices/local-apic.ts';
 import { IoApic82093 } from '../devices/io-apic.ts';
 import { Piix4Pm } from '../pci/piix4-pm.ts';
 import { MachineNetwork, type NetworkEnvironment } from './network.ts';
+import { IntelIommu } from '../iommu/vtd.ts';
+import { VmmFence } from '../iommu/vmm-fence.ts';
+import { deliverMsi } from '../iommu/msi.ts';
+import { putBehindIommu } from '../iommu/wiring.ts';
+import { EduDevice } from '../devices/edu.ts';
 import { DevicePaths, type DeviceModelConnector } from '../bus/device-paths.ts';
 import { ne2000Spec, uartSpec } from './switchable.ts';
 
@@ -83,6 +88,12 @@ export class Machine {
   readonly acpi = new Piix4Pm();
   /** NICs, LANs and routers (none without config.network). */
   readonly network: MachineNetwork;
+  /** The guest-visible VT-d unit (config.iommu), or null. */
+  readonly iommu: IntelIommu | null = null;
+  /** The VMM's fence for direct-assigned devices: maps exactly guest RAM (iommu/vmm-fence.ts). */
+  readonly vmmFence: VmmFence;
+  /** QEMU's edu test device (config.edu), or null. */
+  readonly edu: EduDevice | null = null;
   /** Which path each switchable device is on (UARTs, NICs), and the live switch (bus/device-paths.ts). */
   readonly paths: DevicePaths;
   /** Host time (ms) when wall-clock virtual time started. */
@@ -183,6 +194,20 @@ export class Machine {
       if (c.model === 'ne2k_pci') this.pci.plug(nic, nicSlot++);
       else bus.attach(nic);
     }
+    if (config.edu) {
+      this.edu = new EduDevice();
+      this.pci.plug(this.edu, nicSlot);
+    }
+    // VT-d (issue 23): the unit in front of every PCI bus master and the ISA DMA; its fault
+    // event is an MSI to the local APIC. The VMM's fence waits for a direct-assigned device.
+    this.vmmFence = new VmmFence({ ramBytes, clock: bus.clock });
+    if (config.iommu) {
+      const iommu = new IntelIommu({ ramBytes });
+      this.iommu = iommu;
+      bus.attach(iommu);
+      iommu.msi = (address, data) => deliverMsi(address, data, (v, mode, level, dest, logical) => this.lapic.deliver(v, mode, level, dest, logical));
+      putBehindIommu(bus, iommu, [bus.rowOf(this.dma)]);
+    }
 
     // Time within a slice: by the instruction count, or by the host clock.
     let sliceStart = 0;
@@ -210,7 +235,7 @@ export class Machine {
    * so the lines the other devices drive again as they load invent no edges.
    */
   private get devices(): Device[] {
-    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.dma, this.fdc, this.vga, this.ide, ...this.network.nics.map((n) => n.nic), this.acpi, this.hostBridge, this.isaBridge, this.ioapic, this.lapic, this.pic];
+    return [this.pit, this.rtc, this.i8042, this.com1, this.com2, this.port92, this.fwCfg, this.debug, this.fpuError, this.dma, this.fdc, this.vga, this.ide, ...this.network.nics.map((n) => n.nic), ...(this.edu ? [this.edu] : []), ...(this.iommu ? [this.iommu] : []), this.acpi, this.hostBridge, this.isaBridge, this.ioapic, this.lapic, this.pic];
   }
 
   /** Hardware reset: the CPU and every device to their reset state; RAM is kept (as on a PC). */
