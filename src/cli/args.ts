@@ -6,6 +6,8 @@
  */
 import * as fs from 'node:fs';
 import { buildNetworkConfig, NetArgError, type NetFlag } from './net-args.ts';
+import { parseMonitorCommand } from './monitor.ts';
+import { isDevicePath, type DevicePath } from '../emulator/bus/device-paths.ts';
 import type { MachineConfig } from '../emulator/machine/config.ts';
 
 /** A problem with the command line the user can fix: printed as one line, exit status 2. */
@@ -17,7 +19,7 @@ export type SerialTarget = { kind: 'stdio' } | { kind: 'none' } | { kind: 'file'
 export type DebugconTarget = { kind: 'stdio' } | { kind: 'file'; path: string };
 
 /** One step of the expect-like script: wait for output, or type into the serial port. */
-export type ScriptStep = { kind: 'until'; pattern: RegExp; source: string } | { kind: 'send'; text: string };
+export type ScriptStep = { kind: 'until'; pattern: RegExp; source: string } | { kind: 'send'; text: string } | { kind: 'do'; command: string };
 
 export interface CliOptions {
   memoryMiB: number | undefined;
@@ -49,11 +51,13 @@ export interface CliOptions {
   iommu: boolean | undefined;
   /** -device edu: QEMU's educational PCI device. */
   edu: boolean;
+  /** --device-path NAME=emulated|direct, in order (applied before the guest runs). */
+  devicePaths: { name: string; path: DevicePath }[];
   help: boolean;
   version: boolean;
 }
 
-type ValueKind = 'machine' | 'net' | 'file' | 'mib' | 'string' | 'boot' | 'serial' | 'debugcon' | 'display' | 'regex' | 'text' | 'seconds' | 'outfile' | 'image';
+type ValueKind = 'path' | 'monitor' | 'machine' | 'net' | 'file' | 'mib' | 'string' | 'boot' | 'serial' | 'debugcon' | 'display' | 'regex' | 'text' | 'seconds' | 'outfile' | 'image';
 
 interface FlagSpec {
   readonly long: string;
@@ -72,6 +76,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'display', value: 'display', metavar: 'none', help: 'no screen (the only choice in the CLI; the page has the screen)', group: 'Machine' },
   { long: 'deterministic', help: 'virtual time from the instruction count: the same image and inputs give the same output', group: 'Machine' },
   { long: 'machine', value: 'machine', metavar: 'iommu=on|off', help: 'machine options (QEMU\'s -machine): iommu=on adds the VT-d DMA-remapping unit at 0xFED90000 and its ACPI DMAR (a synthetic i440FX option: QEMU offers VT-d only on q35); default off', group: 'Machine' },
+  { long: 'device-path', value: 'path', metavar: 'NAME=emulated|direct', help: 'start a built-in device on a path: emulated (every access traps into the device-model worker) or direct (no trap; the default). Switchable: com1, com2, and the NICs (ne2k, ne2k1, ...; also -device ne2k_pci,path=...). See docs/device-paths.md', group: 'Machine' },
   { long: 'no-block-cache', help: 'interpret every instruction (no translated blocks): slower; the reference for the block cache', group: 'Machine' },
   { long: 'image', value: 'image', metavar: 'NAME', help: 'boot a guest from the images manifest (npm run images), e.g. tiny-linux', group: 'Boot' },
   { long: 'kernel', value: 'file', metavar: 'FILE', help: 'direct kernel boot: a bzImage or a multiboot kernel', group: 'Boot' },
@@ -92,6 +97,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'screen', value: 'outfile', metavar: 'FILE', help: 'write the VGA text screen as plain lines at exit (empty in graphics modes)', group: 'Output' },
   { long: 'until', value: 'regex', metavar: 'REGEX', help: 'wait until serial or debugcon output matches; the process exits 0 once the last --until has matched', group: 'Scripting' },
   { long: 'send', value: 'text', metavar: 'TEXT', help: 'type TEXT into the serial port (\\n, \\r, \\t, \\\\ and \\xHH understood); runs in order with --until', group: 'Scripting' },
+  { long: 'do', value: 'monitor', metavar: 'COMMAND', help: "run a monitor command in order with --until/--send, at the next instruction boundary: 'device_path NAME emulated|direct', 'info paths' (each switchable device's path, traps and round trips, on stderr)", group: 'Scripting' },
   { long: 'timeout', value: 'seconds', metavar: 'SECONDS', help: 'give up after SECONDS of wall time: exit 124 naming the pattern waited for', group: 'Scripting' },
   { long: 'help', short: 'h', help: 'show this help', group: 'Output' },
   { long: 'version', help: 'show the version', group: 'Output' },
@@ -148,7 +154,7 @@ export function defaultOptions(): CliOptions {
     append: undefined, cdrom: undefined, hda: undefined, fda: undefined, boot: undefined,
     serial: { kind: 'stdio' }, debugcon: undefined, debugExit: false, display: 'none', image: undefined,
     script: [], timeoutSeconds: undefined, stats: undefined, screen: undefined, deterministic: false, blockCache: true, net: [], pcap: undefined,
-    iommu: undefined, edu: false, help: false, version: false,
+    iommu: undefined, edu: false, devicePaths: [], help: false, version: false,
   };
 }
 
@@ -197,6 +203,18 @@ function applyValue(o: CliOptions, spec: FlagSpec, raw: string): void {
     case 'machine':
       applyMachineOption(o, raw);
       return;
+    case 'path': {
+      const m = /^([a-z][a-z0-9_-]*)=(.*)$/.exec(raw);
+      if (!m || !isDevicePath(m[2])) throw new UsageError(`--${flag}: expected NAME=emulated or NAME=direct (e.g. com1=emulated), got '${raw}'`);
+      o.devicePaths.push({ name: m[1], path: m[2] });
+      return;
+    }
+    case 'monitor': {
+      const problem = parseMonitorCommand(raw).error;
+      if (problem) throw new UsageError(`--${flag}: ${problem}`);
+      o.script.push({ kind: 'do', command: raw });
+      return;
+    }
     case 'net':
       // Devices that are not NICs: the IOMMU and edu.
       if (flag === 'device' && /^intel-iommu(,|$)/.test(raw)) {
