@@ -153,6 +153,12 @@ export class I8042 implements Device {
       else s.status &= ~STATUS_AUXB;
     }
     s.status = (s.status & ~STATUS_SYS) | (s.commandByte & CCB_SYS);
+    this.driveLines();
+  }
+
+  /** IRQ1 and IRQ12 from the output buffer and the command byte's interrupt enables. */
+  private driveLines(): void {
+    const s = this.state;
     const full = (s.status & STATUS_OBF) !== 0;
     this.irq1.set(full && !s.outAux && (s.commandByte & CCB_KBD_INT) !== 0);
     this.irq12.set(full && s.outAux && (s.commandByte & CCB_AUX_INT) !== 0);
@@ -392,7 +398,8 @@ export class I8042 implements Device {
   loadState(s: DeviceState): void {
     // Version-1 states (before the keyboard took input) load with no held bytes.
     this.state = I8042_STATE.load(s, this.name);
-    this.update();
+    // The registers as saved (a power-on status has not taken SYS from the command byte yet); only the lines are driven again.
+    this.driveLines();
   }
 }
 

@@ -942,11 +942,17 @@ describe('device state: save -> load -> save, and the loaded copy runs on as the
 describe('every device of the machine', () => {
   it('has a versioned schema and a case in this table', () => {
     // A machine that never runs: its firmware need not be real to list its devices.
-    const m = createMachine({
+    const config = {
       memoryMiB: 16, bios: new Uint8Array(0x20000), boot: 'c', deterministic: true,
-      network: { nics: [{ model: 'ne2k_pci', mac: MAC, netdev: null }], netdevs: [] },
-    });
+      network: { nics: [{ model: 'ne2k_pci' as const, mac: MAC, netdev: null }], netdevs: [] },
+    };
+    const m = createMachine(config);
     const state = m.saveState();
+    // Machine.loadState takes them all back.
+    const again = createMachine(config);
+    again.loadState(state);
+    expect(difference(again.saveState().devices, state.devices)).toBeNull();
+    expect(difference(again.saveState().pci, state.pci)).toBeNull();
     const stamped = Object.entries(state.devices).map(([name, s]) => [name, s[STAMP_NAME]]);
     for (const [name, schema] of stamped) expect(schema, `${name} has no schema stamp`).toEqual(expect.any(String));
     const covered = new Set<string>();
