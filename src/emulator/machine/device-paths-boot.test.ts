@@ -82,4 +82,34 @@ describe.skipIf(!fs.existsSync(path.join(PUBLISH_DIR, 'tiny-linux', 'bzImage')))
     }
     expect(switched.drops.dropRingFull + switched.drops.dropStopped + switched.drops.dropMalformed).toBe(0);
   });
+
+  it('a device model that throws pauses the machine, which resumes once the device is switched to direct', { timeout: 300_000 }, async () => {
+    const { createMachine } = await bundledMachineModule();
+    const deviceModel = nodeDeviceModelConnector(await bundle('src/worker/device-model-node.ts'));
+    let serial = '';
+    const m = createMachine(
+      {
+        memoryMiB: 128, bios: read('firmware/bios.bin'), vgaBios: read('firmware/vgabios-stdvga.bin'), deterministic: true,
+        kernel: read('tiny-linux/bzImage'), initrd: read(`tiny-linux/${INITRD}`), append: 'console=ttyS0', boot: 'c',
+      },
+      { serial: (i, b) => { if (i === 0) serial += String.fromCharCode(b); } },
+      { deviceModel },
+    );
+    m.paths.request('com1', 'emulated');
+    const limit = m.bus.clock.now() + 120e9;
+    while (!serial.includes('trapdoor:/# ') && m.bus.clock.now() < limit && m.paths.failure === null) m.run(200_000);
+    expect(m.paths.pathOf('com1')).toBe('emulated');
+    m.paths.sabotage('com1', 'throw');
+    m.serialInput(Array.from('echo\n', (c) => c.charCodeAt(0)));
+    for (let i = 0; i < 100 && m.paths.failure === null; i++) m.run(200_000);
+    expect(m.paths.failure).toMatch(/^the device model of com1 threw: com1: sabotaged for a test on a port (read|write) .* at offset 0x[0-7]; the machine is paused \(switch com1 to direct to resume\)$/);
+    const at = m.cpu.instructionCount;
+    expect(m.run(200_000)).toBe(0);
+    expect(m.cpu.instructionCount).toBe(at);
+    m.paths.request('com1', 'direct');
+    expect(m.run(200_000)).toBeGreaterThan(0);
+    expect(m.paths.failure).toBeNull();
+    expect(m.paths.pathOf('com1')).toBe('direct');
+    m.paths.close();
+  });
 });
