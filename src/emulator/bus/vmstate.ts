@@ -90,7 +90,8 @@ export function int(lo: number, hi: number): FieldType<number> {
 
 /** A finite number in lo..hi (inclusive), fractions allowed (times, ratios). */
 export function real(lo = -Number.MAX_VALUE, hi = Number.MAX_VALUE): FieldType<number> {
-  const expect = lo === -Number.MAX_VALUE && hi === Number.MAX_VALUE ? 'a finite number' : `a number ${lo}..${hi}`;
+  const expect =
+    hi !== Number.MAX_VALUE ? `a number ${lo}..${hi}` : lo !== -Number.MAX_VALUE ? `a finite number >= ${lo}` : 'a finite number';
   return {
     expect,
     check: (v, path) => (typeof v === 'number' && Number.isFinite(v) && v >= lo && v <= hi ? null : fail(path, expect, v)),

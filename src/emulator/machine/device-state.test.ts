@@ -311,7 +311,7 @@ const CASES: Case[] = [
       return [t.in8(0x2fa), t.in8(0x2f8), t.in8(0x2f8), t.in8(0x2fa)];
     },
     lines: [3],
-    corrupt: { change: (s) => with_(s, 'timeoutAt', -1), message: `uart16550a com2: state field 'timeoutAt' must be a number 0..` },
+    corrupt: { change: (s) => with_(s, 'timeoutAt', -1), message: `uart16550a com2: state field 'timeoutAt' must be a finite number >= 0 or null, got -1` },
   },
   {
     name: 'PICs with IR1 in service, IR4 and the slave\'s level IR11 requested, OCW3 reading ISR',
@@ -847,7 +847,7 @@ const CASES: Case[] = [
       return r;
     },
     lines: [9],
-    corrupt: { change: (s) => with_(s, 'overflowAt', 'soon'), message: `piix4-pm acpi: state field 'overflowAt' must be a number 0..` },
+    corrupt: { change: (s) => with_(s, 'overflowAt', 'soon'), message: `piix4-pm acpi: state field 'overflowAt' must be a finite number >= 0 or null, got "soon"` },
   },
 ];
 
