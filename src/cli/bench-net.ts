@@ -57,7 +57,9 @@ export async function benchWget(mib: number): Promise<{ mbPerSecond: number; sec
   try {
     await p.waitFor(READY, 300_000);
     await type(p, 'udhcpc -i eth0 -q', /lease of 10\.0\.2\.15 obtained/, 60_000);
-    await type(p, `wget -q -O /dev/null http://10.0.2.2:${port}/blob && echo WGET-DONE`, /WGET-DONE/, 800_000);
+    // Markers the shell computes: the echo of the typed line cannot match them.
+    await type(p, `wget -q -O /dev/null http://10.0.2.2:${port}/blob && echo WGET-$((1+1))`, /WGET-2/, 800_000);
+    if (started === 0) throw new Error('the guest finished before its request reached the server');
     const seconds = (performance.now() - started) / 1000;
     return { mbPerSecond: size / 1e6 / seconds, seconds };
   } finally {
@@ -73,14 +75,14 @@ export async function benchSocketLan(mib: number): Promise<{ mbPerSecond: number
   const b = startTrapdoor(['--image', 'tiny-linux', '-nic', `socket,connect=127.0.0.1:${port},mac=52:54:00:12:34:57`, '--timeout', '900']);
   try {
     await Promise.all([a.waitFor(READY, 300_000), b.waitFor(READY, 300_000)]);
-    await type(a, 'ip addr add 10.0.3.1/24 dev eth0 && ip link set eth0 up && echo UP', /UP/, 30_000);
-    await type(b, 'ip addr add 10.0.3.2/24 dev eth0 && ip link set eth0 up && echo UP', /UP/, 30_000);
+    await type(a, 'ip addr add 10.0.3.1/24 dev eth0 && ip link set eth0 up && echo UP-$((1+1))', /UP-2/, 30_000);
+    await type(b, 'ip addr add 10.0.3.2/24 dev eth0 && ip link set eth0 up && echo UP-$((1+1))', /UP-2/, 30_000);
     await type(b, 'ping -c 1 10.0.3.1', /1 packets received/, 60_000);
-    await type(a, 'nc -l -p 5000 > /dev/null && echo RECEIVED &', /\$ |# /, 30_000);
+    await type(a, 'nc -l -p 5000 > /dev/null && echo RECEIVED-$((1+1)) &', /# $/, 30_000);
     const start = performance.now();
     const from = a.output().length;
     b.send(`dd if=/dev/zero bs=65536 count=${mib * 16} 2>/dev/null | nc 10.0.3.1 5000\n`);
-    await a.waitFor(/RECEIVED/, 800_000, from);
+    await a.waitFor(/RECEIVED-2/, 800_000, from);
     const seconds = (performance.now() - start) / 1000;
     return { mbPerSecond: (mib << 20) / 1e6 / seconds, seconds };
   } finally {

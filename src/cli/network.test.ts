@@ -133,7 +133,7 @@ describe.skipIf(!haveTiny)('tiny-linux on the user network (CLI, real sockets on
     const p = trapdoor(['--image', 'tiny-linux', '-nic', 'user,restrict=on,loss=0.05,lossseed=7', '--stats', path.join(tmp, 'nc-stats.json'), '--timeout', '280']);
     await p.waitFor(READY, 120_000);
     await run(p, 'udhcpc -i eth0 -q', /lease of 10\.0\.2\.15 obtained/);
-    await run(p, 'dd if=/dev/urandom of=/tmp/a bs=1024 count=1024 2>/dev/null; echo MADE', /MADE/);
+    await run(p, 'dd if=/dev/urandom of=/tmp/a bs=1024 count=1024 2>/dev/null; echo MADE-$((1+1))', /MADE-2/);
     await run(p, `nc 10.0.2.2 ${echoPort} < /tmp/a > /tmp/b; echo NC-DONE $?`, /NC-DONE \d/, 240_000);
     const m = await run(p, 'sha256sum /tmp/a /tmp/b', /([0-9a-f]{64})\s+\/tmp\/a\r?\n([0-9a-f]{64})\s+\/tmp\/b/);
     expect(m[1]).toBe(m[2]);
@@ -161,7 +161,7 @@ describe.skipIf(!haveTiny)('tiny-linux on the user network (CLI, real sockets on
     const port = await freePort();
     const p = trapdoor(['--image', 'tiny-linux', '-nic', `user,restrict=on,hostfwd=tcp::${port}-:80`, '--timeout', '180']);
     await p.waitFor(READY, 120_000);
-    await run(p, 'udhcpc -i eth0 -q && echo "hello from the guest $((6*7))" > /var/www/hello.txt && httpd -h /var/www && echo HTTPD-UP', /HTTPD-UP/);
+    await run(p, 'udhcpc -i eth0 -q && echo "hello from the guest $((6*7))" > /var/www/hello.txt && httpd -h /var/www && echo HTTPD-$((40+2))', /HTTPD-42/);
     const body = execFileSync('curl', ['-sS', '--max-time', '30', `http://127.0.0.1:${port}/hello.txt`]).toString();
     expect(body).toBe('hello from the guest 42\n');
     p.kill();
@@ -199,15 +199,16 @@ describe.skipIf(!fs.existsSync(path.join(DEBIAN, 'vmlinuz')))('debian-686 on the
 });
 
 describe.skipIf(!haveTiny)('a socket LAN (QEMU\'s -netdev socket)', () => {
-  const guestSetup = (ip: string) => `ip addr add ${ip}/24 dev eth0 && ip link set eth0 up && echo UP-${ip}`;
+  // The markers are computed by the shell, so the echo of the typed command cannot match them.
+  const guestSetup = (ip: string) => `ip addr add ${ip}/24 dev eth0 && ip link set eth0 up && echo UP-$((1+1))-${ip}`;
 
   it('two trapdoor processes ping each other and move a file with nc', { timeout: 300_000 }, async () => {
     const port = await freePort();
     const a = trapdoor(['--image', 'tiny-linux', '-nic', `socket,listen=127.0.0.1:${port}`, '--timeout', '280']);
     const b = trapdoor(['--image', 'tiny-linux', '-nic', `socket,connect=127.0.0.1:${port},mac=52:54:00:12:34:57`, '--timeout', '280']);
     await Promise.all([a.waitFor(READY, 150_000), b.waitFor(READY, 150_000)]);
-    await run(a, guestSetup('10.0.3.1'), /UP-10\.0\.3\.1/);
-    await run(b, guestSetup('10.0.3.2'), /UP-10\.0\.3\.2/);
+    await run(a, guestSetup('10.0.3.1'), /UP-2-10\.0\.3\.1/);
+    await run(b, guestSetup('10.0.3.2'), /UP-2-10\.0\.3\.2/);
     await run(b, 'ping -c 3 10.0.3.1', /3 packets transmitted, 3 packets received/, 60_000);
     await run(a, 'ping -c 3 10.0.3.2', /3 packets transmitted, 3 packets received/, 60_000);
     await run(a, 'dd if=/dev/urandom of=/tmp/f bs=1024 count=512 2>/dev/null; sha256sum /tmp/f; nc -l -p 5000 < /tmp/f &', /[0-9a-f]{64}\s+\/tmp\/f/);
@@ -258,8 +259,8 @@ describe.skipIf(!haveTiny)('a socket LAN (QEMU\'s -netdev socket)', () => {
     ]);
     running.push(q);
     await q.waitFor(READY, 200_000);
-    await run(t, guestSetup('10.0.3.1'), /UP-10\.0\.3\.1/);
-    await run(q, guestSetup('10.0.3.9'), /UP-10\.0\.3\.9/);
+    await run(t, guestSetup('10.0.3.1'), /UP-2-10\.0\.3\.1/);
+    await run(q, guestSetup('10.0.3.9'), /UP-2-10\.0\.3\.9/);
     await run(q, 'ping -c 3 10.0.3.1', /3 packets transmitted, 3 packets received/, 60_000);
     await run(t, 'ping -c 3 10.0.3.9', /3 packets transmitted, 3 packets received/, 60_000);
     // Trapdoor -> QEMU
