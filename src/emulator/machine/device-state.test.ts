@@ -35,6 +35,7 @@ import { I440fxHostBridge } from '../pci/i440fx.ts';
 import { Piix3IsaBridge } from '../pci/piix3.ts';
 import { Piix4Pm } from '../pci/piix4-pm.ts';
 import { FpuErrorLatch, createMachine } from './machine.ts';
+import { difference } from './testing/state-difference.ts';
 
 /** One copy of a case's devices on its own bus, with what they did to the world. */
 interface Rig {
@@ -62,36 +63,6 @@ interface Case {
   lines: number[];
   /** A corrupted field: which device (default 0), how the saved state is changed, and the message expected. */
   corrupt: { device?: number; change: (s: DeviceState) => DeviceState; message: string };
-}
-
-/** First difference between two saved states (typed arrays compared element by element), or null. */
-function difference(a: unknown, b: unknown, path = ''): string | null {
-  if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) {
-    if (!ArrayBuffer.isView(a) || !ArrayBuffer.isView(b) || a.constructor !== b.constructor) return `${path}: ${String(a)} vs ${String(b)}`;
-    const x = a as unknown as ArrayLike<number>;
-    const y = b as unknown as ArrayLike<number>;
-    if (x.length !== y.length) return `${path}: length ${x.length} vs ${y.length}`;
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return `${path}[${i}]: ${x[i]} vs ${y[i]}`;
-    return null;
-  }
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b)) return `${path}: array vs not`;
-    if (a.length !== b.length) return `${path}: length ${a.length} vs ${b.length}`;
-    for (let i = 0; i < a.length; i++) {
-      const d = difference(a[i], b[i], `${path}[${i}]`);
-      if (d) return d;
-    }
-    return null;
-  }
-  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    for (const k of keys) {
-      const d = difference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
-      if (d) return d;
-    }
-    return null;
-  }
-  return Object.is(a, b) ? null : `${path}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
 }
 
 const saveAll = (r: Rig, pci?: boolean) => ({ devices: r.devices.map((d) => d.saveState()), pci: pci ? r.t.pci.saveState() : null });
