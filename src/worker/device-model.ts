@@ -12,22 +12,31 @@
  */
 import type { AccessSize, Device, DeviceContext, DeviceState, IrqLine, Mapping, RegisterBlock } from '../emulator/bus/device.ts';
 import {
-  CB_CANCEL_TIMER, CB_DMA_READ, CB_DMA_WRITE, CB_IRQ, CB_LOG, CB_OUTBOUND, CB_SET_TIMER,
-  IOREQ_READ, IOREQ_TYPE_CALL, IOREQ_TYPE_CONTROL, IOREQ_TYPE_COPY, IOREQ_TYPE_PIO, IOREQ_TYPE_TIMER,
+  CB_BUS_MASTER, CB_CANCEL_TIMER, CB_DMA_READ, CB_DMA_WRITE, CB_IRQ, CB_LOG, CB_MAP, CB_OUTBOUND, CB_SET_TIMER,
+  IOREQ_READ, IOREQ_TYPE_CALL, IOREQ_TYPE_CONTROL, IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_TYPE_TIMER,
   IoreqPage, IoreqResponder, createIoreqBuffer, packElements, unpackElements, type Ioreq, type IoreqRequester,
 } from '../emulator/bus/ioreq.ts';
 import { BAR_KEY, type DeviceModelControl, type DeviceModelLink, type DeviceModelReply } from '../emulator/bus/device-paths.ts';
 import { Uart16550A, type UartOptions } from '../emulator/devices/uart.ts';
 import { Ne2000, type Ne2000Options } from '../emulator/devices/ne2000.ts';
+import { Piix3Ide } from '../emulator/devices/ide/piix3-ide.ts';
+import { sharedMedium, type SharedMedium } from '../emulator/machine/switchable.ts';
 
 /** The device classes the device model can run, by SwitchableSpec.kind. */
 export const DEVICE_KINDS: Record<string, (config: unknown) => Device> = {
   uart: (config) => new Uart16550A(config as UartOptions),
   ne2000: (config) => new Ne2000(config as Ne2000Options),
+  // The drives' media are the vCPU's, moved to shared memory at the switch: both copies of the controller see one disk.
+  ide: (config) => {
+    const c = config as { hda?: SharedMedium; cdrom?: SharedMedium };
+    return new Piix3Ide({ hda: c.hda && sharedMedium(c.hda), cdrom: c.cdrom && sharedMedium(c.cdrom) });
+  },
 };
 
 interface ModelDevice {
   device: Device;
+  /** Where the vCPU has each of the device's mappings, by ordinal (from the load message). */
+  placed: { start: number; mapped: boolean }[];
   blocks: Map<number, RegisterBlock>;
   timers: Map<number, () => void>;
   inbound: readonly string[];
@@ -118,6 +127,11 @@ export class DeviceModel {
       }
       case IOREQ_TYPE_CONTROL:
         return this.control(this.take() as DeviceModelControl | undefined);
+      case IOREQ_TYPE_PCI_CONFIG: {
+        const spec = (this.device(r.device).device as unknown as { pci?: { configRead?(o: number, s: number): number | undefined; configWrite?(o: number, s: number, v: number): boolean } }).pci;
+        if (r.dir === IOREQ_READ) return spec?.configRead?.(r.addr, r.size) ?? NaN;
+        return spec?.configWrite?.(r.addr, r.size, r.data) ? 1 : 0;
+      }
       default:
         throw new Error(`unknown ioreq type ${r.type}`);
     }
@@ -158,14 +172,13 @@ export class DeviceModel {
         const make = DEVICE_KINDS[m.kind];
         if (!make) throw new Error(`the device model cannot run a '${m.kind}'`);
         const device = make(m.config);
-        const d: ModelDevice = { device, blocks: new Map(), timers: new Map(), inbound: m.inbound, sabotage: null };
+        const d: ModelDevice = { device, placed: m.mappings, blocks: new Map(), timers: new Map(), inbound: m.inbound, sabotage: null };
         this.devices.set(m.id, d);
         device.attach(this.context(d));
         const pci = device as Device & { attachPci?: (ctx: { intx: IrqLine; busMasterEnabled(): boolean }) => void; pci?: { bars: readonly { index: number; block: RegisterBlock }[] } };
         if (m.pci && pci.attachPci && pci.pci) {
           for (const bar of pci.pci.bars) d.blocks.set(BAR_KEY + bar.index, bar.block);
-          // The vCPU's bus gates DMA on the command register; here the device may always try.
-          pci.attachPci({ intx: this.irqLine(-1), busMasterEnabled: () => true });
+          pci.attachPci({ intx: this.irqLine(-1), busMasterEnabled: () => this.responder.callback(CB_BUS_MASTER, 0, 0, 0) === 1 });
         }
         m.outbound.forEach((name, index) => {
           (device as unknown as Record<string, unknown>)[name] = (v: number | Uint8Array) => {
@@ -208,17 +221,27 @@ export class DeviceModel {
     const page = this.page;
     const lines = new Map<number, IrqLine>();
     const mapping = (start: number, length: number, block: RegisterBlock): Mapping => {
-      d.blocks.set(ordinal++, block);
-      // Where the block sits in the guest's address space is the vCPU's business (its bus
-      // decodes the address and names the block); a device moving its own mapping is not
-      // supported here and says so.
-      let mapped = true;
+      const index = ordinal++;
+      d.blocks.set(index, block);
+      // The guest's address space is the vCPU's: its bus decodes addresses and names the
+      // block. This copy starts where the vCPU's mapping is, and moves it by callback.
+      const placed = d.placed[index] ?? { start, mapped: true };
+      let at = placed.start;
+      let mapped = placed.mapped;
       return {
-        get start() { return start; },
+        get start() { return at; },
         get length() { return length; },
         get mapped() { return mapped; },
-        move: () => { throw new Error(`${d.device.name} moved its own mapping, which the device model does not support`); },
-        unmap: () => { mapped = false; },
+        move: (to) => {
+          this.responder.callback(CB_MAP, index, to, 0);
+          at = to;
+          mapped = true;
+        },
+        unmap: () => {
+          if (!mapped) return;
+          this.responder.callback(CB_MAP, index, -1, 0);
+          mapped = false;
+        },
       };
     };
     const dmaChunk = page.data.length;

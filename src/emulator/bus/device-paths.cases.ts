@@ -9,14 +9,18 @@ import { DevicePaths, type DeviceModelConnector, type DevicePath } from './devic
 import type { Device } from './device.ts';
 import { Uart16550A } from '../devices/uart.ts';
 import { Ne2000 } from '../devices/ne2000.ts';
-import { ne2000Spec, uartSpec } from '../machine/switchable.ts';
+import { ShareableBlockDevice, ideSpec, ne2000Spec, uartSpec } from '../machine/switchable.ts';
+import { Piix3Ide } from '../devices/ide/piix3-ide.ts';
+import { MemoryBlockDevice } from '../devices/block-device.ts';
 
 export interface Rig {
   t: TestBus;
   paths: DevicePaths;
   device: Device;
-  /** What the device sent out (bytes, frames), in order. */
+  /** What the device sent out (bytes, frames, a disk's or RAM's bytes at the end), in order. */
   out: string[];
+  /** Anything else the trace should hold at the end (RAM the device wrote, its medium). */
+  finish?: () => string[];
 }
 
 export interface Case {
@@ -181,8 +185,100 @@ function ne2000Steps(io: number, irq: number): Case['steps'] {
   ];
 }
 
+const BMIBA = 0xc000;
+
+function ideRig(connect: DeviceModelConnector): Rig {
+  const t = createTestBus({ ramBytes: 4 << 20 });
+  const paths = new DevicePaths(t.bus, connect);
+  const disk = new Uint8Array(512 * 256);
+  for (let i = 0; i < disk.length; i++) disk[i] = (i * 13 + (i >> 9)) & 0xff;
+  const cd = new Uint8Array(2048 * 16);
+  for (let i = 0; i < cd.length; i++) cd[i] = (i * 5 + (i >> 11)) & 0xff;
+  const media = { hda: new ShareableBlockDevice(new MemoryBlockDevice(disk)), cdrom: new ShareableBlockDevice(new MemoryBlockDevice(cd, true)) };
+  const ide = new Piix3Ide(media);
+  paths.register(ide, ideSpec(media));
+  t.plugPci(ide, 1, 1);
+  t.cfgWrite32(1, 1, 0x20, BMIBA | 1);
+  t.cfgWrite(1, 1, 0x04, 2, 0x0005);
+  const sum = (b: Uint8Array) => b.reduce((a, v, i) => (a * 31 + v + i) >>> 0, 0);
+  const sector = new Uint8Array(512 * 8);
+  return {
+    t, paths, device: ide, out: [],
+    finish: () => {
+      media.hda.read(0, sector);
+      return [`disk ${sum(sector)}`, `ram ${sum(t.ram.subarray(0x20000, 0x21000))}`];
+    },
+  };
+}
+
+/** SeaBIOS's and Linux's ata_piix's moves: decode through IDETIM, PIO read and write, bus-master DMA, an ATAPI read. */
+const ideSteps: Case['steps'] = [
+  ({ t }) => {
+    const before = t.in8(0x1f7);
+    t.cfgWrite(1, 1, 0x40, 2, 0x8000); // IDETIM: decode the primary channel (the device maps its ports)
+    t.cfgWrite(1, 1, 0x42, 2, 0x8000);
+    return [before, t.in8(0x1f7), t.cfgRead(1, 1, 0x40, 2), t.in8(0x177)];
+  },
+  ({ t }) => {
+    t.out8(0x1f6, 0xe0);
+    t.out8(0x1f2, 2);
+    t.out8(0x1f3, 5);
+    t.out8(0x1f4, 0);
+    t.out8(0x1f5, 0);
+    t.out8(0x1f7, 0x20); // READ SECTORS
+    const got = [t.irqLevel(14), t.in8(0x1f7)];
+    let x = 0;
+    for (let i = 0; i < 256; i++) x = (x * 3 + t.in16(0x1f0)) >>> 0;
+    got.push(x, t.irqLevel(14));
+    return got;
+  },
+  ({ t }) => {
+    let x = 0;
+    for (let i = 0; i < 256; i++) x = (x * 3 + t.in16(0x1f0)) >>> 0;
+    return [x, t.in8(0x1f7), t.irqLevel(14)];
+  },
+  ({ t }) => {
+    t.out8(0x1f2, 1);
+    t.out8(0x1f3, 1);
+    t.out8(0x1f7, 0x30); // WRITE SECTORS
+    for (let i = 0; i < 256; i++) t.out16(0x1f0, (i * 257) & 0xffff);
+    return [t.irqLevel(14), t.in8(0x1f7)];
+  },
+  ({ t }) => {
+    const prd = new DataView(t.ram.buffer, 0x1000, 8);
+    prd.setUint32(0, 0x20000, true);
+    prd.setUint32(4, 0x80000000 | 2048, true);
+    t.out32(BMIBA + 4, 0x1000);
+    t.out8(0x1f2, 4);
+    t.out8(0x1f3, 0);
+    t.out8(0x1f7, 0xc8); // READ DMA
+    t.out8(BMIBA, 0x09);
+    return [t.in8(BMIBA + 2), t.irqLevel(14), t.in8(0x1f7)];
+  },
+  ({ t }) => {
+    t.out8(BMIBA + 2, 0x04);
+    t.out8(BMIBA, 0x00);
+    // ATAPI READ(10) of one 2 KiB sector of the CD by PIO.
+    t.out8(0x176, 0xa0);
+    t.out8(0x174, 0x00);
+    t.out8(0x175, 0x08);
+    t.out8(0x177, 0xa0);
+    for (const w of [0x0028, 0x0000, 0x0300, 0x0000, 0x0001, 0x0000]) t.out16(0x170, w);
+    const got = [t.irqLevel(15), t.in8(0x177)];
+    let x = 0;
+    for (let i = 0; i < 1024; i++) x = (x * 3 + t.in16(0x170)) >>> 0;
+    got.push(x, t.in8(0x177), t.irqLevel(15));
+    return got;
+  },
+  ({ t }) => {
+    t.cfgWrite(1, 1, 0x40, 2, 0x0000); // decode off again
+    return [t.in8(0x1f7), t.cfgRead(1, 1, 0x40, 2)];
+  },
+];
+
 export function pathCases(connect: DeviceModelConnector): Case[] {
   return [
+    { name: 'ide (PIIX3, ATA disk and ATAPI CD)', rig: () => ideRig(connect), steps: ideSteps },
     uartCase(connect),
     { name: 'ne2000 (RTL8029 on PCI)', rig: () => ne2000Rig(connect, 'pci'), steps: ne2000Steps(BAR0, PCI_IRQ) },
     { name: 'ne2000 (ISA)', rig: () => ne2000Rig(connect, 'isa'), steps: ne2000Steps(0x300, 9) },
@@ -208,7 +304,7 @@ export function runCase(c: Case, plan: Plan) {
   const stats = r.t.stats(name);
   r.paths.switchNow(name, 'direct');
   return {
-    trace: { reads, irqs: r.t.irqLog.map((e) => `${e.line}=${+e.level}@${e.atNs}`), out: r.out, state: r.device.saveState() },
+    trace: { reads, irqs: r.t.irqLog.map((e) => `${e.line}=${+e.level}@${e.atNs}`), out: [...r.out, ...(r.finish?.() ?? [])], state: r.device.saveState() },
     stats,
     failure: r.paths.failure,
   };

@@ -22,12 +22,12 @@
  * cancelled, the side taking over re-arms them from the saved deadlines and drives its
  * IRQ lines again, and a NIC's queued frames travel inside its state.
  */
-import type { AccessSize, Device, DeviceState, IrqLine, RegisterBlock, TimerId } from './device.ts';
+import type { AccessSize, Device, DeviceState, IrqLine, Mapping, RegisterBlock, TimerId } from './device.ts';
 import type { PlatformBus } from './platform-bus.ts';
 import type { RemoteDispatch } from './io-bus.ts';
 import {
-  CB_CANCEL_TIMER, CB_DMA_READ, CB_DMA_WRITE, CB_IRQ, CB_LOG, CB_OUTBOUND, CB_SET_TIMER,
-  IOREQ_READ, IOREQ_TYPE_CALL, IOREQ_TYPE_CONTROL, IOREQ_TYPE_COPY, IOREQ_TYPE_PIO, IOREQ_TYPE_TIMER, IOREQ_WRITE,
+  CB_BUS_MASTER, CB_CANCEL_TIMER, CB_DMA_READ, CB_DMA_WRITE, CB_IRQ, CB_LOG, CB_MAP, CB_OUTBOUND, CB_SET_TIMER,
+  IOREQ_READ, IOREQ_TYPE_CALL, IOREQ_TYPE_CONTROL, IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_TYPE_TIMER, IOREQ_WRITE,
   IoreqError, IoreqRequester, type IoreqPage,
 } from './ioreq.ts';
 import {
@@ -47,6 +47,7 @@ export function isDevicePath(s: string): s is DevicePath {
  */
 export interface SwitchableSpec {
   kind: string;
+  /** The constructor's options, or a function giving them at the switch (media moved to shared memory then). */
   config: unknown;
   /** Methods the machine calls on the device, taking one byte array and returning a number or nothing. */
   inbound: readonly string[];
@@ -59,7 +60,11 @@ export interface SwitchableSpec {
 /** Control messages to the device model (sent with an IOREQ_TYPE_CONTROL request). */
 export type DeviceModelControl =
   /** `pci`: the device was plugged into the PCI bus here (a class that can be either, like the NE2000, was). */
-  | { op: 'load'; id: number; kind: string; config: unknown; pci: boolean; state: DeviceState; inbound: readonly string[]; outbound: readonly string[] }
+  | {
+    op: 'load'; id: number; kind: string; config: unknown; pci: boolean; state: DeviceState; inbound: readonly string[]; outbound: readonly string[];
+    /** Where each mapping the device made as it attached is now (by ordinal): its copy starts there. */
+    mappings: { start: number; mapped: boolean }[];
+  }
   | { op: 'save'; id: number }
   | { op: 'remove'; id: number }
   /** Test hook: the device's next register access throws, or never answers. */
@@ -106,6 +111,10 @@ interface Entry {
   keys: Map<RegisterBlock, number>;
   /** The PCI INTx# line the device was given (captured as it was plugged). */
   intx: IrqLine | null;
+  /** The PCI context it was given (bus-master enable). */
+  pciCtx: { busMasterEnabled(): boolean } | null;
+  /** The mappings it made as it attached, by ordinal (the device model moves them through CB_MAP). */
+  mappings: Mapping[];
   /** The device model's timer id -> this clock's timer, while emulated. */
   remoteTimers: Map<number, TimerId>;
   /** The state handed to the device model: what a failed device falls back to. */
@@ -125,6 +134,13 @@ export interface DevicePathInfo {
   rtt99Ns: number;
   rttMaxNs: number;
   failed: string | null;
+}
+
+/** What register() needs of a PCI function's declaration (pci/pci-function.ts's PciFunctionSpec). */
+interface PciSpecLike {
+  bars: readonly { index: number; block: RegisterBlock }[];
+  configRead?(offset: number, size: 1 | 2 | 4): number | undefined;
+  configWrite?(offset: number, size: 1 | 2 | 4, value: number): boolean;
 }
 
 export class DevicePaths implements RemoteDispatch {
@@ -156,7 +172,7 @@ export class DevicePaths implements RemoteDispatch {
     if (this.byName.has(device.name)) throw new Error(`${device.name} is already switchable`);
     this.bus.trackTimers.add(device.name);
     const entry: Entry = {
-      device, spec, row: -1, path: 'direct', id: 0, keys: new Map(), intx: null, remoteTimers: new Map(),
+      device, spec, row: -1, path: 'direct', id: 0, keys: new Map(), intx: null, pciCtx: null, mappings: [], remoteTimers: new Map(),
       handedOver: null, handedOverAt: 0, failed: null,
     };
     // Learn which blocks the device maps as it attaches (the device model's copy maps them in the same order).
@@ -169,11 +185,15 @@ export class DevicePaths implements RemoteDispatch {
         dma: ctx.dma,
         mapPorts: (start, length, block) => {
           entry.keys.set(block, ordinal++);
-          return ctx.mapPorts(start, length, block);
+          const m = ctx.mapPorts(start, length, block);
+          entry.mappings.push(m);
+          return m;
         },
         mapMmio: (start, length, block, options) => {
           entry.keys.set(block, ordinal++);
-          return ctx.mapMmio(start, length, block, options);
+          const m = ctx.mapMmio(start, length, block, options);
+          entry.mappings.push(m);
+          return m;
         },
       });
       entry.row = this.bus.rowOf(device);
@@ -182,14 +202,32 @@ export class DevicePaths implements RemoteDispatch {
       // Only the first attach is wrapped: later ones (none today) would be plain.
       device.attach = attach;
     };
-    const pci = device as Device & { attachPci?: (ctx: { intx: IrqLine; busMasterEnabled(): boolean }) => void; pci?: { bars: readonly { index: number; block: RegisterBlock }[] } };
+    const pci = device as Device & { attachPci?: (ctx: { intx: IrqLine; busMasterEnabled(): boolean }) => void; pci?: PciSpecLike };
     if (pci.attachPci && pci.pci) {
-      for (const bar of pci.pci.bars) entry.keys.set(bar.block, BAR_KEY + bar.index);
+      const spec = pci.pci;
+      for (const bar of spec.bars) entry.keys.set(bar.block, BAR_KEY + bar.index);
       const attachPci = pci.attachPci.bind(device);
       pci.attachPci = (ctx) => {
         entry.intx = ctx.intx;
+        entry.pciCtx = ctx;
         attachPci(ctx);
       };
+      // The function's own configuration registers (0x40-0xFF) are device state: while it is
+      // emulated, the PCI bus's config cycles to them are ioreqs of Xen's PCI_CONFIG type.
+      const { configRead, configWrite } = spec;
+      if (configRead) {
+        spec.configRead = (offset, size) => {
+          if (entry.path !== 'emulated') return configRead.call(spec, offset, size);
+          const v = this.config(entry, offset, size, IOREQ_READ, 0);
+          return Number.isNaN(v) ? undefined : v;
+        };
+      }
+      if (configWrite) {
+        spec.configWrite = (offset, size, value) => {
+          if (entry.path !== 'emulated') return configWrite.call(spec, offset, size, value);
+          return this.config(entry, offset, size, IOREQ_WRITE, value >>> 0) === 1;
+        };
+      }
     }
     this.entries.push(entry);
     this.byName.set(device.name, entry);
@@ -274,7 +312,9 @@ export class DevicePaths implements RemoteDispatch {
     e.handedOver = state;
     e.handedOverAt = this.bus.clock.now();
     e.failed = null;
-    link.post({ op: 'load', id: e.id, kind: e.spec.kind, config: e.spec.config, pci: e.intx !== null, state, inbound: e.spec.inbound, outbound: e.spec.outbound });
+    const config: unknown = typeof e.spec.config === 'function' ? (e.spec.config as () => unknown)() : e.spec.config;
+    const mappings = e.mappings.map((m) => ({ start: m.start, mapped: m.mapped }));
+    link.post({ op: 'load', id: e.id, kind: e.spec.kind, config, pci: e.pciCtx !== null, mappings, state, inbound: e.spec.inbound, outbound: e.spec.outbound });
     e.path = 'emulated';
     this.bus.stats.paths[e.row] = PATH_EMULATED;
     this.bus.io.remote = this;
@@ -441,6 +481,16 @@ export class DevicePaths implements RemoteDispatch {
     return this.roundTrip(e, IOREQ_TYPE_CALL, 0, index, IOREQ_WRITE, 0, `call of ${e.spec.inbound[index]}(${n} bytes)`, false);
   }
 
+  /** A config cycle to the function's own registers; NaN when the device leaves the register to the bus. */
+  private config(e: Entry, offset: number, size: number, dir: number, value: number): number {
+    if (e.failed !== null) return dir === IOREQ_READ ? NaN : 1;
+    if (this.current !== null) throw new Error(`${e.device.name}: a configuration cycle inside a round trip`);
+    const what = `configuration ${dir === IOREQ_READ ? 'read' : `write of ${hex(value)}`} (${size} bytes) at ${hex(offset)}`;
+    const v = this.roundTrip(e, IOREQ_TYPE_PCI_CONFIG, 0, offset, dir, value, what, false, size);
+    // A failed round trip answers all ones; the bus then reads all ones too, not the bus's own value.
+    return v;
+  }
+
   private fireTimer(e: Entry, modelId: number): void {
     e.remoteTimers.delete(modelId);
     if (e.path !== 'emulated' || e.failed !== null) return;
@@ -483,6 +533,15 @@ export class DevicePaths implements RemoteDispatch {
       case CB_LOG:
         ctx.log(page.readText());
         return 0;
+      case CB_MAP: {
+        const m = e.mappings[a0];
+        if (!m) return -1;
+        if (a1 < 0) m.unmap();
+        else m.move(a1);
+        return 0;
+      }
+      case CB_BUS_MASTER:
+        return e.pciCtx?.busMasterEnabled() ? 1 : 0;
       default:
         return -1;
     }

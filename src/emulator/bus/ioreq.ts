@@ -52,6 +52,8 @@ export const CB_DMA_READ = 4; // a0 = address; length bytes -> data area; result
 export const CB_DMA_WRITE = 5; // a0 = address; length bytes from the data area; result 1 ok, 0 fault
 export const CB_OUTBOUND = 6; // a0 = which outbound callback; its bytes in the data area
 export const CB_LOG = 7; // UTF-8 message in the data area
+export const CB_MAP = 8; // a0 = the mapping's ordinal, a1 = its new start, or -1 to unmap it
+export const CB_BUS_MASTER = 9; // result 1 if the PCI command register lets the function master the bus
 
 /** Entries in the buffered ring, a power of two (Xen has 511 in a page; ours is not bound to a page). */
 export const RING_SLOTS = 512;

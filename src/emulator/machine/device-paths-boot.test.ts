@@ -1,10 +1,11 @@
 /**
- * The live switch under a real guest (issue 22), deterministic mode: tiny-linux boots and
- * takes a DHCP lease and pings the user network's router through the NE2000 while COM1 (its
- * console) and the NE2000 move between the direct path and the device-model worker every
- * 20 ms of virtual time. The guest must notice nothing: the serial output (kernel log with
- * its timestamps, ping's round-trip times) is byte for byte the one of the same run
- * without switching, and the NIC drops nothing.
+ * The live switch under a real guest (issue 22), deterministic mode: tiny-linux boots,
+ * takes a DHCP lease and pings the user network's router through the NE2000, and mounts its
+ * own ISO from the ATAPI CD-ROM and checksums every file on it, while COM1 (its console),
+ * the NE2000 and the IDE controller move between the direct path and the device-model
+ * worker every 20 ms of virtual time. The guest must notice nothing: the serial output
+ * (kernel log with its timestamps, ping's round-trip times, the checksums) is byte for byte
+ * the one of the same run without switching, the NIC drops nothing, no I/O error is logged.
  */
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
@@ -15,19 +16,23 @@ import { INITRD } from '../../../images/tiny-linux/recipe.ts';
 import { defaultMac } from '../net/ethernet.ts';
 import { bundle } from '../../../bin/bundle.mjs';
 import { nodeDeviceModelConnector } from '../../worker/device-model-spawn.ts';
+import { createHash } from 'node:crypto';
 
 const read = (f: string) => new Uint8Array(fs.readFileSync(path.join(PUBLISH_DIR, f)));
-const SWITCHED = ['com1', 'ne2k'];
+const SWITCHED = ['com1', 'ne2k', 'ide'];
 const PERIOD_NS = 20e6;
+const COMMAND = 'udhcpc -i eth0 -q && ping -c 4 10.0.2.2; mkdir -p /mnt && mount -t iso9660 -o ro /dev/sr0 /mnt && sha256sum /mnt/*/*; dmesg | grep -ci error; echo END-$((6*7))\n';
 
 async function run(switching: boolean) {
   const { createMachine } = await bundledMachineModule();
+  const { MemoryBlockDevice } = await import('../devices/block-device.ts');
   const deviceModel = nodeDeviceModelConnector(await bundle('src/worker/device-model-node.ts'));
   let serial = '';
   const m = createMachine(
     {
       memoryMiB: 128, bios: read('firmware/bios.bin'), vgaBios: read('firmware/vgabios-stdvga.bin'), deterministic: true,
       kernel: read('tiny-linux/bzImage'), initrd: read(`tiny-linux/${INITRD}`), append: 'console=ttyS0', boot: 'c',
+      cdrom: new MemoryBlockDevice(read('tiny-linux-iso/tiny-linux.iso'), true),
       network: { netdevs: [{ kind: 'user', id: 'user.0', restrict: true, hostfwd: [] }], nics: [{ model: 'ne2k_pci', mac: defaultMac(0), netdev: 'user.0' }] },
     },
     { serial: (i, b) => { if (i === 0) serial += String.fromCharCode(b); } },
@@ -51,8 +56,8 @@ async function run(switching: boolean) {
     while (!done() && m.bus.clock.now() < limit && !m.stopped && m.paths.failure === null) turn(200_000);
   };
   runUntil(() => serial.includes('trapdoor:/# '), 120);
-  let pending = Array.from('udhcpc -i eth0 -q && ping -c 4 10.0.2.2; echo END-$((6*7))\n', (ch) => ch.charCodeAt(0));
-  const limit = m.bus.clock.now() + 60e9;
+  let pending = Array.from(COMMAND, (ch) => ch.charCodeAt(0));
+  const limit = m.bus.clock.now() + 120e9;
   while (!/END-42\r?\n/.test(serial) && m.bus.clock.now() < limit && m.paths.failure === null) {
     if (pending.length) pending = pending.slice(m.serialInput(pending));
     turn(200_000);
@@ -70,6 +75,10 @@ describe.skipIf(!fs.existsSync(path.join(PUBLISH_DIR, 'tiny-linux', 'bzImage')))
     const switched = await run(true);
     expect(plain.serial).toMatch(/4 packets transmitted, 4 packets received/);
     expect(plain.serial).toContain('END-42');
+    // The CD's files read intact: the kernel on it is the one the image was built with.
+    const kernelSum = createHash('sha256').update(fs.readFileSync(path.join(PUBLISH_DIR, 'tiny-linux', 'bzImage'))).digest('hex');
+    expect(plain.serial).toContain(`${kernelSum}  /mnt/boot/bzImage`);
+    expect(plain.serial).toMatch(/\n0\r?\nEND-42/);
     expect(switched.failure).toBeNull();
     expect(switched.switches).toBeGreaterThan(50);
     expect(switched.serial).toBe(plain.serial);

@@ -45,7 +45,7 @@ import { deliverMsi } from '../iommu/msi.ts';
 import { putBehindIommu } from '../iommu/wiring.ts';
 import { EduDevice } from '../devices/edu.ts';
 import { DevicePaths, type DeviceModelConnector } from '../bus/device-paths.ts';
-import { ne2000Spec, uartSpec } from './switchable.ts';
+import { ShareableBlockDevice, ideSpec, ne2000Spec, uartSpec } from './switchable.ts';
 
 /** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
 export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
@@ -119,7 +119,10 @@ export class Machine {
     this.paths.register(this.com1, uartSpec({ name: 'com1', port: 0x3f8, irq: 4 }));
     this.paths.register(this.com2, uartSpec({ name: 'com2', port: 0x2f8, irq: 3 }));
     this.vga = new StdVga({ vgaBios: config.vgaBios });
-    this.ide = new Piix3Ide({ hda: config.hda, cdrom: config.cdrom });
+    // The drives' media can move to shared memory when the controller goes to the device model.
+    const media = { hda: config.hda && new ShareableBlockDevice(config.hda), cdrom: config.cdrom && new ShareableBlockDevice(config.cdrom) };
+    this.ide = new Piix3Ide(media);
+    this.paths.register(this.ide, ideSpec(media));
     // The floppy controller gets channel 2's DREQ/DACK, not the DMA controller itself.
     this.fdc = new Fdc82077(config.fda ?? null, this.dma.channel(2));
     this.rtc = new Mc146818Rtc({ startMs: config.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now() });

@@ -6,6 +6,7 @@
 import type { SwitchableSpec } from '../bus/device-paths.ts';
 import type { UartOptions } from '../devices/uart.ts';
 import type { Ne2000 } from '../devices/ne2000.ts';
+import { MemoryBlockDevice, type BlockDevice } from '../devices/block-device.ts';
 
 /** UART register 7, the scratch register: a write changes nothing else (16550A datasheet, "Scratchpad Register"). */
 const UART_SCR = 7;
@@ -28,5 +29,63 @@ export function ne2000Spec(nic: Ne2000): SwitchableSpec {
     config: { name: nic.name, mac: nic.mac.slice(), model: nic.model, isa: { ...nic.isa } },
     inbound: ['receive'],
     outbound: ['onTransmit'],
+  };
+}
+
+/** A drive's medium in shared memory, as the device model receives it. */
+export interface SharedMedium {
+  buffer: SharedArrayBuffer;
+  readOnly: boolean;
+}
+
+/** The device model's view of a medium the vCPU shared: the same bytes, no copy. */
+export function sharedMedium(m: SharedMedium): BlockDevice {
+  return new MemoryBlockDevice(new Uint8Array(m.buffer), m.readOnly);
+}
+
+/**
+ * A drive's medium that can move into shared memory when its controller first goes to the
+ * device model (a worker cannot reach the vCPU's buffers): read whole into a
+ * SharedArrayBuffer once, and from then on both copies of the controller read and write
+ * those bytes, so a write made on one path is seen on the other.
+ */
+export class ShareableBlockDevice implements BlockDevice {
+  readonly size: number;
+  readonly readOnly: boolean;
+  private shared: SharedMedium | null = null;
+  private memory: BlockDevice | null = null;
+
+  constructor(private readonly inner: BlockDevice) {
+    this.size = inner.size;
+    this.readOnly = inner.readOnly;
+  }
+
+  read(offset: number, dst: Uint8Array): void {
+    (this.memory ?? this.inner).read(offset, dst);
+  }
+
+  write(offset: number, src: Uint8Array): void {
+    (this.memory ?? this.inner).write(offset, src);
+  }
+
+  share(): SharedMedium {
+    if (!this.shared) {
+      const bytes = new Uint8Array(new SharedArrayBuffer(this.size));
+      const CHUNK = 1 << 20;
+      for (let at = 0; at < this.size; at += CHUNK) this.inner.read(at, bytes.subarray(at, Math.min(this.size, at + CHUNK)));
+      this.shared = { buffer: bytes.buffer as SharedArrayBuffer, readOnly: this.readOnly };
+      this.memory = sharedMedium(this.shared);
+    }
+    return this.shared;
+  }
+}
+
+/** The PIIX3 IDE function with its drives: no outside interface but its media, shared at the switch. */
+export function ideSpec(media: { hda?: ShareableBlockDevice; cdrom?: ShareableBlockDevice }): SwitchableSpec {
+  return {
+    kind: 'ide',
+    config: () => ({ hda: media.hda?.share(), cdrom: media.cdrom?.share() }),
+    inbound: [],
+    outbound: [],
   };
 }
