@@ -700,6 +700,36 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'IDE CD-ROM mid-PIO READ(10) (1000 of 2048 bytes of the first DRQ block read, a second block due)',
+    pci: true,
+    build: (t) => [ideBuild(t)],
+    drive: ({ t }) => {
+      t.out8(0x176, 0xa0);
+      t.out8(0x171, 0);
+      t.out8(0x174, 0x00);
+      t.out8(0x175, 0x08); // byte count limit 2048: one sector per DRQ block
+      t.out8(0x177, 0xa0); // PACKET
+      const p = [0x28, 0, 0, 0, 0, 3, 0, 0, 2, 0, 0, 0]; // READ(10): LBA 3, two sectors
+      for (let i = 0; i < 12; i += 2) t.out16(0x170, p[i] | (p[i + 1] << 8));
+      expect(t.in8(0x177) & 0x08).toBe(0x08);
+      words(t, 0x170, 500);
+    },
+    step: ({ t }) => {
+      const r: number[] = [t.in8(0x172), t.in8(0x174), t.in8(0x175)];
+      let sum = 0;
+      for (const w of words(t, 0x170, 524)) sum = (sum * 31 + w) >>> 0;
+      r.push(sum, t.irqLevel(15), t.in8(0x177), t.in8(0x172));
+      for (const w of words(t, 0x170, 1024)) sum = (sum * 31 + w) >>> 0;
+      r.push(sum, t.irqLevel(15), t.in8(0x177), t.in8(0x172));
+      return r;
+    },
+    lines: [14, 15],
+    corrupt: {
+      change: (s) => ({ ...s, channels: [(s.channels as unknown[])[0]] }),
+      message: `piix3-ide ide: state field 'channels' must be an array of 2 items, got an array of 1`,
+    },
+  },
+  {
     name: 'VGA in a DISPI mode (640x480x32, linear framebuffer) with a DAC write and an attribute index half done',
     pci: true,
     build: (t) => {
