@@ -94,7 +94,7 @@ export class Machine {
   readonly vmmFence: VmmFence;
   /** QEMU's edu test device (config.edu), or null. */
   readonly edu: EduDevice | null = null;
-  /** Which path each switchable device is on (UARTs, NICs), and the live switch (bus/device-paths.ts). */
+  /** Which path each switchable device is on (UARTs, IDE, NICs), and the live switch (bus/device-paths.ts). */
   readonly paths: DevicePaths;
   /** Host time (ms) when wall-clock virtual time started. */
   private wallStart = 0;
