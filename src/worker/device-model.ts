@@ -202,6 +202,11 @@ export class DeviceModel {
       case 'sabotage':
         this.device(m.id).sabotage = m.mode;
         return 0;
+      case 'get': {
+        const v: unknown = (this.device(m.id).device as unknown as Record<string, unknown>)[m.name];
+        this.post({ op: 'value', id: m.id, value: v });
+        return 0;
+      }
     }
   }
 

@@ -14,6 +14,8 @@ import { Uart16550A } from '../devices/uart.ts';
 import { uartSpec } from '../machine/switchable.ts';
 import { inThreadDeviceModel } from '../../worker/device-model.ts';
 import { COM1, pathCases, runCase, uartRig } from './device-paths.cases.ts';
+import { Ne2000 } from '../devices/ne2000.ts';
+import { ne2000Spec } from '../machine/switchable.ts';
 
 const cases = pathCases(inThreadDeviceModel);
 
@@ -114,5 +116,21 @@ describe('DevicePaths', () => {
     expect(paths.failure).toBeNull();
     expect(r.t.in8(0x2f8 + 3)).toBe(0x03);
     expect(r.t.in8(0x2f8 + 7)).toBe(0x33);
+  });
+
+  it("reads an emulated NIC's counters in the device model, where its frames are counted", () => {
+    const t = createTestBus();
+    const paths = new DevicePaths(t.bus, inThreadDeviceModel);
+    const nic = new Ne2000({ mac: Uint8Array.of(2, 0, 0, 0, 0, 1), model: 'isa', isa: { port: 0x300, irq: 9 } });
+    paths.register(nic, ne2000Spec(nic));
+    t.attach(nic);
+    paths.switchNow('ne2k', 'emulated');
+    // The chip is stopped after power-on: a frame offered now is refused and counted there.
+    nic.receive(new Uint8Array(60).fill(0xff));
+    expect(nic.counters.dropStopped).toBe(1);
+    expect(Object.getOwnPropertyDescriptor(nic, 'counters')).toBeDefined();
+    paths.switchNow('ne2k', 'direct');
+    expect(Object.getOwnPropertyDescriptor(nic, 'counters')).toBeUndefined();
+    expect(nic.counters.dropStopped).toBe(1);
   });
 });

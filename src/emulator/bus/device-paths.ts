@@ -53,6 +53,8 @@ export interface SwitchableSpec {
   inbound: readonly string[];
   /** Callback properties the device calls with one byte or one byte array (onTransmit). */
   outbound: readonly string[];
+  /** Read-only properties the machine reads (a NIC's counters): read from the device model while emulated. */
+  getters?: readonly string[];
   /** Writes that may go through the buffered ring (no answer, no side effect until the next access). */
   buffered?: (key: number, offset: number, size: number) => boolean;
 }
@@ -68,14 +70,12 @@ export type DeviceModelControl =
   | { op: 'save'; id: number }
   | { op: 'remove'; id: number }
   /** Test hook: the device's next register access throws, or never answers. */
-  | { op: 'sabotage'; id: number; mode: 'throw' | 'hang' };
+  | { op: 'sabotage'; id: number; mode: 'throw' | 'hang' }
+  /** Read a property (SwitchableSpec.getters); the answer comes back as a DeviceModelReply 'value'. */
+  | { op: 'get'; id: number; name: string };
 
 /** What the device model sends back (only on 'save'). */
-export interface DeviceModelReply {
-  op: 'state';
-  id: number;
-  state: DeviceState;
-}
+export type DeviceModelReply = { op: 'state'; id: number; state: DeviceState } | { op: 'value'; id: number; value: unknown };
 
 /** The vCPU's end of a device-model worker: the shared ioreq page and a synchronous message pipe. */
 export interface DeviceModelLink {
@@ -333,6 +333,28 @@ export class DevicePaths implements RemoteDispatch {
     e.spec.inbound.forEach((method, index) => {
       dev[method] = (bytes: ArrayLike<number>) => this.call(e, index, bytes);
     });
+    for (const name of e.spec.getters ?? []) {
+      Object.defineProperty(dev, name, { configurable: true, get: () => this.get(e, name) });
+    }
+  }
+
+  /** A property of an emulated device, read in the device model (its counters go on growing there). */
+  private get(e: Entry, name: string): unknown {
+    if (e.failed !== null || this.current !== null || !this.link) return this.stale(e, name);
+    try {
+      this.link.post({ op: 'get', id: e.id, name });
+      this.control(e);
+      return this.takeReply(e.id, 'value');
+    } catch {
+      return this.stale(e, name);
+    }
+  }
+
+  /** The property as the copy in this thread last knew it. */
+  private stale(e: Entry, name: string): unknown {
+    const proto = Object.getPrototypeOf(e.device) as object;
+    const d = Object.getOwnPropertyDescriptor(proto, name);
+    return d?.get ? d.get.call(e.device) : undefined;
   }
 
   private toDirect(e: Entry): void {
@@ -342,7 +364,7 @@ export class DevicePaths implements RemoteDispatch {
       try {
         this.link.post({ op: 'save', id: e.id });
         this.control(e);
-        state = this.takeState(e.id);
+        state = this.takeReply(e.id, 'state') as DeviceState;
       } catch (err) {
         how = (err as Error).message;
       }
@@ -363,6 +385,7 @@ export class DevicePaths implements RemoteDispatch {
     e.remoteTimers.clear();
     const dev = e.device as unknown as Record<string, unknown>;
     for (const method of e.spec.inbound) delete dev[method];
+    for (const name of e.spec.getters ?? []) delete dev[name];
     e.path = 'direct';
     e.failed = null;
     this.bus.stats.paths[e.row] = PATH_DIRECT;
@@ -370,14 +393,15 @@ export class DevicePaths implements RemoteDispatch {
     if (!this.entries.some((x) => x.failed !== null)) this.failure = null;
   }
 
-  private takeState(id: number): DeviceState {
+  /** The device model's reply to a control request just answered (posted before its answer). */
+  private takeReply(id: number, op: DeviceModelReply['op']): unknown {
     const link = this.link!;
     for (let tries = 0; tries < 1000; tries++) {
       const m = link.receive() as DeviceModelReply | undefined;
-      if (m && m.op === 'state' && m.id === id) return m.state;
+      if (m && m.op === op && m.id === id) return m.op === 'state' ? m.state : m.value;
       if (m === undefined) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
     }
-    throw new Error('the device model did not send the state');
+    throw new Error(`the device model did not send the ${op}`);
   }
 
   /** One control round trip for `e` (its message already posted). */

@@ -29,6 +29,8 @@ export function ne2000Spec(nic: Ne2000): SwitchableSpec {
     config: { name: nic.name, mac: nic.mac.slice(), model: nic.model, isa: { ...nic.isa } },
     inbound: ['receive'],
     outbound: ['onTransmit'],
+    // The machine publishes these after every run (the devices card's frame counters).
+    getters: ['counters', 'queuedFrames'],
   };
 }
 
