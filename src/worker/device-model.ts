@@ -37,6 +37,8 @@ interface ModelDevice {
   device: Device;
   /** Where the vCPU has each of the device's mappings, by ordinal (from the load message). */
   placed: { start: number; mapped: boolean }[];
+  /** Forget the level each IRQ line was last sent at (before a state load: the vCPU's bus released them). */
+  forgetLevels: (() => void)[];
   blocks: Map<number, RegisterBlock>;
   timers: Map<number, () => void>;
   inbound: readonly string[];
@@ -172,13 +174,13 @@ export class DeviceModel {
         const make = DEVICE_KINDS[m.kind];
         if (!make) throw new Error(`the device model cannot run a '${m.kind}'`);
         const device = make(m.config);
-        const d: ModelDevice = { device, placed: m.mappings, blocks: new Map(), timers: new Map(), inbound: m.inbound, sabotage: null };
+        const d: ModelDevice = { device, placed: m.mappings, forgetLevels: [], blocks: new Map(), timers: new Map(), inbound: m.inbound, sabotage: null };
         this.devices.set(m.id, d);
         device.attach(this.context(d));
         const pci = device as Device & { attachPci?: (ctx: { intx: IrqLine; busMasterEnabled(): boolean }) => void; pci?: { bars: readonly { index: number; block: RegisterBlock }[] } };
         if (m.pci && pci.attachPci && pci.pci) {
           for (const bar of pci.pci.bars) d.blocks.set(BAR_KEY + bar.index, bar.block);
-          pci.attachPci({ intx: this.irqLine(-1), busMasterEnabled: () => this.responder.callback(CB_BUS_MASTER, 0, 0, 0) === 1 });
+          pci.attachPci({ intx: this.irqLine(d, -1), busMasterEnabled: () => this.responder.callback(CB_BUS_MASTER, 0, 0, 0) === 1 });
         }
         m.outbound.forEach((name, index) => {
           (device as unknown as Record<string, unknown>)[name] = (v: number | Uint8Array) => {
@@ -199,6 +201,16 @@ export class DeviceModel {
       case 'remove':
         this.devices.delete(m.id);
         return 0;
+      case 'restore': {
+        // The machine loads a snapshot: its bus let go of every line first, so each level is sent again.
+        const d = this.device(m.id);
+        for (const f of d.forgetLevels) f();
+        d.device.loadState(m.state);
+        return 0;
+      }
+      case 'reset':
+        this.device(m.id).device.reset();
+        return 0;
       case 'sabotage':
         this.device(m.id).sabotage = m.mode;
         return 0;
@@ -211,8 +223,9 @@ export class DeviceModel {
   }
 
   /** An IRQ line whose level changes go to the vCPU; the first set after a load always goes. */
-  private irqLine(line: number): IrqLine {
+  private irqLine(d: ModelDevice, line: number): IrqLine {
     let level: boolean | null = null;
+    d.forgetLevels.push(() => (level = null));
     const set = (v: boolean) => {
       if (v === level) return;
       level = v;
@@ -268,7 +281,7 @@ export class DeviceModel {
       mapMmio: (start, length, block) => mapping(start, length, block),
       irq: (line) => {
         let l = lines.get(line);
-        if (!l) lines.set(line, (l = this.irqLine(line)));
+        if (!l) lines.set(line, (l = this.irqLine(d, line)));
         return l;
       },
       dma: {

@@ -133,4 +133,32 @@ describe('DevicePaths', () => {
     expect(Object.getOwnPropertyDescriptor(nic, 'counters')).toBeUndefined();
     expect(nic.counters.dropStopped).toBe(1);
   });
+
+  it('a machine snapshot and reboot reach the copy that runs: the same as direct', () => {
+    const session = (path: 'direct' | 'emulated') => {
+      const r = uartRig(inThreadDeviceModel);
+      const uart = r.device as Uart16550A;
+      r.paths.switchNow('com1', path);
+      r.t.out8(COM1 + 2, 0xc1); // FIFO on, trigger at 14
+      r.t.out8(COM1 + 1, 0x01); // receive interrupt on
+      r.t.out8(COM1 + 4, 0x08); // OUT2
+      uart.receive([0x61, 0x62]);
+      r.t.advance(10_000_000); // the character timeout
+      const seen = [r.t.irqLevel(4), r.t.in8(COM1 + 2), r.t.in8(COM1 + 5)];
+      const saved = uart.saveState();
+      uart.reset();
+      seen.push(r.t.irqLevel(4), r.t.in8(COM1 + 5), r.t.in8(COM1 + 1));
+      // As Machine.loadState does: the bus lets go of every line, then each device drives its own again.
+      r.t.bus.releaseIrqLines();
+      uart.loadState(saved);
+      seen.push(r.t.irqLevel(4), r.t.in8(COM1 + 2), r.t.in8(COM1), r.t.in8(COM1), r.t.in8(COM1 + 5), r.t.irqLevel(4));
+      return { seen, traps: r.t.stats('com1').traps };
+    };
+    const direct = session('direct');
+    const emulated = session('emulated');
+    expect(direct.seen.slice(0, 2)).toEqual([1, 0xcc]);
+    expect(direct.seen.slice(6, 8)).toEqual([1, 0xcc]);
+    expect(emulated.seen).toEqual(direct.seen);
+    expect(emulated.traps).toBe(11); // the port accesses; save, reset and load are control requests, not traps
+  });
 });

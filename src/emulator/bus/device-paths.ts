@@ -68,6 +68,9 @@ export type DeviceModelControl =
     mappings: { start: number; mapped: boolean }[];
   }
   | { op: 'save'; id: number }
+  /** Device.loadState and Device.reset of the copy in the device model (a machine snapshot, a reboot). */
+  | { op: 'restore'; id: number; state: DeviceState }
+  | { op: 'reset'; id: number }
   | { op: 'remove'; id: number }
   /** Test hook: the device's next register access throws, or never answers. */
   | { op: 'sabotage'; id: number; mode: 'throw' | 'hang' }
@@ -336,6 +339,23 @@ export class DevicePaths implements RemoteDispatch {
     for (const name of e.spec.getters ?? []) {
       Object.defineProperty(dev, name, { configurable: true, get: () => this.get(e, name) });
     }
+    // A machine snapshot or reboot while the device is emulated reaches the copy that runs.
+    dev.saveState = () => this.remoteSave(e);
+    dev.loadState = (st: DeviceState) => this.remoteControl(e, { op: 'restore', id: e.id, state: st }, 'load its state');
+    dev.reset = () => this.remoteControl(e, { op: 'reset', id: e.id }, 'reset');
+  }
+
+  private remoteSave(e: Entry): DeviceState {
+    if (e.failed !== null || !this.link) throw new Error(`${e.device.name}: its device model failed; switch it to direct to save it`);
+    this.link.post({ op: 'save', id: e.id });
+    this.control(e);
+    return this.takeReply(e.id, 'state') as DeviceState;
+  }
+
+  private remoteControl(e: Entry, m: DeviceModelControl, what: string): void {
+    if (e.failed !== null || !this.link) throw new Error(`${e.device.name}: its device model failed; switch it to direct to ${what}`);
+    this.link.post(m);
+    this.control(e);
   }
 
   /** A property of an emulated device, read in the device model (its counters go on growing there). */
@@ -386,6 +406,9 @@ export class DevicePaths implements RemoteDispatch {
     const dev = e.device as unknown as Record<string, unknown>;
     for (const method of e.spec.inbound) delete dev[method];
     for (const name of e.spec.getters ?? []) delete dev[name];
+    delete dev.saveState;
+    delete dev.loadState;
+    delete dev.reset;
     e.path = 'direct';
     e.failed = null;
     this.bus.stats.paths[e.row] = PATH_DIRECT;
