@@ -184,8 +184,6 @@ export class DevicePaths implements RemoteDispatch {
       let ordinal = 0;
       attach({
         ...ctx,
-        clock: ctx.clock,
-        dma: ctx.dma,
         mapPorts: (start, length, block) => {
           entry.keys.set(block, ordinal++);
           const m = ctx.mapPorts(start, length, block);
@@ -533,9 +531,8 @@ export class DevicePaths implements RemoteDispatch {
     if (e.failed !== null) return dir === IOREQ_READ ? NaN : 1;
     if (this.current !== null) throw new Error(`${e.device.name}: a configuration cycle inside a round trip`);
     const what = `configuration ${dir === IOREQ_READ ? 'read' : `write of ${hex(value)}`} (${size} bytes) at ${hex(offset)}`;
-    const v = this.roundTrip(e, IOREQ_TYPE_PCI_CONFIG, 0, offset, dir, value, what, false, size);
-    // A failed round trip answers all ones; the bus then reads all ones too, not the bus's own value.
-    return v;
+    // A round trip that fails answers all ones, as a read of a function that stopped responding would.
+    return this.roundTrip(e, IOREQ_TYPE_PCI_CONFIG, 0, offset, dir, value, what, false, size);
   }
 
   private fireTimer(e: Entry, modelId: number): void {
