@@ -28,6 +28,8 @@ export interface Case {
   rig(): Rig;
   /** Steps a guest and the machine take; each returns what it read. */
   steps: ((r: Rig) => number[])[];
+  /** Every port the device answers once the first step has run (for the random accesses). */
+  ports: number[];
 }
 
 const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
@@ -44,9 +46,14 @@ export function uartRig(connect: DeviceModelConnector): Rig {
 }
 
 export const COM1 = 0x3f8;
+
+function range(start: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => start + i);
+}
 const uartCase = (connect: DeviceModelConnector): Case => ({
   name: 'uart (com1)',
   rig: () => uartRig(connect),
+  ports: range(COM1, 8),
   steps: [
     ({ t }) => {
       t.out8(COM1 + 3, 0x80);
@@ -278,10 +285,10 @@ const ideSteps: Case['steps'] = [
 
 export function pathCases(connect: DeviceModelConnector): Case[] {
   return [
-    { name: 'ide (PIIX3, ATA disk and ATAPI CD)', rig: () => ideRig(connect), steps: ideSteps },
+    { name: 'ide (PIIX3, ATA disk and ATAPI CD)', rig: () => ideRig(connect), steps: ideSteps, ports: [...range(0x1f0, 8), 0x3f6, ...range(0x170, 8), 0x376, ...range(BMIBA, 16)] },
     uartCase(connect),
-    { name: 'ne2000 (RTL8029 on PCI)', rig: () => ne2000Rig(connect, 'pci'), steps: ne2000Steps(BAR0, PCI_IRQ) },
-    { name: 'ne2000 (ISA)', rig: () => ne2000Rig(connect, 'isa'), steps: ne2000Steps(0x300, 9) },
+    { name: 'ne2000 (RTL8029 on PCI)', rig: () => ne2000Rig(connect, 'pci'), steps: ne2000Steps(BAR0, PCI_IRQ), ports: range(BAR0, 0x20) },
+    { name: 'ne2000 (ISA)', rig: () => ne2000Rig(connect, 'isa'), steps: ne2000Steps(0x300, 9), ports: range(0x300, 0x20) },
   ];
 }
 
