@@ -311,6 +311,7 @@ export class Mc146818Rtc implements Device {
 
   loadState(s: DeviceState): void {
     this.state = RTC_STATE.load(s, this.name);
+    if (!this.ctx) return; // not attached yet: no clock to arm a timer on, no line to drive
     // The timer and the IRQ pin as they were, not re-derived: a pending interrupt stays pending.
     this.startTimer();
     this.irq.set(this.state.irqOut);
