@@ -10,6 +10,8 @@ import { bundle } from '../../bin/bundle.mjs';
 import { nodeDeviceModelConnector } from './device-model-spawn.ts';
 import type { DeviceModelConnector, DeviceModelLink } from '../emulator/bus/device-paths.ts';
 import { COM1, pathCases, runCase, uartRig } from '../emulator/bus/device-paths.cases.ts';
+import { Uart16550A } from '../emulator/devices/uart.ts';
+import { uartSpec } from '../emulator/machine/switchable.ts';
 
 let connect: DeviceModelConnector;
 const links: DeviceModelLink[] = [];
@@ -48,15 +50,25 @@ describe('the device model in a worker thread', () => {
     r.paths.timeoutMs = 300;
     let stops = 0;
     r.paths.onFailure = () => stops++;
+    // A second device in the same device model goes down with it.
+    const com2 = new Uart16550A({ name: 'com2', port: 0x2f8, irq: 3 });
+    r.paths.register(com2, uartSpec({ name: 'com2', port: 0x2f8, irq: 3 }));
+    r.t.attach(com2);
     r.t.out8(COM1 + 7, 0x44);
+    r.t.out8(0x2f8 + 7, 0x22);
     r.paths.switchNow('com1', 'emulated');
+    r.paths.switchNow('com2', 'emulated');
     expect(r.t.in8(COM1 + 7)).toBe(0x44);
     r.paths.sabotage('com1', 'hang');
     expect(r.t.in8(COM1 + 5)).toBe(0xff);
     expect(stops).toBe(1);
-    expect(r.paths.failure).toBe('the device model of com1 stopped answering (no answer within 300 ms) on a port read of 1 at offset 0x5; the machine is paused (switch com1 to direct to resume)');
+    expect(r.paths.failure).toBe('the device model of com1 stopped answering (no answer within 300 ms) on a port read of 1 at offset 0x5; the machine is paused (switch com1, com2 to direct to resume)');
+    expect(r.t.in8(0x2f8 + 7)).toBe(0xff);
     r.paths.switchNow('com1', 'direct');
+    expect(r.paths.failure).not.toBeNull();
+    r.paths.switchNow('com2', 'direct');
     expect(r.paths.failure).toBeNull();
+    expect(r.t.in8(0x2f8 + 7)).toBe(0x22);
     expect(logs.some((l) => /com1: the device model could not hand its state back; the device continues from its state at/.test(l))).toBe(true);
     expect(r.t.in8(COM1 + 7)).toBe(0x44);
     // A new device model is started for the next switch.

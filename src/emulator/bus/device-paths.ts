@@ -125,6 +125,8 @@ interface Entry {
   handedOverAt: number;
   /** Set when the device model failed this device (the machine pauses). */
   failed: string | null;
+  /** The device model that held it is gone (stopped answering and was terminated): its state is lost with it. */
+  lost: boolean;
 }
 
 export interface DevicePathInfo {
@@ -176,7 +178,7 @@ export class DevicePaths implements RemoteDispatch {
     this.bus.trackTimers.add(device.name);
     const entry: Entry = {
       device, spec, row: -1, path: 'direct', id: 0, keys: new Map(), intx: null, pciCtx: null, mappings: [], remoteTimers: new Map(),
-      handedOver: null, handedOverAt: 0, failed: null,
+      handedOver: null, handedOverAt: 0, failed: null, lost: false,
     };
     // Learn which blocks the device maps as it attaches (the device model's copy maps them in the same order).
     const attach = device.attach.bind(device);
@@ -313,6 +315,7 @@ export class DevicePaths implements RemoteDispatch {
     e.handedOver = state;
     e.handedOverAt = this.bus.clock.now();
     e.failed = null;
+    e.lost = false;
     const config: unknown = typeof e.spec.config === 'function' ? (e.spec.config as () => unknown)() : e.spec.config;
     const mappings = e.mappings.map((m) => ({ start: m.start, mapped: m.mapped }));
     link.post({ op: 'load', id: e.id, kind: e.spec.kind, config, pci: e.pciCtx !== null, mappings, state, inbound: e.spec.inbound, outbound: e.spec.outbound });
@@ -378,7 +381,7 @@ export class DevicePaths implements RemoteDispatch {
   private toDirect(e: Entry): void {
     let state: DeviceState | null = null;
     let how = '';
-    if (this.link && (e.failed === null || !e.failed.includes('stopped answering'))) {
+    if (this.link && !e.lost) {
       try {
         this.link.post({ op: 'save', id: e.id });
         this.control(e);
@@ -409,6 +412,7 @@ export class DevicePaths implements RemoteDispatch {
     delete dev.reset;
     e.path = 'direct';
     e.failed = null;
+    e.lost = false;
     this.bus.stats.paths[e.row] = PATH_DIRECT;
     e.device.loadState(state);
     if (!this.entries.some((x) => x.failed !== null)) this.failure = null;
@@ -499,14 +503,25 @@ export class DevicePaths implements RemoteDispatch {
     const timeout = err instanceof IoreqError && err.reason === 'timeout';
     const why = timeout ? `stopped answering (no answer within ${this.timeoutMs} ms)` : `threw: ${(err as Error).message}`;
     e.failed = `the device model of ${e.device.name} ${why} on a ${what}`;
-    this.failure = `${e.failed}; the machine is paused (switch ${e.device.name} to direct to resume)`;
-    this.log(this.failure);
+    const affected = [e];
     if (timeout) {
-      // A device model that stopped answering cannot be trusted with the slot again.
+      // A device model that stopped answering cannot be trusted with the slot again: it is
+      // stopped, and every device it held goes with it (each resumes from its state at its switch).
       this.link?.close();
       this.link = null;
       this.requester = null;
+      for (const x of this.entries) {
+        if (x.path !== 'emulated') continue;
+        x.lost = true;
+        if (x !== e) {
+          x.failed = `the device model holding ${x.device.name} was stopped when ${e.device.name}'s stopped answering`;
+          affected.push(x);
+        }
+      }
     }
+    const names = affected.map((x) => x.device.name).join(', ');
+    this.failure = `${e.failed}; the machine is paused (switch ${names} to direct to resume)`;
+    this.log(this.failure);
     this.onFailure();
   }
 
