@@ -374,7 +374,8 @@ export class Machine {
     } while (!this.cpu.halted && this.stopped === null && this.paths.failure === null && this.pendingReset === null && performance.now() < end);
     const halted = this.cpu.halted && this.pendingReset === null;
     const sleepMs = halted && !this.deterministic ? this.nextWakeMs() : 0;
-    return { instructions, halted, sleepMs, stopped: this.stopped };
+    // A failed device model pauses the machine: the host sees why instead of spinning on empty slices.
+    return { instructions, halted, sleepMs, stopped: this.stopped ?? this.paths.failure };
   }
 
   /**
