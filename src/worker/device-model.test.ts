@@ -44,9 +44,8 @@ describe('the device model in a worker thread', () => {
   }, 60_000);
 
   it('a device model that stops answering pauses the machine with a plain report; direct resumes from the state handed over', () => {
-    const r = uartRig(connect);
     const logs: string[] = [];
-    (r.paths as unknown as { log: (m: string) => void }).log = (m) => logs.push(m);
+    const r = uartRig(connect, (m) => logs.push(m));
     r.paths.timeoutMs = 300;
     let stops = 0;
     r.paths.onFailure = () => stops++;

@@ -34,9 +34,9 @@ export interface Case {
 
 const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
 
-export function uartRig(connect: DeviceModelConnector): Rig {
+export function uartRig(connect: DeviceModelConnector, log?: (message: string) => void): Rig {
   const t = createTestBus();
-  const paths = new DevicePaths(t.bus, connect);
+  const paths = new DevicePaths(t.bus, connect, log);
   const uart = new Uart16550A({ name: 'com1', port: 0x3f8, irq: 4 });
   paths.register(uart, uartSpec({ name: 'com1', port: 0x3f8, irq: 4 }));
   t.attach(uart);
