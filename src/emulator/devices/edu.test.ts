@@ -137,6 +137,6 @@ describe('edu', () => {
     t.advance(1_000_000);
     expect(r(EDU.DMA_CMD) & 1).toBe(0);
     expect([...dev.state.buffer.subarray(0, 2)]).toEqual([9, 9]);
-    expect(() => dev.loadState({ ...saved, buffer: new Uint8Array(2) })).toThrow(/edu state: buffer/);
+    expect(() => dev.loadState({ ...saved, buffer: new Uint8Array(2) })).toThrow(/buffer/);
   });
 });

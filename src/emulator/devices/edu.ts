@@ -15,6 +15,7 @@
  */
 import type { AccessSize, DeviceContext, DeviceState, IrqLine, TimerId } from '../bus/device.ts';
 import type { PciContext, PciDevice, PciFunctionSpec } from '../pci/pci-function.ts';
+import { bytes, deadline, int, real, record, u32, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 
 export const EDU = {
   ID: 0x00, LIVENESS: 0x04, FACTORIAL: 0x08, STATUS: 0x20, IRQ_STATUS: 0x24, IRQ_RAISE: 0x60, IRQ_ACK: 0x64,
@@ -35,32 +36,34 @@ export const EDU_BUFFER = 0x40000;
 export const EDU_BUFFER_SIZE = 4096;
 const DMA_MASK = (1 << 28) - 1;
 const DELAY_NS = 10_000;
-const STATE_VERSION = 1;
 
-export interface EduState {
-  version: number;
-  liveness: number;
-  factorial: number;
-  status: number;
-  irqStatus: number;
-  /** DMA registers (64-bit in QEMU: the high halves are kept and, beyond the mask, clamped away). */
-  dmaSrc: number;
-  dmaSrcHi: number;
-  dmaDst: number;
-  dmaDstHi: number;
-  dmaCount: number;
-  dmaCmd: number;
-  buffer: Uint8Array;
-  /** Virtual time the factorial / the DMA completes (-1: idle). */
-  factorialAt: number;
-  dmaAt: number;
-  counters: { dmaTransfers: number; dmaBytes: number; dmaFaults: number; dmaRefused: number; badAccesses: number };
-}
+const count = real(0);
+
+/** The device's state (DESIGN.md seam 2); the pending factorial and DMA as deadlines, re-armed on load. */
+export const EDU_STATE = vmstate('edu', 1, {
+  liveness: u32,
+  factorial: u32,
+  status: int(0, 0xff),
+  irqStatus: u32,
+  /** DMA registers (64-bit in QEMU: the high halves are kept; a device-side high half refuses the transfer). */
+  dmaSrc: u32,
+  dmaSrcHi: u32,
+  dmaDst: u32,
+  dmaDstHi: u32,
+  dmaCount: u32,
+  dmaCmd: int(0, 7),
+  buffer: bytes(EDU_BUFFER_SIZE),
+  /** Virtual time the factorial / the DMA completes, null when idle. */
+  factorialAt: deadline,
+  dmaAt: deadline,
+  counters: record({ dmaTransfers: count, dmaBytes: count, dmaFaults: count, dmaRefused: count, badAccesses: count }),
+});
+export type EduState = VmStateOf<typeof EDU_STATE>;
 
 function initialState(): EduState {
   return {
-    version: STATE_VERSION, liveness: 0, factorial: 0, status: 0, irqStatus: 0, dmaSrc: 0, dmaSrcHi: 0, dmaDst: 0, dmaDstHi: 0,
-    dmaCount: 0, dmaCmd: 0, buffer: new Uint8Array(EDU_BUFFER_SIZE), factorialAt: -1, dmaAt: -1,
+    liveness: 0, factorial: 0, status: 0, irqStatus: 0, dmaSrc: 0, dmaSrcHi: 0, dmaDst: 0, dmaDstHi: 0,
+    dmaCount: 0, dmaCmd: 0, buffer: new Uint8Array(EDU_BUFFER_SIZE), factorialAt: null, dmaAt: null,
     counters: { dmaTransfers: 0, dmaBytes: 0, dmaFaults: 0, dmaRefused: 0, badAccesses: 0 },
   };
 }
@@ -186,13 +189,13 @@ export class EduDevice implements PciDevice {
   }
 
   private armFactorial(): void {
-    if (!this.ctx || this.state.factorialAt < 0) return;
+    if (!this.ctx || this.state.factorialAt === null) return;
     this.ctx.clock.cancelTimer(this.factorialTimer);
     this.factorialTimer = this.ctx.clock.setTimer(this.state.factorialAt, () => this.factorialDone());
   }
 
   private armDma(): void {
-    if (!this.ctx || this.state.dmaAt < 0) return;
+    if (!this.ctx || this.state.dmaAt === null) return;
     this.ctx.clock.cancelTimer(this.dmaTimer);
     this.dmaTimer = this.ctx.clock.setTimer(this.state.dmaAt, () => this.dmaDone());
   }
@@ -205,7 +208,7 @@ export class EduDevice implements PciDevice {
 
   private factorialDone(): void {
     const s = this.state;
-    s.factorialAt = -1;
+    s.factorialAt = null;
     s.factorial = factorial32(s.factorial);
     s.status &= ~EDU_STATUS_COMPUTING;
     if (s.status & EDU_STATUS_IRQFACT) this.raise(EDU_IRQ_FACTORIAL);
@@ -214,7 +217,7 @@ export class EduDevice implements PciDevice {
   /** The transfer: guest memory (clamped to the DMA mask) to or from the buffer, through the bus's DMA handle. */
   private dmaDone(): void {
     const s = this.state;
-    s.dmaAt = -1;
+    s.dmaAt = null;
     const toMemory = (s.dmaCmd & EDU_DMA_FROM_DEVICE) !== 0;
     const device = toMemory ? s.dmaSrc : s.dmaDst;
     const memory = (toMemory ? s.dmaDst : s.dmaSrc) & DMA_MASK;
@@ -237,30 +240,13 @@ export class EduDevice implements PciDevice {
   }
 
   saveState(): DeviceState {
-    const s = this.state;
-    return { ...s, buffer: s.buffer.slice(), counters: { ...s.counters } } as unknown as DeviceState;
+    return EDU_STATE.save(this.state);
   }
 
   loadState(saved: DeviceState): void {
-    const o = saved as unknown as EduState;
-    if (o.version !== STATE_VERSION) throw new Error(`edu state: version ${String(o.version)}, expected ${STATE_VERSION}`);
-    for (const f of ['liveness', 'factorial', 'status', 'irqStatus', 'dmaSrc', 'dmaSrcHi', 'dmaDst', 'dmaDstHi', 'dmaCount', 'dmaCmd'] as const) {
-      const v = o[f];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`edu state: ${f} is ${String(v)}`);
-    }
-    for (const f of ['factorialAt', 'dmaAt'] as const) {
-      if (typeof o[f] !== 'number' || !Number.isFinite(o[f]) || o[f] < -1) throw new Error(`edu state: ${f} is ${String(o[f])}`);
-    }
-    if (!(o.buffer instanceof Uint8Array) || o.buffer.length !== EDU_BUFFER_SIZE) throw new Error('edu state: buffer must be a Uint8Array of 4096 bytes');
-    const c = o.counters as unknown as Record<string, unknown> | undefined;
-    const counters = initialState().counters;
-    for (const k of Object.keys(counters) as (keyof EduState['counters'])[]) {
-      const v = c?.[k];
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`edu state: counters.${k} is ${String(v)}`);
-      counters[k] = v;
-    }
+    const state = EDU_STATE.load(saved, this.name);
     this.cancelTimers();
-    this.state = { ...o, buffer: o.buffer.slice(), counters };
+    this.state = state;
     this.updateIrq();
     this.armFactorial();
     this.armDma();

@@ -130,8 +130,10 @@ describe('VT-d registers', () => {
     const other = new IntelIommu({ ramBytes: t.ram.length });
     other.loadState(saved);
     expect(other.readRegister(VTD.FEDATA, 4)).toBe(0x41);
-    expect(() => other.loadState({ ...saved, version: 7 })).toThrow(/dmar state: version/);
+    expect(() => other.loadState({ ...saved, $version: 7 })).toThrow(/version/);
     expect(() => other.loadState({ ...saved, regs: new Uint32Array(3) })).toThrow(/regs/);
+    expect(() => other.loadState({ ...saved, nextFrcd: 8 })).toThrow(/nextFrcd/);
+    expect(other.readRegister(VTD.FEDATA, 4)).toBe(0x41);
   });
 });
 

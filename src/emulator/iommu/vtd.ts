@@ -27,8 +27,7 @@ import {
   VTD_FR_TEXT, VTD_FRCD, VTD_MAMV, VTD_NFR, VTD_WINDOW,
 } from './vtd-regs.ts';
 import { walkContext, walkPages, type QwordReader, type VtdContext } from './vtd-walk.ts';
-
-export const VTD_STATE_VERSION = 1;
+import { dwords, int, real, record, u32, vmstate, type VmStateOf } from '../bus/vmstate.ts';
 /** The interrupt address range (§3.13): writes there are interrupt requests, never translated. */
 const INTERRUPT_LO = 0xfee00000;
 const INTERRUPT_HI = 0xfeefffff;
@@ -49,40 +48,46 @@ const D_IVA = dw(VTD.IVA);
 const D_IOTLB_HI = dw(VTD.IOTLB) + 1;
 const D_FRCD = dw(VTD_FRCD);
 
-export interface VtdCounters {
-  /** Requests translated while TE was on (interrupt-range writes excluded). */
-  translations: number;
-  iotlbHits: number;
-  iotlbMisses: number;
-  contextHits: number;
-  contextMisses: number;
-  /** Requests that faulted, and what became of each: a record, collapsed into one, dropped (PFO), not recorded (FPD). */
-  faults: number;
-  faultsRecorded: number;
-  faultsCollapsed: number;
-  faultsDropped: number;
-  faultsSuppressed: number;
-  /** Fault events sent as an MSI. */
-  faultEvents: number;
-  contextInvalidations: number;
-  iotlbInvalidations: number;
-  /** Register accesses the spec leaves undefined (not an aligned dword write), ignored. */
-  badAccesses: number;
-  /** GCMD commands this unit does not offer (QIE, IRE, SIRTP, SFL, EAFL, CFI), ignored. */
-  unsupportedCommands: number;
-}
+const count = real(0);
 
-export interface VtdState {
-  version: number;
-  /** The 4 KiB register window as dwords, as the guest reads it. */
-  regs: Uint32Array;
-  /** The root table address latched by the last GCMD.SRTP (RTADDR bits 63:32 and 31:0). */
-  rtaLo: number;
-  rtaHi: number;
+/**
+ * The unit's state (DESIGN.md seam 2): the register window as the guest reads it, the root
+ * table latched by the last SRTP, where the next fault record goes, and the counters. The
+ * caches are not state: a loaded unit starts with them empty (as after an SRTP).
+ */
+export const VTD_STATE = vmstate('intel-iommu', 1, {
+  /** The 4 KiB register window as dwords. */
+  regs: dwords(VTD_WINDOW / 4),
+  /** The root table address latched by the last GCMD.SRTP (RTADDR bits 31:0 and 63:32). */
+  rtaLo: u32,
+  rtaHi: u32,
   /** The record the next fault goes to (QEMU's next_frcd_reg); FSTS.FRI names the first pending one. */
-  nextFrcd: number;
-  counters: VtdCounters;
-}
+  nextFrcd: int(0, VTD_NFR - 1),
+  counters: record({
+    /** Requests translated while TE was on (interrupt-range writes excluded). */
+    translations: count,
+    iotlbHits: count,
+    iotlbMisses: count,
+    contextHits: count,
+    contextMisses: count,
+    /** Requests that faulted, and what became of each: a record, collapsed into one, dropped (PFO), not recorded (FPD). */
+    faults: count,
+    faultsRecorded: count,
+    faultsCollapsed: count,
+    faultsDropped: count,
+    faultsSuppressed: count,
+    /** Fault events sent as an MSI. */
+    faultEvents: count,
+    contextInvalidations: count,
+    iotlbInvalidations: count,
+    /** Register accesses the spec leaves undefined (not an aligned dword write), ignored. */
+    badAccesses: count,
+    /** GCMD commands this unit does not offer (QIE, IRE, SIRTP, SFL, EAFL, CFI), ignored. */
+    unsupportedCommands: count,
+  }),
+});
+export type VtdState = VmStateOf<typeof VTD_STATE>;
+export type VtdCounters = VtdState['counters'];
 
 /** One fault as the unit saw it (a decoded view; the guest's own records are the FRCD registers). */
 export interface VtdFault {
@@ -102,7 +107,7 @@ const newCounters = (): VtdCounters => ({
 });
 
 function initialState(): VtdState {
-  return { version: VTD_STATE_VERSION, regs: DWORD_RESET.slice(), rtaLo: 0, rtaHi: 0, nextFrcd: 0, counters: newCounters() };
+  return { regs: DWORD_RESET.slice(), rtaLo: 0, rtaHi: 0, nextFrcd: 0, counters: newCounters() };
 }
 
 export interface IntelIommuOptions {
@@ -438,27 +443,11 @@ export class IntelIommu implements Device {
   }
 
   saveState(): DeviceState {
-    const s = this.state;
-    return { ...s, regs: s.regs.slice(), counters: { ...s.counters } } as unknown as DeviceState;
+    return VTD_STATE.save(this.state);
   }
 
   loadState(saved: DeviceState): void {
-    const o = saved as Partial<VtdState>;
-    if (o.version !== VTD_STATE_VERSION) throw new Error(`dmar state: version ${String(o.version)}, expected ${VTD_STATE_VERSION}`);
-    if (!(o.regs instanceof Uint32Array) || o.regs.length !== VTD_WINDOW / 4) throw new Error('dmar state: regs must be a Uint32Array of 1024 dwords');
-    for (const f of ['rtaLo', 'rtaHi'] as const) {
-      const v = o[f];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`dmar state: ${f} is ${String(v)}`);
-    }
-    if (typeof o.nextFrcd !== 'number' || !Number.isInteger(o.nextFrcd) || o.nextFrcd < 0 || o.nextFrcd >= VTD_NFR) throw new Error(`dmar state: nextFrcd is ${String(o.nextFrcd)}`);
-    const counters = newCounters();
-    const c = (o.counters ?? {}) as unknown as Record<string, unknown>;
-    for (const k of Object.keys(counters) as (keyof VtdCounters)[]) {
-      const v = c[k];
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`dmar state: counters.${k} is ${String(v)}`);
-      counters[k] = v;
-    }
-    this.state = { version: VTD_STATE_VERSION, regs: o.regs.slice(), rtaLo: o.rtaLo!, rtaHi: o.rtaHi!, nextFrcd: o.nextFrcd, counters };
+    this.state = VTD_STATE.load(saved, this.name);
     this.flushCaches();
   }
 }
