@@ -700,6 +700,33 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'IDE after a bus-master DMA: the guest cleared the BMIDE interrupt bit, INTRQ still pending',
+    pci: true,
+    build: (t) => [ideBuild(t)],
+    drive: ({ t }) => {
+      const prd = new DataView(t.ram.buffer, 0x1000, 8);
+      prd.setUint32(0, 0x20000, true);
+      prd.setUint32(4, 0x80000000 | 512, true);
+      t.out32(BMIBA + 4, 0x1000);
+      ideSelect(t, 2, 1);
+      t.out8(0x1f7, 0xc8);
+      t.out8(BMIBA, 0x09);
+      t.out8(BMIBA, 0x08); // stop the engine
+      t.out8(BMIBA + 2, 0x04); // clear the interrupt bit, as Linux's ata_bmdma_irq_clear does first
+      expect(t.irqLevel(14)).toBe(1);
+    },
+    loaded: ({ t }) => {
+      expect(t.irqLevel(14)).toBe(1);
+      expect(t.in8(BMIBA + 2) & 0x04).toBe(0);
+    },
+    step: ({ t }) => [t.in8(BMIBA + 2), t.irqLevel(14), t.in8(0x1f7), t.irqLevel(14), t.in8(BMIBA + 2)],
+    lines: [14, 15],
+    corrupt: {
+      change: (s) => ({ ...s, channels: (s.channels as Record<string, unknown>[]).map((c) => ({ ...c, bm: { ...(c.bm as object), prd: 2 ** 32 } })) }),
+      message: `piix3-ide ide: state field 'channels[0].bm.prd' must be a number 0..4294967295, got 4294967296`,
+    },
+  },
+  {
     name: 'IDE CD-ROM mid-PIO READ(10) (1000 of 2048 bytes of the first DRQ block read, a second block due)',
     pci: true,
     build: (t) => [ideBuild(t)],

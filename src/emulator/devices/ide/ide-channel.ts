@@ -758,7 +758,10 @@ export class IdeChannel {
       d.multiple = sd.multiple;
       if (d.cdrom && sd.atapi) d.cdrom.state = sd.atapi;
     });
-    this.setIntrq(st.intrq);
+    // INTRQ drives the line again; the BMIDE interrupt bit stays as saved (the guest may have
+    // cleared it while INTRQ is still pending: setIntrq would set it once more).
+    this.intrq = st.intrq;
+    this.irq?.set(st.intrq && (this.control & CTL_NIEN) === 0);
   }
 }
 
