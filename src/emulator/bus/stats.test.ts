@@ -62,4 +62,28 @@ describe('DeviceStats', () => {
     stats.addTime(a, 10e6, 16);
     expect(time(a) - t).toBe(10e6 + 15 * 50_000);
   });
+
+  it('keeps a log2 histogram of round trips with its maximum, from which the median and 99th percentile are read', () => {
+    const stats = new DeviceStats();
+    const a = stats.add({ name: 'com1' });
+    const b = stats.add({ name: 'ne2k' });
+    expect(stats.rttPercentile(a, 0.5)).toBe(0);
+    // 98 answers under 1 µs, one of 3 µs, one of 20 ms.
+    for (let i = 0; i < 98; i++) stats.roundTrip(a, 600);
+    stats.roundTrip(a, 3_000);
+    stats.roundTrip(a, 20e6);
+    const s = stats.snapshot().devices[a];
+    expect([s.rtt0, s.rtt2, s.rtt15, s.rttMaxNs]).toEqual([98, 1, 1, 20e6]);
+    expect(stats.rttPercentile(a, 0.5)).toBe(1_000);
+    expect(stats.rttPercentile(a, 0.99)).toBe(4_000);
+    expect(stats.rttPercentile(a, 1)).toBe(20e6);
+    expect(stats.snapshot().devices[b].rtt0).toBe(0);
+    // The new columns come after the old ones, whose positions do not move.
+    expect(STAT_FIELDS.indexOf('dropLink')).toBe(22);
+    expect(STAT_FIELDS.slice(23, 28)).toEqual(['directAccesses', 'bufferedWrites', 'modelTimeNs', 'pathSwitches', 'rttMaxNs']);
+    // The path of each row is not a counter: clearing the counters keeps it.
+    stats.paths[a] = 2;
+    stats.clear();
+    expect(stats.paths[a]).toBe(2);
+  });
 });
