@@ -36,6 +36,18 @@ describe.skipIf(!have('firmware/bios.bin'))('guests without a VT-d driver, with 
     expect(found).toBeGreaterThan(0);
     expect(new DataView(ram.buffer, found + 56, 4).getUint32(0, true)).toBe(0xfed90000);
     expect(m.iommu?.describe().translation).toBe(false);
+    // The machine's state carries the unit's and edu's (their schemas), and loads into a twin.
+    const config = { ...m.config, edu: true };
+    const a = createMachine(config);
+    a.run(2_000_000);
+    a.iommu!.writeRegister(0x3c, 4, 0x41);
+    const saved = a.saveState();
+    expect(Object.keys(saved.devices)).toEqual(expect.arrayContaining(['dmar', 'edu']));
+    const b = createMachine(config);
+    b.loadState(saved);
+    expect(b.iommu!.readRegister(0x3c, 4)).toBe(0x41);
+    expect(b.iommu!.state.regs).toEqual(a.iommu!.state.regs);
+    expect(b.edu!.state).toEqual(a.edu!.state);
   });
 
   it.skipIf(!have('memtest-floppy/memtest.img'))('memtest86+ starts its first pass from the floppy (ISA DMA through the unit, which stays off)', { timeout: 300_000 }, async () => {
