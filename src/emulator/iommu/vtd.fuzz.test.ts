@@ -119,6 +119,10 @@ describe('VT-d fuzz', () => {
           expect(t.mmioRead32(VTD_BASE + VTD.IOTLB + 4) >>> 31).toBe(0);
         }
         accesses += n * 6;
+      } else if (op === 70 && rand() % 16 === 0) {
+        // The panel's view of a source over the same garbage: bounded by its budget.
+        const v = iommu.describeContext(rand() & 0x1f, 4096);
+        expect(v.runs.length).toBeLessThanOrEqual(4096);
       } else {
         // Translations from a few sources (the ones with garbage context entries) and random ones.
         const near = rand() % 2 === 0;

@@ -394,6 +394,24 @@ describe('VT-d fault recording', () => {
   });
 });
 
+describe('VT-d context view', () => {
+  it("summarises a source's mappings as runs, from its tables, and says why a source has none", () => {
+    const { iommu, tables, slpt } = translating();
+    for (let i = 0; i < 4; i++) tables.map(slpt, 0x10000 + i * 4096, 0x300000 + i * 4096);
+    tables.map(slpt, 0x14000, 0x400000, 1);
+    tables.map(slpt, 0x40000000 - 4096, 0x500000);
+    const v = iommu.describeContext(0x28);
+    expect(v).toMatchObject({ sourceId: '00:05.0', present: true, domain: 1, levels: 3, truncated: false });
+    expect(v.runs).toEqual([
+      { iova: 0x10000, phys: 0x300000, pages: 4, read: true, write: true },
+      { iova: 0x14000, phys: 0x400000, pages: 1, read: true, write: false },
+      { iova: 0x3ffff000, phys: 0x500000, pages: 1, read: true, write: true },
+    ]);
+    expect(iommu.describeContext(0x30)).toMatchObject({ present: false, fault: 'context entry not present', runs: [] });
+    expect(iommu.describeContext(0x28, 10).truncated).toBe(true);
+  });
+});
+
 describe('MSI decoding', () => {
   it('gives the local APIC vector, delivery mode, trigger, destination and mode', () => {
     const got: unknown[] = [];

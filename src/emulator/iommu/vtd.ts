@@ -442,6 +442,53 @@ export class IntelIommu implements Device {
     };
   }
 
+  /**
+   * What the guest has set up for source id `sid`, read from its tables now (not from the
+   * caches, which it changes nothing in): the context's domain and levels, and the mapped
+   * pages summarised as runs (consecutive IOVA pages onto consecutive physical pages with
+   * the same rights). Reads at most `budget` page-table entries (`truncated` says so), so a
+   * garbage table costs a bounded time. For the page's IOMMU panel.
+   */
+  describeContext(sid: number, budget = 1 << 16): {
+    sourceId: string; present: boolean; fault?: string; domain?: number; levels?: number;
+    runs: { iova: number; phys: number; pages: number; read: boolean; write: boolean }[]; truncated: boolean;
+  } {
+    const s = this.state;
+    const e = new Uint32Array(2);
+    const source = formatSourceId(sid);
+    const found = walkContext(s.rtaLo, s.rtaHi, sid, this.read, e);
+    if (typeof found === 'number') return { sourceId: source, present: false, fault: VTD_FR_TEXT[found], runs: [], truncated: false };
+    const runs: { iova: number; phys: number; pages: number; read: boolean; write: boolean }[] = [];
+    let reads = 0;
+    let truncated = false;
+    const leaf = (iova: number, phys: number, rights: number) => {
+      const last = runs.at(-1);
+      const read = (rights & 1) !== 0;
+      const write = (rights & 2) !== 0;
+      if (last && last.iova + last.pages * 4096 === iova && last.phys + last.pages * 4096 === phys && last.read === read && last.write === write) last.pages++;
+      else runs.push({ iova, phys, pages: 1, read, write });
+    };
+    const walk = (table: number, level: number, base: number, rights: number): void => {
+      // Level 3 covers 1 GiB an entry; only the first 4 entries reach 32-bit addresses.
+      const entries = level === 3 ? 4 : 512;
+      for (let i = 0; i < entries && !truncated; i++) {
+        if (++reads > budget) {
+          truncated = true;
+          return;
+        }
+        if (!this.read((table + i * 8) >>> 0, e)) return;
+        const r = rights & e[0] & 3;
+        if (r === 0 || e[1] !== 0 || (level > 1 && (e[0] & 0x80) !== 0)) continue;
+        const iova = base + i * 2 ** (12 + 9 * (level - 1));
+        const next = (e[0] & 0xfffff000) >>> 0;
+        if (level === 1) leaf(iova, next, r);
+        else walk(next, level - 1, iova, r);
+      }
+    };
+    walk(found.slptptr, found.levels, 0, 3);
+    return { sourceId: source, present: true, domain: found.did, levels: found.levels, runs, truncated };
+  }
+
   saveState(): DeviceState {
     return VTD_STATE.save(this.state);
   }
