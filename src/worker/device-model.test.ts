@@ -31,7 +31,7 @@ afterAll(() => {
 });
 
 describe('the device model in a worker thread', () => {
-  it.each(['ide (PIIX3, ATA disk and ATAPI CD)', 'uart (com1)', 'ne2000 (RTL8029 on PCI)', 'ne2000 (ISA)'])('%s: the same trace direct, emulated and switched', (name) => {
+  it.each(['edu (MMIO, timers, DMA)', 'ide (PIIX3, ATA disk and ATAPI CD)', 'uart (com1)', 'ne2000 (RTL8029 on PCI)', 'ne2000 (ISA)'])('%s: the same trace direct, emulated and switched', (name) => {
     const c = () => pathCases(connect).find((x) => x.name === name)!;
     const direct = runCase(c(), 'direct');
     const emulated = runCase(c(), 'emulated');

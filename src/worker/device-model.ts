@@ -20,12 +20,14 @@ import { BAR_KEY, type DeviceModelControl, type DeviceModelLink, type DeviceMode
 import { Uart16550A, type UartOptions } from '../emulator/devices/uart.ts';
 import { Ne2000, type Ne2000Options } from '../emulator/devices/ne2000.ts';
 import { Piix3Ide } from '../emulator/devices/ide/piix3-ide.ts';
+import { EduDevice } from '../emulator/devices/edu.ts';
 import { sharedMedium, type SharedMedium } from '../emulator/machine/switchable.ts';
 
 /** The device classes the device model can run, by SwitchableSpec.kind. */
 export const DEVICE_KINDS: Record<string, (config: unknown) => Device> = {
   uart: (config) => new Uart16550A(config as UartOptions),
   ne2000: (config) => new Ne2000(config as Ne2000Options),
+  edu: () => new EduDevice(),
   // The drives' media are the vCPU's, moved to shared memory at the switch: both copies of the controller see one disk.
   ide: (config) => {
     const c = config as { hda?: SharedMedium; cdrom?: SharedMedium };
@@ -39,6 +41,12 @@ interface ModelDevice {
   placed: { start: number; mapped: boolean }[];
   /** Forget the level each IRQ line was last sent at (before a state load: the vCPU's bus released them). */
   forgetLevels: (() => void)[];
+  /**
+   * Set while the device is built and attached, before its state is loaded: the levels it
+   * drives then are those of a device at power-on, not of the one that moves here, whose
+   * lines the vCPU's bus still holds. Sending them would put a glitch on a line held high.
+   */
+  building: boolean;
   blocks: Map<number, RegisterBlock>;
   timers: Map<number, () => void>;
   inbound: readonly string[];
@@ -174,7 +182,7 @@ export class DeviceModel {
         const make = DEVICE_KINDS[m.kind];
         if (!make) throw new Error(`the device model cannot run a '${m.kind}'`);
         const device = make(m.config);
-        const d: ModelDevice = { device, placed: m.mappings, forgetLevels: [], blocks: new Map(), timers: new Map(), inbound: m.inbound, sabotage: null };
+        const d: ModelDevice = { device, placed: m.mappings, forgetLevels: [], building: true, blocks: new Map(), timers: new Map(), inbound: m.inbound, sabotage: null };
         this.devices.set(m.id, d);
         device.attach(this.context(d));
         const pci = device as Device & { attachPci?: (ctx: { intx: IrqLine; busMasterEnabled(): boolean }) => void; pci?: { bars: readonly { index: number; block: RegisterBlock }[] } };
@@ -190,6 +198,7 @@ export class DeviceModel {
             return this.responder.callback(CB_OUTBOUND, index, 0, n);
           };
         });
+        d.building = false;
         device.loadState(m.state);
         return 0;
       }
@@ -227,7 +236,7 @@ export class DeviceModel {
     let level: boolean | null = null;
     d.forgetLevels.push(() => (level = null));
     const set = (v: boolean) => {
-      if (v === level) return;
+      if (d.building || v === level) return;
       level = v;
       this.responder.callback(CB_IRQ, line, v ? 1 : 0, 0);
     };

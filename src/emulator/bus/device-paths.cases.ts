@@ -9,7 +9,8 @@ import { DevicePaths, type DeviceModelConnector, type DevicePath } from './devic
 import type { Device } from './device.ts';
 import { Uart16550A } from '../devices/uart.ts';
 import { Ne2000 } from '../devices/ne2000.ts';
-import { ShareableBlockDevice, ideSpec, ne2000Spec, uartSpec } from '../machine/switchable.ts';
+import { ShareableBlockDevice, eduSpec, ideSpec, ne2000Spec, uartSpec } from '../machine/switchable.ts';
+import { EDU, EduDevice } from '../devices/edu.ts';
 import { Piix3Ide } from '../devices/ide/piix3-ide.ts';
 import { MemoryBlockDevice } from '../devices/block-device.ts';
 
@@ -30,6 +31,8 @@ export interface Case {
   steps: ((r: Rig) => number[])[];
   /** Every port the device answers once the first step has run (for the random accesses). */
   ports: number[];
+  /** Its registers in memory space, if any: [base, bytes] (for the random accesses). */
+  mmio?: [number, number];
 }
 
 const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
@@ -283,8 +286,62 @@ const ideSteps: Case['steps'] = [
   },
 ];
 
+const EDU_BAR = 0xfe000000;
+
+function eduRig(connect: DeviceModelConnector): Rig {
+  const t = createTestBus({ ramBytes: 4 << 20 });
+  const paths = new DevicePaths(t.bus, connect);
+  const edu = new EduDevice();
+  paths.register(edu, eduSpec());
+  t.plugPci(edu, 4);
+  t.cfgWrite32(4, 0, 0x10, EDU_BAR);
+  t.cfgWrite(4, 0, 0x04, 2, 0x0006); // memory decode, bus master
+  t.pci.setPirq(3, 10);
+  for (let i = 0; i < 256; i++) t.ram[0x30000 + i] = (i * 7 + 3) & 0xff;
+  const sum = (b: Uint8Array) => b.reduce((a, v, i) => (a * 31 + v + i) >>> 0, 0);
+  return { t, paths, device: edu, out: [], finish: () => [`ram ${sum(t.ram.subarray(0x30000, 0x31000))}`] };
+}
+
+/** What QEMU's edu test driver does: identify, liveness, a factorial, an interrupt, DMA both ways (all MMIO). */
+const eduSteps: Case['steps'] = [
+  ({ t }) => {
+    t.mmioWrite32(EDU_BAR + EDU.LIVENESS, 0x12345678);
+    return [t.mmioRead32(EDU_BAR + EDU.ID), t.mmioRead32(EDU_BAR + EDU.LIVENESS), t.mmioRead8(EDU_BAR + EDU.ID)];
+  },
+  ({ t }) => {
+    t.mmioWrite32(EDU_BAR + EDU.STATUS, 0x80); // interrupt when the factorial is done
+    t.mmioWrite32(EDU_BAR + EDU.FACTORIAL, 10);
+    return [t.mmioRead32(EDU_BAR + EDU.STATUS), t.irqLevel(10)];
+  },
+  ({ t }) => {
+    t.advance(50_000);
+    return [t.mmioRead32(EDU_BAR + EDU.FACTORIAL), t.mmioRead32(EDU_BAR + EDU.STATUS), t.mmioRead32(EDU_BAR + EDU.IRQ_STATUS), t.irqLevel(10)];
+  },
+  ({ t }) => {
+    t.mmioWrite32(EDU_BAR + EDU.IRQ_ACK, 0xffffffff);
+    t.mmioWrite32(EDU_BAR + EDU.DMA_SRC, 0x30000);
+    t.mmioWrite32(EDU_BAR + EDU.DMA_DST, 0x40000);
+    t.mmioWrite32(EDU_BAR + EDU.DMA_COUNT, 256);
+    t.mmioWrite32(EDU_BAR + EDU.DMA_CMD, 0x05); // start, RAM to device, interrupt
+    return [t.irqLevel(10), t.mmioRead32(EDU_BAR + EDU.DMA_CMD)];
+  },
+  ({ t }) => {
+    t.advance(50_000);
+    const got = [t.irqLevel(10), t.mmioRead32(EDU_BAR + EDU.IRQ_STATUS), t.mmioRead32(EDU_BAR + EDU.DMA_CMD)];
+    t.mmioWrite32(EDU_BAR + EDU.IRQ_ACK, 0x100);
+    t.mmioWrite32(EDU_BAR + EDU.DMA_SRC, 0x40000);
+    t.mmioWrite32(EDU_BAR + EDU.DMA_DST, 0x30800);
+    t.mmioWrite32(EDU_BAR + EDU.DMA_COUNT, 256);
+    t.mmioWrite32(EDU_BAR + EDU.DMA_CMD, 0x07); // start, device to RAM, interrupt
+    t.advance(50_000);
+    got.push(t.irqLevel(10), t.mmioRead32(EDU_BAR + EDU.DMA_CMD), t.ram[0x30800], t.ram[0x308ff]);
+    return got;
+  },
+];
+
 export function pathCases(connect: DeviceModelConnector): Case[] {
   return [
+    { name: 'edu (MMIO, timers, DMA)', rig: () => eduRig(connect), steps: eduSteps, ports: [], mmio: [EDU_BAR, 0x100] },
     { name: 'ide (PIIX3, ATA disk and ATAPI CD)', rig: () => ideRig(connect), steps: ideSteps, ports: [...range(0x1f0, 8), 0x3f6, ...range(0x170, 8), 0x376, ...range(BMIBA, 16)] },
     uartCase(connect),
     { name: 'ne2000 (RTL8029 on PCI)', rig: () => ne2000Rig(connect, 'pci'), steps: ne2000Steps(BAR0, PCI_IRQ), ports: range(BAR0, 0x20) },

@@ -171,6 +171,8 @@ describe('DevicePaths', () => {
       c.steps[0](r);
       const list = c.ports;
       expect(list.every((p) => r.t.bus.io.claimed(p))).toBe(true);
+      const [base, bytes] = c.mmio ?? [0, 0];
+      expect(list.length + bytes).toBeGreaterThan(0);
       let x = 0x12345678;
       const rnd = () => {
         x ^= x << 13;
@@ -180,14 +182,23 @@ describe('DevicePaths', () => {
       };
       const seen: number[] = [];
       for (let i = 0; i < 1500; i++) {
-        const port = list[rnd() % list.length];
+        if (i % 100 === 99) r.t.advance(100_000);
         const size = [1, 1, 1, 2, 4][rnd() % 5];
         const value = rnd();
-        if (rnd() & 1) seen.push(size === 1 ? r.t.in8(port) : size === 2 ? r.t.in16(port) : r.t.in32(port));
+        const read = (rnd() & 1) === 1;
+        if (bytes > 0 && (list.length === 0 || rnd() & 1)) {
+          const at = base + (rnd() % bytes);
+          if (read) seen.push(size === 1 ? r.t.mmioRead8(at) : size === 2 ? r.t.mmioRead16(at) : r.t.mmioRead32(at));
+          else if (size === 1) r.t.mmioWrite8(at, value & 0xff);
+          else if (size === 2) r.t.mmioWrite16(at, value & 0xffff);
+          else r.t.mmioWrite32(at, value);
+          continue;
+        }
+        const port = list[rnd() % list.length];
+        if (read) seen.push(size === 1 ? r.t.in8(port) : size === 2 ? r.t.in16(port) : r.t.in32(port));
         else if (size === 1) r.t.out8(port, value & 0xff);
         else if (size === 2) r.t.out16(port, value & 0xffff);
         else r.t.out32(port, value);
-        if (i % 100 === 0) r.t.advance(100_000);
       }
       const failure = r.paths.failure;
       // The state of the copy that ran (saved in the device model when emulated), before any

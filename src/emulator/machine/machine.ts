@@ -45,7 +45,7 @@ import { deliverMsi } from '../iommu/msi.ts';
 import { putBehindIommu } from '../iommu/wiring.ts';
 import { EduDevice } from '../devices/edu.ts';
 import { DevicePaths, type DeviceModelConnector } from '../bus/device-paths.ts';
-import { ShareableBlockDevice, ideSpec, ne2000Spec, uartSpec } from './switchable.ts';
+import { ShareableBlockDevice, eduSpec, ideSpec, ne2000Spec, uartSpec } from './switchable.ts';
 
 /** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
 export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
@@ -199,6 +199,7 @@ export class Machine {
     }
     if (config.edu) {
       this.edu = new EduDevice();
+      this.paths.register(this.edu, eduSpec());
       this.pci.plug(this.edu, nicSlot);
     }
     // VT-d (issue 23): the unit in front of every PCI bus master and the ISA DMA; its fault

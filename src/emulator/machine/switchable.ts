@@ -91,3 +91,8 @@ export function ideSpec(media: { hda?: ShareableBlockDevice; cdrom?: ShareableBl
     outbound: [],
   };
 }
+
+/** QEMU's edu test device: MMIO registers, timers, DMA and INTx, and no outside interface. */
+export function eduSpec(): SwitchableSpec {
+  return { kind: 'edu', config: {}, inbound: [], outbound: [] };
+}
