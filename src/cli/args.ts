@@ -76,7 +76,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'display', value: 'display', metavar: 'none', help: 'no screen (the only choice in the CLI; the page has the screen)', group: 'Machine' },
   { long: 'deterministic', help: 'virtual time from the instruction count: the same image and inputs give the same output', group: 'Machine' },
   { long: 'machine', value: 'machine', metavar: 'iommu=on|off', help: 'machine options (QEMU\'s -machine): iommu=on adds the VT-d DMA-remapping unit at 0xFED90000 and its ACPI DMAR (a synthetic i440FX option: QEMU offers VT-d only on q35); default off', group: 'Machine' },
-  { long: 'device-path', value: 'path', metavar: 'NAME=emulated|direct', help: 'start a built-in device on a path: emulated (every access traps into the device-model worker) or direct (no trap; the default). Switchable: com1, com2, ide, and the NICs (ne2k, ne2k1, ...; also -device ne2k_pci,path=...). See docs/device-paths.md', group: 'Machine' },
+  { long: 'device-path', value: 'path', metavar: 'NAME=emulated|direct', help: 'start a built-in device on a path: emulated (every access traps into the device-model worker) or direct (no trap; the default). Switchable: com1, com2, ide, edu, and the NICs (ne2k, ne2k1, ...; also -device ne2k_pci,path=...). See docs/device-paths.md', group: 'Machine' },
   { long: 'no-block-cache', help: 'interpret every instruction (no translated blocks): slower; the reference for the block cache', group: 'Machine' },
   { long: 'image', value: 'image', metavar: 'NAME', help: 'boot a guest from the images manifest (npm run images), e.g. tiny-linux', group: 'Boot' },
   { long: 'kernel', value: 'file', metavar: 'FILE', help: 'direct kernel boot: a bzImage or a multiboot kernel', group: 'Boot' },
