@@ -104,6 +104,8 @@ export interface StatsLayout {
   stride: number;
   devices: DeviceInfo[];
   version: number;
+  /** Each row's path (DeviceStats.paths), over a SharedArrayBuffer when the counters are: read it live too. */
+  paths: Uint8Array;
 }
 
 export interface DeviceInfo {
@@ -123,7 +125,7 @@ export class DeviceStats {
     const bytes = capacity * STRIDE * 8;
     const buffer = typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
     this.counters = new Float64Array(buffer);
-    this.paths = new Uint8Array(capacity);
+    this.paths = new Uint8Array(typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(capacity) : new ArrayBuffer(capacity));
   }
 
   /** Bumped whenever the device table changes (a device added, the IRQ lines it drives). */
@@ -183,6 +185,7 @@ export class DeviceStats {
       stride: STRIDE,
       devices: this.devices.map((d) => ({ ...d, irq: d.irq?.slice() })),
       version: this.version,
+      paths: this.paths,
     };
   }
 
