@@ -40,6 +40,8 @@ export interface CliBootRun extends BootRun {
   compiledBlocks: number;
   /** The run's thread on a CPU and waiting for one, from machine creation to the marker (Linux; else null). */
   thread: GuestThreadTime | null;
+  /** The process's resident set size at the marker, bytes. */
+  rss: number;
 }
 
 const run = (instructions: number, seconds: number): BootRun => ({ instructions, seconds, mips: instructions / seconds / 1e6 });
@@ -77,6 +79,7 @@ export function benchCliBoot(inputs: MachineInputs, marker: string, limitMs = 60
     inBlocks: blocks ? blocks.executed / m.cpu.instructionCount : 0,
     compiledBlocks: blocks?.compiled ?? 0,
     thread,
+    rss: process.memoryUsage().rss,
   };
 }
 
