@@ -107,7 +107,7 @@ export class Cpu {
   // ---- EFLAGS: non-lazy bits in `flags`, the lazily computed status flags in lz* ----
   flags = C.FLAGS_FIXED_ONE;
   lzMask = 0;
-  lzOp = 0; // 0 add-like, 1 sub-like, 2 logic
+  lzOp = 0; // 0 add-like, 1 sub-like, 2 logic, 3 shift (CF, OF in lzA, lzB)
   lzA = 0;
   lzB = 0;
   lzR = 0;
@@ -291,14 +291,14 @@ export class Cpu {
     const a = this.lzA, b = this.lzB, r = this.lzR, top = this.lzBits - 1;
     if (this.lzOp === 0) return (((a & b) | ((a | b) & ~r)) >>> top) & 1;
     if (this.lzOp === 1) return (((~a & b) | ((~a | b) & r)) >>> top) & 1;
-    return 0;
+    return this.lzOp === 3 ? a & 1 : 0; // a shift keeps its CF in lzA (alu.ts LAZY_SHIFT)
   }
 
   private lazyOF(): number {
     const a = this.lzA, b = this.lzB, r = this.lzR, top = this.lzBits - 1;
     if (this.lzOp === 0) return (((a ^ r) & (b ^ r)) >>> top) & 1;
     if (this.lzOp === 1) return (((a ^ b) & (a ^ r)) >>> top) & 1;
-    return 0;
+    return this.lzOp === 3 ? b & 1 : 0; // and its OF in lzB
   }
 
   cf(): boolean {
@@ -326,7 +326,7 @@ export class Cpu {
 
   af(): boolean {
     if ((this.lzMask & C.AF) === 0) return (this.flags & C.AF) !== 0;
-    if (this.lzOp === 2) return false;
+    if (this.lzOp >= 2) return false; // logic and shifts clear AF
     return ((this.lzA ^ this.lzB ^ this.lzR) & 0x10) !== 0;
   }
 

@@ -50,6 +50,7 @@ const ARITH = C.ARITH_FLAGS;
 const LAZY_ADD = 0;
 const LAZY_SUB = 1;
 const LAZY_LOGIC = 2;
+const LAZY_SHIFT = 3;
 
 /** Stands for the block's instruction count in code emitted before the count is known. */
 const COUNT_MARK = '/*count*/';
@@ -182,6 +183,25 @@ function aluOp(op: number, bits: number): string {
     case 5: case 7: return `t = (a - b) & ${m}; ${lazy(LAZY_SUB, 'a', 'b', bits, ARITH)}`;
     default: return `t = (a ^ b) & ${m}; ${lazy(LAZY_LOGIC, 'a', 'b', bits, ARITH)}`;
   }
+}
+
+/**
+ * SHL/SAL, SHR and SAR of `a` by a constant count 1..bits-1 into t, with the flags
+ * alu.ts's shift() leaves (lazy, LAZY_SHIFT: CF in lzA, OF in lzB); null for the other
+ * operations and counts, which go through shift() itself. `a` is already within `bits`
+ * (a register view or a read of that size).
+ */
+function shiftInline(sop: number, k: number, bits: number): string | null {
+  if (k === 0 || k >= bits || sop < 4) return null;
+  const m = maskOf(bits), top = bits - 1;
+  let code: string;
+  if (sop === 4 || sop === 6) code = `u = (a >>> ${bits - k}) & 1; t = (a << ${k}) & ${m}; f2 = ((t >>> ${top}) & 1) ^ u;`;
+  else if (sop === 5) code = `u = (a >>> ${k - 1}) & 1; t = a >>> ${k}; f2 = ${k === 1 ? `(a >>> ${top}) & 1` : '0'};`;
+  else {
+    const sv = bits === 32 ? 'a' : `((a << ${32 - bits}) >> ${32 - bits})`;
+    code = `u = (${sv} >> ${k - 1}) & 1; t = (${sv} >> ${k}) & ${m}; f2 = 0;`;
+  }
+  return `${code} c.lzOp = ${LAZY_SHIFT}; c.lzA = u; c.lzB = f2; c.lzR = t; c.lzBits = ${bits}; c.lzMask = ${ARITH};`;
 }
 
 /** A decoded ModRM operand: a register, or a memory offset expression in a segment. */
@@ -509,16 +529,21 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         const bits = op >= 0xb8 ? v : 8;
         const value = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
         lines.push(`${reg(bits, op & 7)} = ${hex(value)};`);
-      } else if ((op === 0xc1 || op === 0xd1 || op === 0xd3 || op === 0xc0 || op === 0xd0 || op === 0xd2) && !o16) {
-        // Shifts and rotates through alu.ts's shift(); RCL/RCR (2, 3) included.
-        const bits = op & 1 ? 32 : 8;
+      } else if (op === 0xc1 || op === 0xd1 || op === 0xd3 || op === 0xc0 || op === 0xd0 || op === 0xd2) {
+        // Shifts and rotates: SHL/SHR/SAR by a constant inline (shiftInline), the rest
+        // through alu.ts's shift(); RCL/RCR (2, 3) included.
+        const bits = op & 1 ? v : 8;
         const { rm, m } = modrm();
         const sop = (m >> 3) & 7;
-        const count = op === 0xc0 || op === 0xc1 ? String(byte()) : op === 0xd0 || op === 0xd1 ? '1' : 'r8[4]';
-        if (memory(rm)) pre();
-        rmwRead(bits, rm);
-        lines.push(`t = H.shift(c, ${sop}, a, ${count}, ${bits});`);
-        rmwWrite(bits, rm, 't');
+        const count = op === 0xc0 || op === 0xc1 ? byte() : op === 0xd0 || op === 0xd1 ? 1 : -1;
+        if (lock) interpret(false);
+        else {
+          if (memory(rm)) pre();
+          rmwRead(bits, rm);
+          const inline = count >= 0 ? shiftInline(sop, count & 0x1f, bits) : null;
+          lines.push(inline ?? `t = H.shift(c, ${sop}, a, ${count >= 0 ? count : 'r8[4]'}, ${bits});`);
+          rmwWrite(bits, rm, 't');
+        }
       } else if (op === 0xc3 && !o16) {
         pre();
         lines.push(`t = c.peek(0, 4); if ((t >>> 0) > c.segHi[${C.CS}]) c.fault(${C.GP}, 0);`);
@@ -638,7 +663,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
   const body = out.join('\n').replaceAll(COUNT_MARK, String(count));
   const source = [
     'const r = c.r32, r16 = c.r16, r8 = c.r8, e0 = c.eip;',
-    'let a = 0, b = 0, t = 0, lin = 0, f = false;',
+    'let a = 0, b = 0, t = 0, lin = 0, f = false, u = 0, f2 = 0;',
     loops ? `for (;;) {\n${body}\n}` : body,
   ].join('\n');
   return { source, count, bytes };

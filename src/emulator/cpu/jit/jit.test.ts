@@ -113,6 +113,14 @@ function randomBody(seed: number, length: number): string {
     () => `${pick(SHIFTS)} ${pick(R32)}, 1`,
     () => `${pick(SHIFTS)} ${pick(R8)}, cl`,
     () => `${pick(SHIFTS)} ${mem('dword')}, cl`,
+    // Constant counts of every size, the counts at and past the width included (inline
+    // for SHL/SHR/SAR below the width, shift() for the rest).
+    () => `${pick(SHIFTS)} ${pick(R16)}, ${rnd() % 32}`,
+    () => `${pick(SHIFTS)} ${pick(R8)}, ${rnd() % 32}`,
+    () => `${pick(SHIFTS)} ${mem(pick(['byte', 'word', 'dword']))}, ${rnd() % 32}`,
+    () => `${pick(SHIFTS)} ${pick(R16)}, 1`,
+    // A shift's flags read by the next instruction (CF, OF and the rest from the lazy shift).
+    () => `${pick(['shl', 'shr', 'sar'])} ${pick([...R32, ...R16, ...R8])}, ${1 + (rnd() % 7)}\n    ${pick([`set${pick(CC)} ${pick(R8)}`, `adc ${pick(R32)}, ${pick(R32)}`, 'pushfd\n    pop dword [ebx + 996]'])}`,
     () => `imul ${pick(R32)}, ${pick(R32)}`,
     () => `imul ${pick(R32)}, ${mem('dword')}, ${(rnd() % 256) - 128}`,
     () => `imul ${pick(R32)}, ${pick(R32)}, ${imm()}`,
