@@ -6,16 +6,23 @@
  * visit, which is what exercises the code generator.
  */
 import { describe, expect, it } from 'vitest';
-import { boot, protectedMode, runToExit, idtSetup, IDT_DESC } from '../testing/programs.ts';
+import { boot, protectedMode, runToExit, idtSetup, IDT_DESC, LOAD_ADDRESS } from '../testing/programs.ts';
 import type { Cpu } from '../cpu.ts';
 import type { FlatTestMachine } from '../flat-machine.ts';
 
 const DATA = 0x200000;
 
-function runBoth(source: string, limit = 5_000_000) {
-  const results = [false, true].map((blocks) => {
+/**
+ * The interpreter, straight-line blocks (tier 1 only) and regions (every block promoted
+ * to tier 2 on its second entry: regions with inline memory accesses).
+ */
+const MODES = ['interpreter', 'blocks', 'regions'] as const;
+
+function runAll(source: string, limit = 5_000_000) {
+  const results = MODES.map((mode) => {
     const { cpu, machine } = boot(source);
-    if (blocks) cpu.enableBlockCache(1);
+    if (mode === 'blocks') cpu.enableBlockCache(1, undefined, Number.MAX_SAFE_INTEGER);
+    if (mode === 'regions') cpu.enableBlockCache(1, undefined, 2);
     // The run loop's budget is exact: a block never runs past it (a deterministic clock relies on that).
     const runSlice = cpu.run.bind(cpu);
     cpu.run = (max: number) => {
@@ -26,7 +33,7 @@ function runBoth(source: string, limit = 5_000_000) {
     const executed = runToExit(cpu, machine, limit);
     return { cpu, machine, executed };
   });
-  return { interp: results[0], blocks: results[1] };
+  return { interp: results[0], blocks: results[1], regions: results[2] };
 }
 
 function state(cpu: Cpu, machine: FlatTestMachine) {
@@ -39,11 +46,14 @@ function state(cpu: Cpu, machine: FlatTestMachine) {
 }
 
 function expectSame(source: string, limit?: number) {
-  const { interp, blocks } = runBoth(source, limit);
+  const { interp, blocks, regions } = runAll(source, limit);
   expect(interp.machine.exitValue, 'the program ran to its exit under the interpreter').toBeGreaterThanOrEqual(0);
-  expect(state(blocks.cpu, blocks.machine)).toEqual(state(interp.cpu, interp.machine));
+  expect(state(blocks.cpu, blocks.machine), 'straight-line blocks').toEqual(state(interp.cpu, interp.machine));
   expect(blocks.cpu.blocks!.stats.executed).toBeGreaterThan(0);
-  return { interp, blocks };
+  expect(blocks.cpu.blocks!.stats.promoted).toBe(0);
+  expect(state(regions.cpu, regions.machine), 'regions').toEqual(state(interp.cpu, interp.machine));
+  expect(regions.cpu.blocks!.stats.promoted).toBeGreaterThan(0);
+  return { interp, blocks, regions };
 }
 
 /** A #PF handler that maps the faulting page at page-table entry `pte` and counts in [faults]. */
@@ -206,14 +216,14 @@ describe('translated blocks against the interpreter', () => {
 
   it('a host that forbids generated code (CSP without unsafe-eval) leaves the interpreter running alone', () => {
     const source = randomProgram(3);
-    const reference = runBoth(source).interp;
+    const reference = runAll(source).interp;
     const realFunction = globalThis.Function;
     globalThis.Function = function forbidden() {
       throw new EvalError("Refused to evaluate a string as JavaScript because 'unsafe-eval' is not allowed");
     } as unknown as FunctionConstructor;
     let blocks;
     try {
-      blocks = runBoth(source).blocks;
+      blocks = runAll(source).blocks;
     } finally {
       globalThis.Function = realFunction;
     }
@@ -353,6 +363,48 @@ patched:
       edx = (edx + ecx) | 0;
     }
     expect(blocks.machine.ram[DATA] | (blocks.machine.ram[DATA + 1] << 8)).toBe(edx & 0xffff);
+  });
+
+  it('stores into code across a page boundary take effect, whichever page and translation they hit', () => {
+    // `straddle` starts 3 bytes before a page end: MOV EAX, imm32 has its opcode and two
+    // immediate bytes in one page and two in the next, where the rest of the routine is.
+    // The loop patches the immediate's high half (in the second page only), its low half
+    // with a dword store that itself crosses the boundary, and code of its own page.
+    const { regions } = expectSame(protectedMode(`
+    mov ecx, 300
+    xor edx, edx
+    mov ebx, 0x01020304
+.again:
+    call straddle
+    add edx, eax
+    test ecx, 7
+    jnz .skip
+    mov [straddle + 3], cx          ; the immediate's high half, in the second page
+.skip:
+    test ecx, 13
+    jnz .skip2
+    add ebx, ecx
+    mov [straddle + 1], ebx         ; the whole immediate, a dword store across the boundary
+.skip2:
+    cmp ecx, 150
+    jne .skip3
+    mov byte [.patched + 2], 5      ; code of this loop's own page: rol edx, 5 from now on
+.skip3:
+.patched:
+    rol edx, 3
+    loop .again
+    mov [${DATA}], edx
+    mov al, 0
+    jmp done
+    ; to the next page boundary (the program is loaded at ${LOAD_ADDRESS}), then 3 bytes short of the one after
+    times (0x1000 - (($ - $$ + ${LOAD_ADDRESS}) & 0xfff)) & 0xfff nop
+    times 0x1000 - 3 nop
+straddle:
+    mov eax, 0x11111111
+    xor eax, ecx
+    ret
+`));
+    expect(regions.cpu.blocks!.stats.invalidations).toBeGreaterThan(10);
   });
 
   it('faults inside a block restart the right instruction and count exactly', () => {
