@@ -121,7 +121,7 @@ export class BlockCache {
   private translate(phys: number, slot: number, tier: number): Block | null {
     const page = phys >>> 12;
     if (this.pageInvalidations[page] >= GIVE_UP) return null;
-    const t = tier === 1 ? translateBlock(this.cpu.ram, phys, 1, false) : translateBlock(this.cpu.ram, phys, MAX_REGION, true, this.isBlock);
+    const t = tier === 1 ? translateBlock(this.cpu.ram, phys, 1, true) : translateBlock(this.cpu.ram, phys, MAX_REGION, true, this.isBlock);
     if (t === null) return null;
     let run = this.memo.get(t.source);
     if (run === undefined) {

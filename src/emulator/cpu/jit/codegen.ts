@@ -81,6 +81,11 @@ for (const op of [
   0x1c8, 0x1c9, 0x1ca, 0x1cb, 0x1cc, 0x1cd, 0x1ce, 0x1cf, // BSWAP
   0x1af, // IMUL Gv,Ev (16-bit form)
   0x69, 0x6b, // IMUL Gv,Ev,I (16-bit form)
+  // Port I/O and RDTSC: a device (or the clock) answers with the instruction count set,
+  // as anywhere the interpreter runs; an interrupt it raises, a reset or stop it asks
+  // for, is seen right after (interpret() leaves on blockExit/stopSlice/a moved EIP).
+  // Calibration and delay loops (in al,61h; rdtsc; out 80h,al) spin on them.
+  0xe4, 0xe5, 0xe6, 0xe7, 0xec, 0xed, 0xee, 0xef, 0x131,
 ]) PURE[op] = 1;
 
 /** Whether opcode `op` (0x100 | byte for 0F xx) has a ModRM byte (SDM vol.2 appendix A opcode maps). */
@@ -100,7 +105,7 @@ function hasModrm(op: number): boolean {
 /** Immediate bytes of a pure opcode (to find the next instruction); o16 is the 66 prefix in 32-bit code. */
 function pureImmediate(op: number, reg: number, o16: boolean): number {
   switch (op) {
-    case 0xc0: case 0xc1: case 0xd4: case 0xd5: case 0x1a4: case 0x1ac: case 0x1ba: case 0x6b: return 1;
+    case 0xc0: case 0xc1: case 0xd4: case 0xd5: case 0x1a4: case 0x1ac: case 0x1ba: case 0x6b: case 0xe4: case 0xe5: case 0xe6: case 0xe7: return 1;
     case 0x69: return o16 ? 2 : 4;
     case 0xf6: return reg < 2 ? 1 : 0;
     case 0xf7: return reg < 2 ? (o16 ? 2 : 4) : 0;
@@ -404,6 +409,8 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
   // (those instructions end it), so what is read here holds for the whole call.
   const prologue = [...segs].sort().map((sg) =>
     `const b${sg} = c.segBase[${sg}], k${sg} = (c.segRights[${sg}] & 3) === 3 && c.segLo[${sg}] === 0 && c.segHi[${sg}] === 0xffffffff && (b${sg} & 3) === 0;`);
+  // The stack inline too when SS is flat and 32-bit (ESP, not SP, moves).
+  if (segs.has(C.SS)) prologue.push(`const ks = k${C.SS} && c.ss32;`);
   const source = [
     'const r = c.r32, r16 = c.r16, r8 = c.r8, e0 = c.eip, tr = c.tlbR, tw = c.tlbW, ram = c.ram, ram32 = c.ram32;',
     ...prologue,
@@ -584,6 +591,34 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
         if (o.reg >= 0) lines.push(`${reg(bits, o.reg)} = ${value};`);
         else lines.push(`v = ${value}; if (p >= 0) { ${ramWrite(bits, 'p', 'v')} } else c.writeLin${bits}(lin, v);`);
       };
+      /**
+       * PUSH/POP of a dword on a flat 32-bit stack (`ks`, see the prologue) inline, as
+       * Cpu.push32/pop32 do it; anything else through them, with the fault state set.
+       */
+      const push32 = (value: string): void => {
+        accesses = true;
+        if (!inlineMemory) {
+          lines.push(`${state} c.push32(${value});`);
+          return;
+        }
+        segs.add(C.SS);
+        lines.push(`v = ${value}; lin = (b${C.SS} + r[4] - 4) | 0; e = tw[lin >>> 12];`);
+        lines.push(`if (ks && (e & 0xfff) === 0 && (lin & 3) === 0) { ram32[(e | (lin & 0xfff)) >>> 2] = v; r[4] = (r[4] - 4) | 0; }`);
+        lines.push(`else { ${state} c.push32(v); }`);
+      };
+      /** POP a dword into `into` (a register view or a local). */
+      const pop32 = (into: string): void => {
+        accesses = true;
+        if (!inlineMemory) {
+          lines.push(`${state} ${into} = c.pop32();`);
+          return;
+        }
+        segs.add(C.SS);
+        lines.push(`lin = (b${C.SS} + r[4]) | 0; e = tr[lin >>> 12];`);
+        lines.push(`if (ks && (e & 0xfff) === 0 && (lin & 3) === 0) { v = ram32[(e | (lin & 0xfff)) >>> 2]; r[4] = (r[4] + 4) | 0; }`);
+        lines.push(`else { ${state} v = c.pop32(); }`);
+        lines.push(`${into} = v;`);
+      };
       const memory = (o: Operand): boolean => o.reg < 0;
       /** A near transfer to `target` (an expression): the CS limit check of jump() in ops.ts. */
       const transfer = (target: string): void => {
@@ -642,15 +677,24 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
         const r = op & 7;
         lines.push(`${reg(v, r)} = H.incDec(c, ${reg(v, r)}, ${op >= 0x48}, ${v});`);
       } else if (op >= 0x50 && op <= 0x57) {
-        pre();
-        lines.push(`c.push${v}(${reg(v, op & 7)});`);
+        if (v === 32) push32(reg(32, op & 7));
+        else {
+          pre();
+          lines.push(`c.push16(${reg(16, op & 7)});`);
+        }
       } else if (op >= 0x58 && op <= 0x5f) {
-        pre();
-        lines.push(`${reg(v, op & 7)} = c.pop${v}();`);
+        if (v === 32) pop32(reg(32, op & 7));
+        else {
+          pre();
+          lines.push(`${reg(16, op & 7)} = c.pop16();`);
+        }
       } else if (op === 0x68 || op === 0x6a) {
         const value = op === 0x6a ? (o16 ? imm8s() & 0xffff : imm8s()) : (o16 ? imm16() : imm32());
-        pre();
-        lines.push(`c.push${v}(${hex(value)});`);
+        if (v === 32) push32(hex(value));
+        else {
+          pre();
+          lines.push(`c.push16(${hex(value)});`);
+        }
       } else if ((op === 0x69 || op === 0x6b || op === 0x1af) && !o16) {
         // IMUL Gv, Ev(, imm): the 32-bit forms of imul3 and 0F AF.
         const { m, rm } = modrm();
@@ -760,8 +804,15 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
           rmwWrite(bits, rm, 't');
         }
       } else if (op === 0xc3 && !o16) {
-        pre();
-        lines.push(`t = c.peek(0, 4); if ((t >>> 0) > c.segHi[${C.CS}]) c.fault(${C.GP}, 0);`);
+        if (inlineMemory) {
+          segs.add(C.SS);
+          lines.push(`lin = (b${C.SS} + r[4]) | 0; e = tr[lin >>> 12];`);
+          lines.push(`if (ks && (e & 0xfff) === 0 && (lin & 3) === 0) t = ram32[(e | (lin & 0xfff)) >>> 2]; else { ${state} t = c.peek(0, 4); }`);
+          lines.push(`if ((t >>> 0) > c.segHi[${C.CS}]) { ${state} c.fault(${C.GP}, 0); }`);
+        } else {
+          pre();
+          lines.push(`t = c.peek(0, 4); if ((t >>> 0) > c.segHi[${C.CS}]) c.fault(${C.GP}, 0);`);
+        }
         lines.push(`if (c.ss32) r[4] = (r[4] + 4) | 0; else r16[8] = (r16[8] + 4) & 0xffff;`);
         exitTo();
       } else if ((op === 0xc6 || op === 0xc7)) {
@@ -775,9 +826,8 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
         }
       } else if (op === 0xe8 && !o16) {
         const rel = imm32();
-        pre();
         transfer(`(e0 + ${pos - phys + rel}) | 0`);
-        lines.push(`c.push32(${next()});`);
+        push32(next());
         exitTo();
       } else if ((op === 0xe9 || op === 0xeb) && !o16) {
         const rel = op === 0xeb ? imm8s() : imm32();
@@ -815,11 +865,10 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
         } else if (op === 0xff && !o16 && !lock && (g === 2 || g === 4 || g === 6)) {
           const { rm } = modrm();
           pre();
-          if (g === 6) {
-            lines.push(`c.push32(${read(32, rm)});`);
-          } else {
+          if (g === 6) push32(read(32, rm));
+          else {
             transfer(read(32, rm));
-            if (g === 2) lines.push(`c.push32(${next()});`);
+            if (g === 2) push32(next());
             exitTo();
           }
         } else interpret(false);

@@ -150,6 +150,8 @@ function randomBody(seed: number, length: number): string {
     () => `xchg ${pick(R32)}, ${pick(R32)}`,
     () => `xchg ${mem('dword')}, ${pick(R32)}`,
     () => pick(['cdq', 'cwde', 'cbw', 'cwd', 'clc', 'stc', 'cmc', 'nop', 'sahf', 'lahf']),
+    // Port I/O and RDTSC run by the interpreter inside a block, which goes on after them.
+    () => pick(['rdtsc', 'in al, 0x61', 'out 0x80, al', 'in ax, 0x40', 'out 0x80, eax']),
     () => `bswap ${pick(R32)}`,
     () => `bt ${pick(R32)}, ${pick(R32)}`,
     () => `push ${pick(R32)}\n    pop ${pick(R32)}`,
