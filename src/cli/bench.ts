@@ -7,7 +7,8 @@
  * CLI against the page's worker code in a Node worker thread and in Chromium (bench-worker.ts; set
  * TRAPDOOR_BENCH_WORKER=0 to skip, TRAPDOOR_BENCH_BROWSER=0 to skip Chromium only).
  * Before the worker comparison, each image's wall-clock boot against v86's on the same
- * files (bench-v86.ts; TRAPDOOR_BENCH_V86=0 skips it), interleaved, with the ratio.
+ * files (bench-v86.ts; TRAPDOOR_BENCH_V86=0 skips it), interleaved, with the ratio, and
+ * tiny-linux's fork/exec shell loop in both (bench-fork.ts; TRAPDOOR_BENCH_FORK=0 skips it).
  * TRAPDOOR_BENCH_REPEAT=N runs N rounds of each comparison and reports medians.
  */
 import * as fs from 'node:fs';
@@ -102,6 +103,33 @@ if (process.env.TRAPDOOR_BENCH_V86 !== '0') {
         `v86 ${middle(v).toFixed(2)} s${list(v, 2)}: Trapdoor/v86 = ${middle(ratios).toFixed(2)}${list(ratios, 2)}; ` +
         `${(middle(ours.map((r) => r.instructions)) / 1e6).toFixed(0)} M against ${(middle(theirs.map((r) => r.instructions)) / 1e6).toFixed(0)} M instructions; ` +
         `resident memory Trapdoor ${mb(ours.map((r) => r.rss))} MB, v86 ${mb(theirs.map((r) => r.rss))} MB\n`);
+    }
+  }
+}
+
+if (process.env.TRAPDOOR_BENCH_V86 !== '0' && process.env.TRAPDOOR_BENCH_FORK !== '0') {
+  // Process creation: tiny-linux's shell forking and exec'ing in a loop (bench-fork.ts), its
+  // passes per second of the guest's clock over TRAPDOOR_BENCH_FORK_SECONDS (10), each
+  // emulator in its own process, alternating first from round to round.
+  const { benchForkLoop, FORK_LOOP } = await import('./bench-fork.ts');
+  const { v86Version } = await import('./bench-v86.ts');
+  const seconds = Number(process.env.TRAPDOOR_BENCH_FORK_SECONDS ?? 10);
+  const repeat = Math.max(1, Number(process.env.TRAPDOOR_BENCH_REPEAT ?? 1));
+  if (v86Version() !== null && fs.existsSync(path.join(PUBLISH_DIR, 'manifest.json'))) {
+    const ours: number[] = [], theirs: number[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const order = i % 2 === 0 ? (['trapdoor', 'v86'] as const) : (['v86', 'trapdoor'] as const);
+      for (const which of order) {
+        const r = benchForkLoop('tiny-linux', which, seconds);
+        if (r) (which === 'trapdoor' ? ours : theirs).push(r.perSecond);
+      }
+    }
+    const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const list = (xs: number[]) => (xs.length > 1 ? ` [${xs.map((x) => x.toFixed(1)).join(', ')}]` : '');
+    if (ours.length < repeat || theirs.length < repeat) process.stdout.write(`fork: the loop did NOT run in ${ours.length < repeat ? 'Trapdoor' : 'v86'}\n`);
+    else {
+      process.stdout.write(`fork: tiny-linux, \`${FORK_LOOP.trim()}\` over ${seconds} s of the guest's clock (wall clock)${repeat > 1 ? `, medians of ${repeat} rounds` : ''}: ` +
+        `Trapdoor ${middle(ours).toFixed(1)} passes/s${list(ours)}, v86 ${middle(theirs).toFixed(1)}${list(theirs)}: Trapdoor/v86 = ${(middle(ours) / middle(theirs)).toFixed(2)}\n`);
     }
   }
 }

@@ -112,7 +112,7 @@ export class BlockCache {
     const h = (phys ^ (phys >>> 14)) & HEAT_MASK;
     if (++this.heat[h] < this.hotThreshold) return null;
     this.heat[h] = 0;
-    return this.translate(phys, slot, 1);
+    return this.translate(phys, slot, this.promoteThreshold === 0 ? 2 : 1);
   }
 
   /** Whether a block starts at `phys` (the code there ran hot). */
@@ -121,7 +121,10 @@ export class BlockCache {
   private translate(phys: number, slot: number, tier: number): Block | null {
     const page = phys >>> 12;
     if (this.pageInvalidations[page] >= GIVE_UP) return null;
-    const t = tier === 1 ? translateBlock(this.cpu.ram, phys, 1, true) : translateBlock(this.cpu.ram, phys, MAX_REGION, true, this.isBlock);
+    // A promote threshold of 0 makes every block a region at once, following every jump
+    // target (what the tests use to hold regions to the interpreter on any code).
+    const t = tier === 1 ? translateBlock(this.cpu.ram, phys, 1, true)
+      : translateBlock(this.cpu.ram, phys, MAX_REGION, true, this.promoteThreshold === 0 ? undefined : this.isBlock);
     if (t === null) return null;
     let run = this.memo.get(t.source);
     if (run === undefined) {
@@ -143,11 +146,8 @@ export class BlockCache {
     const block: Block = { run, count: t.count, bytes: t.bytes, before: t.before, tier, entries: 0 };
     this.keys[slot] = phys | 0;
     this.blocks[slot] = block;
-    if (tier === 2) {
-      // The slot is already listed for its page.
-      this.stats.promoted++;
-      return block;
-    }
+    if (tier === 2) this.stats.promoted++;
+    if (tier === 2 && this.promoteThreshold !== 0) return block; // the slot is already listed for its page
     let slots = this.pageSlots.get(page);
     if (slots === undefined) {
       slots = [];

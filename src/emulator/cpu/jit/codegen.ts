@@ -706,6 +706,14 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
           lines.push(`b = ${hex(op === 0x6b ? imm8s() : imm32())};`);
         }
         lines.push(`t = H.mul32(a, b, true); ${reg(32, r)} = t; H.setMulFlags(c, H.MUL_HIGH[0] !== t >> 31, t, 32);`);
+      } else if (op >= 0xe0 && op <= 0xe3 && !o16) {
+        // LOOPNE, LOOPE, LOOP, JECXZ with ECX (the 67 prefix, CX, went to the interpreter
+        // above): ECX counts down first, flags untouched, then a conditional branch.
+        const rel = imm8s();
+        if (op !== 0xe3) lines.push('r[1] = (r[1] - 1) | 0;');
+        kind = JCC;
+        cond = op === 0xe3 ? 'r[1] === 0' : op === 0xe2 ? 'r[1] !== 0' : `r[1] !== 0 && ${op === 0xe1 ? '' : '!'}(${condition(4)})`;
+        target = pos + rel;
       } else if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
         if (o16) {
           // A 16-bit Jcc truncates EIP: rare enough for the interpreter.
