@@ -234,6 +234,30 @@ function ramWrite(bits: number, p: string, value: string): string {
   return `ram[${p}] = ${value};`;
 }
 
+/**
+ * Within a basic block, the lazy-flag fields that hold a value known at translation time
+ * (the operation, width and mask an ALU instruction stored), so a later instruction
+ * storing the same value leaves the store out: `sub; sbb; cmp` stores lzOp, lzBits and
+ * lzMask once. What the generated code calls (H.*, the interpreter) may store other
+ * values: after such a line nothing is known. Faults leave the block, and memory accesses
+ * and devices never touch the flags.
+ */
+class LazyStores {
+  private readonly known = new Map<string, string>();
+
+  prune(line: string): string {
+    if (line.includes('H.') || line.includes('c.step()')) {
+      this.known.clear();
+      return line;
+    }
+    return line.replace(/c\.(lzOp|lzBits|lzMask) = (\d+); ?/g, (store: string, field: string, value: string) => {
+      if (this.known.get(field) === value) return '';
+      this.known.set(field, value);
+      return store;
+    });
+  }
+}
+
 /** A decoded ModRM operand: a register, or a memory offset expression in a segment. */
 interface Operand {
   readonly reg: number; // -1 for memory
@@ -363,10 +387,11 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
       } else lines.push(`c.eip = (e0 + ${to - phys}) | 0; return n + ${len};`);
     };
     let last: Decoded | null = null;
+    const lazyKnown = new LazyStores();
     for (let j = 0; j < len; j++) {
       last = decodeOne(ram, phys, block[j], j, flags, segs, inlineMemory);
       flags = last.flags;
-      lines.push(`// +${block[j] - phys}`, ...last.lines);
+      lines.push(`// +${block[j] - phys}`, ...last.lines.map((line) => lazyKnown.prune(line)));
       if (last.kind === JCC) {
         // Taken: to its target; not taken: on in this basic block (or, at its end, to the next).
         lines.push(`if (${last.cond}) {`);
