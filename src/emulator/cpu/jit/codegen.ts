@@ -133,8 +133,22 @@ function lazy(op: number, a: string, b: string, bits: number, mask: number): str
 
 /** What the locals a, b, t hold after an ALU instruction: enough to test a condition directly. */
 interface FlagSource {
-  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC;
+  /** INC_DEC: t is the result, but CF is the one before (only ZF and SF can be fused). */
+  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC | typeof INC_DEC;
   readonly bits: number;
+}
+const INC_DEC = 9;
+
+/**
+ * CF after the instruction just before, as 0 or 1 from the locals, when it set the flags
+ * from a, b and t with 32-bit operands (SDM vol.1 §3.4.3.1); null when c.cf() must say.
+ */
+function carryOf(f: FlagSource | null): string | null {
+  if (f === null || f.bits !== 32) return null;
+  if (f.kind === LAZY_SUB) return '((a >>> 0) < (b >>> 0) ? 1 : 0)';
+  if (f.kind === LAZY_ADD) return '((t >>> 0) < (a >>> 0) ? 1 : 0)';
+  if (f.kind === LAZY_LOGIC) return '0';
+  return null;
 }
 
 /**
@@ -698,9 +712,12 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
           }
         }
       } else if (op >= 0x40 && op <= 0x4f) {
-        // INC/DEC r: CF is kept (H.incDec).
-        const r = op & 7;
-        lines.push(`${reg(v, r)} = H.incDec(c, ${reg(v, r)}, ${op >= 0x48}, ${v});`);
+        // INC/DEC r, as alu.ts's incDec: CF is kept (stored as it is now, from the
+        // instruction before when the locals hold its operands), the rest lazy.
+        const r = op & 7, dec = op >= 0x48;
+        lines.push(`u = ${carryOf(flagsBefore) ?? '(c.cf() ? 1 : 0)'}; c.flags = (c.flags & ${~C.CF}) | u;`);
+        lines.push(`a = ${reg(v, r)}; t = (a ${dec ? '-' : '+'} 1) & ${maskOf(v)}; c.lzOp = ${dec ? LAZY_SUB : LAZY_ADD}; c.lzA = a; c.lzB = 1; c.lzR = t; c.lzBits = ${v}; c.lzMask = ${ARITH & ~C.CF}; ${reg(v, r)} = t;`);
+        flagSource = { kind: INC_DEC, bits: v };
       } else if (op >= 0x50 && op <= 0x57) {
         if (v === 32) push32(reg(32, op & 7));
         else {
