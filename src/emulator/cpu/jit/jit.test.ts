@@ -410,6 +410,35 @@ straddle:
     expect(regions.cpu.blocks!.stats.invalidations).toBeGreaterThan(10);
   });
 
+  it('a store through another mapping of a translated page takes effect', () => {
+    // Linear 0x400000 is made an alias of the page holding `patched`; the loop rewrites
+    // the routine's immediate through the alias, never through the address it runs at.
+    const PTE = 0x101000 + (0x400 * 4); // page table entry of linear 0x400000
+    const { regions, blocks } = expectSame(protectedMode(`
+    mov dword [${PTE}], patched + 7
+    invlpg [0x400000]
+    mov ecx, 60
+    xor edx, edx
+.again:
+    call patched
+    add edx, eax
+    mov [0x400000 + 1], ecx         ; patched's immediate, through the alias
+    loop .again
+    mov [${DATA}], edx
+    mov al, 0
+    jmp done
+    times (0x1000 - (($ - $$ + ${LOAD_ADDRESS}) & 0xfff)) & 0xfff nop
+patched:
+    mov eax, 1
+    ret
+`));
+    for (const r of [regions, blocks]) expect(r.cpu.blocks!.stats.invalidations).toBeGreaterThan(10);
+    // 1 on the first call, then the ECX of the pass before.
+    let edx = 1;
+    for (let ecx = 60; ecx > 1; ecx--) edx += ecx;
+    expect(regions.machine.ram[DATA] | (regions.machine.ram[DATA + 1] << 8)).toBe(edx & 0xffff);
+  });
+
   it('faults inside a block restart the right instruction and count exactly', () => {
     // A not-present page: the #PF handler maps it and returns; a user-mode loop
     // takes the page fault in the middle of its block each pass.
