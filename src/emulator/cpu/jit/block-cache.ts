@@ -1,7 +1,9 @@
 /**
  * The block cache: translated blocks (codegen.ts) by the physical address of their first
- * instruction, compiled once a start address has been reached HOT_THRESHOLD times, and
- * thrown away when the page they were read from is written.
+ * instruction, compiled once a start address has been reached HOT_THRESHOLD times (as a
+ * straight line, tier 1), translated again as a region over the page's hot code once
+ * entered PROMOTE_THRESHOLD times (tier 2), and thrown away when the page they were read
+ * from is written.
  *
  * Keeping translations coherent with memory (SDM vol.3 §11.6, self-modifying code: a
  * write to code takes effect for the next instruction fetched):

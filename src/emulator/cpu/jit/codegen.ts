@@ -5,19 +5,26 @@
  *
  * What a block is (translateBlock):
  *  - it starts at a physical address in 32-bit code (CS.D=1) and never leaves its 4 KiB page;
- *  - it is a region: the code reachable from its entry within the page through
- *    conditional branches (both ways) and direct jumps, up to MAX_REGION instructions, in
- *    basic blocks of at most MAX_INSTRUCTIONS; a jump to a basic block of the region stays
- *    in the function (a loop over a switch), so a loop of several basic blocks runs
+ *  - it is a region: the code reachable from its entry within the page, straight on and
+ *    through conditional branches and direct jumps to the targets its caller lets it
+ *    follow, in basic blocks of at most MAX_INSTRUCTIONS. The block cache asks for two
+ *    sizes (block-cache.ts): first a straight line (a taken branch leaves, unless it goes
+ *    back to the entry: a loop), and, once that stays hot, a region of up to MAX_REGION
+ *    instructions over the hot code of the page. A jump to a basic block of the region
+ *    stays in the function (a loop over a switch), so a loop of several basic blocks runs
  *    without returning to the run loop; it leaves at a transfer out of the region (CALL,
  *    RET, an indirect JMP/CALL, a jump elsewhere), before an instruction that did not
  *    fit, and after an instruction it hands to the interpreter whole ("terminal");
  *  - each basic block first checks the run loop's budget (`end`) for its own length;
+ *  - memory operands, PUSH/POP/CALL/RET on a flat stack included, are read and written
+ *    inline when the segment is flat, the TLB entry direct and the access aligned (plain
+ *    RAM: no fault, no device); anything else calls the Cpu's accessors;
  *  - its code is position independent in EIP: `e0`, the EIP it was entered at, is the base of
  *    every offset, so the same bytes give the same source (and one compiled function).
  *
  * Exactness with the interpreter, instruction for instruction, is the contract:
- *  - before anything that can fault, `c.instrStart` and `c.retired` are where the
+ *  - before anything that can fault (on an inline access: before its slow path only),
+ *    `c.instrStart` and `c.retired` are where the
  *    interpreter would have them, so a fault restarts the right instruction and the run
  *    loop counts exactly the instructions that retired; devices that read the clock during
  *    an access see the same sub-slice time;
