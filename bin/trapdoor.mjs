@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Entry point of `npx trapdoor`: runs the TypeScript CLI (src/cli/main.ts) from an esbuild
-// bundle made on the spot (about 0.1 s; see bundle.mjs for why a bundle), so the checkout
-// needs no build step.
+// bundle, built on the first run and reused while its sources are unchanged (see
+// bundle.mjs for why a bundle and how staleness is ruled out), so the checkout needs no
+// build step.
 import { bundle } from './bundle.mjs';
 
 const { main } = await import(await bundle('src/cli/main.ts'));

@@ -40,6 +40,16 @@ export interface CliBootRun extends BootRun {
   compiledBlocks: number;
   /** The run's thread on a CPU and waiting for one, from machine creation to the marker (Linux; else null). */
   thread: GuestThreadTime | null;
+  /** The process's resident set size at the marker, bytes. */
+  rss: number;
+  /** CPU time of the whole process (every thread: V8's compilers, the collector) from machine creation to the marker, seconds. */
+  cpuSeconds: number;
+}
+
+/** CPU seconds of this process (all threads, user and system) since `mark`. */
+export function cpuSecondsSince(mark: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(mark);
+  return (u.user + u.system) / 1e6;
 }
 
 const run = (instructions: number, seconds: number): BootRun => ({ instructions, seconds, mips: instructions / seconds / 1e6 });
@@ -65,6 +75,7 @@ export function imageInputs(name: string): { inputs: MachineInputs; marker: stri
 export function benchCliBoot(inputs: MachineInputs, marker: string, limitMs = 600_000): CliBootRun | null {
   let tail = '';
   const mark = ownThreadMark();
+  const cpuMark = process.cpuUsage();
   const m = createMachine(buildMachineConfig(inputs), { serial: (i, b) => { if (i === 0) tail = (tail + String.fromCharCode(b)).slice(-256); } });
   const start = performance.now();
   while (!tail.includes(marker) && performance.now() - start < limitMs && !m.stopped) m.run(1_000_000);
@@ -77,6 +88,8 @@ export function benchCliBoot(inputs: MachineInputs, marker: string, limitMs = 60
     inBlocks: blocks ? blocks.executed / m.cpu.instructionCount : 0,
     compiledBlocks: blocks?.compiled ?? 0,
     thread,
+    rss: process.memoryUsage().rss,
+    cpuSeconds: cpuSecondsSince(cpuMark),
   };
 }
 

@@ -5,7 +5,11 @@
  * wall-clock, each boot in a fresh process as the CLI has it (TRAPDOOR_BENCH_IMAGES=a,b
  * picks the images; TRAPDOOR_BENCH_BOOT=0 skips the boots), then the same boot in the
  * CLI against the page's worker code in a Node worker thread and in Chromium (bench-worker.ts; set
- * TRAPDOOR_BENCH_WORKER=0 to skip, TRAPDOOR_BENCH_BROWSER=0 to skip Chromium only), then the
+ * TRAPDOOR_BENCH_WORKER=0 to skip, TRAPDOOR_BENCH_BROWSER=0 to skip Chromium only).
+ * Before the worker comparison, each image's wall-clock boot against v86's on the same
+ * files (bench-v86.ts; TRAPDOOR_BENCH_V86=0 skips it), interleaved, with the ratio, and
+ * tiny-linux's fork/exec shell loop in both (bench-fork.ts; TRAPDOOR_BENCH_FORK=0 skips it).
+ * TRAPDOOR_BENCH_REPEAT=N runs N rounds of each comparison and reports medians. Last, the
  * network's throughput, host to guest and guest to guest (bench-net.ts; TRAPDOOR_BENCH_NET=0 skips it).
  */
 import * as fs from 'node:fs';
@@ -52,6 +56,90 @@ if (process.env.TRAPDOOR_BENCH_BOOT !== '0') {
       const all = runs.length > 1 ? `, median of [${runs.map((x) => x.seconds.toFixed(1)).join(', ')}] s` : '';
       const inBlocks = r.compiledBlocks ? `, ${(100 * r.inBlocks).toFixed(0)}% in ${r.compiledBlocks} translated blocks` : '';
       process.stdout.write(`boot: ${image} reached its marker in ${r.seconds.toFixed(1)} s wall, ${r.virtualSeconds.toFixed(2)} s virtual, ${(r.instructions / 1e6).toFixed(0)} M instructions (${r.mips.toFixed(1)} MIPS; ${mode}${inBlocks}${all})\n`);
+    }
+  }
+}
+
+if (process.env.TRAPDOOR_BENCH_V86 !== '0') {
+  // Trapdoor against v86 (bench-v86.ts) on the same files to the same marker: each round
+  // boots each image once in each emulator, each boot in a fresh process, the order
+  // alternating from round to round (a shared machine's slow minutes then hit both).
+  // Trapdoor boots on the wall clock as `npx trapdoor` does, since v86 always does.
+  const { benchV86Process, v86Version } = await import('./bench-v86.ts');
+  const { benchCliProcess } = await import('./bench-worker.ts');
+  const version = v86Version();
+  const images = (process.env.TRAPDOOR_BENCH_IMAGES ?? 'tiny-linux,debian-686').split(',').filter(Boolean);
+  const repeat = Math.max(1, Number(process.env.TRAPDOOR_BENCH_REPEAT ?? 1));
+  if (version === null) process.stdout.write('v86: skipped, the v86 package is not installed (npm install)\n');
+  else if (!fs.existsSync(path.join(PUBLISH_DIR, 'manifest.json'))) process.stdout.write('v86: skipped, no images (npm run images)\n');
+  else {
+    const cpuModel = os.cpus()[0]?.model.trim() || 'unknown CPU';
+    process.stdout.write(`v86: hosts: Node ${process.version}, v86 ${version} (its WebAssembly JIT); ${cpuModel}, ${os.cpus().length} CPUs\n`);
+    const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const list = (xs: number[], digits = 1) => (xs.length > 1 ? ` [${xs.map((x) => x.toFixed(digits)).join(', ')}]` : '');
+    for (const image of images) {
+      const ours: CliBootRun[] = [];
+      const theirs: { seconds: number; instructions: number; rss: number; cpuSeconds: number }[] = [];
+      const ratios: number[] = [];
+      const cpuRatios: number[] = [];
+      for (let i = 0; i < repeat; i++) {
+        let a: CliBootRun | null, b: ReturnType<typeof benchV86Process>;
+        if (i % 2 === 0) {
+          a = benchCliProcess(image, false);
+          b = benchV86Process(image);
+        } else {
+          b = benchV86Process(image);
+          a = benchCliProcess(image, false);
+        }
+        if (a) ours.push(a);
+        if (b) theirs.push(b);
+        if (a && b) {
+          ratios.push(a.seconds / b.seconds);
+          cpuRatios.push(a.cpuSeconds / b.cpuSeconds);
+        }
+      }
+      if (ours.length < repeat || theirs.length < repeat) {
+        process.stdout.write(`v86: ${image}: ${ours.length < repeat ? 'Trapdoor' : 'v86'} did NOT reach the marker\n`);
+        continue;
+      }
+      const t = ours.map((r) => r.seconds), v = theirs.map((r) => r.seconds);
+      const mb = (xs: number[]) => (middle(xs) / 2 ** 20).toFixed(0);
+      process.stdout.write(`v86: ${image} to its marker (wall clock${repeat > 1 ? `, medians of ${repeat} rounds` : ''}): Trapdoor ${middle(t).toFixed(2)} s${list(t, 2)}, ` +
+        `v86 ${middle(v).toFixed(2)} s${list(v, 2)}: Trapdoor/v86 = ${middle(ratios).toFixed(2)}${list(ratios, 2)}; ` +
+        `${(middle(ours.map((r) => r.instructions)) / 1e6).toFixed(0)} M against ${(middle(theirs.map((r) => r.instructions)) / 1e6).toFixed(0)} M instructions; ` +
+        `resident memory Trapdoor ${mb(ours.map((r) => r.rss))} MB, v86 ${mb(theirs.map((r) => r.rss))} MB\n`);
+      // CPU time of each process, every thread counted, from the machine's creation to the
+      // marker: the work each emulator did, which a loaded machine's waits do not inflate.
+      const tc = ours.map((r) => r.cpuSeconds), vc = theirs.map((r) => r.cpuSeconds);
+      process.stdout.write(`v86: ${image}: CPU time of the process: Trapdoor ${middle(tc).toFixed(2)} s${list(tc, 2)}, v86 ${middle(vc).toFixed(2)} s${list(vc, 2)}: ` +
+        `Trapdoor/v86 = ${middle(cpuRatios).toFixed(2)}${list(cpuRatios, 2)}\n`);
+    }
+  }
+}
+
+if (process.env.TRAPDOOR_BENCH_V86 !== '0' && process.env.TRAPDOOR_BENCH_FORK !== '0') {
+  // Process creation: tiny-linux's shell forking and exec'ing in a loop (bench-fork.ts), its
+  // passes per second of the guest's clock over TRAPDOOR_BENCH_FORK_SECONDS (10), each
+  // emulator in its own process, alternating first from round to round.
+  const { benchForkLoop, FORK_LOOP } = await import('./bench-fork.ts');
+  const { v86Version } = await import('./bench-v86.ts');
+  const seconds = Number(process.env.TRAPDOOR_BENCH_FORK_SECONDS ?? 10);
+  const repeat = Math.max(1, Number(process.env.TRAPDOOR_BENCH_REPEAT ?? 1));
+  if (v86Version() !== null && fs.existsSync(path.join(PUBLISH_DIR, 'manifest.json'))) {
+    const ours: number[] = [], theirs: number[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const order = i % 2 === 0 ? (['trapdoor', 'v86'] as const) : (['v86', 'trapdoor'] as const);
+      for (const which of order) {
+        const r = benchForkLoop('tiny-linux', which, seconds);
+        if (r) (which === 'trapdoor' ? ours : theirs).push(r.perSecond);
+      }
+    }
+    const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const list = (xs: number[]) => (xs.length > 1 ? ` [${xs.map((x) => x.toFixed(1)).join(', ')}]` : '');
+    if (ours.length < repeat || theirs.length < repeat) process.stdout.write(`fork: the loop did NOT run in ${ours.length < repeat ? 'Trapdoor' : 'v86'}\n`);
+    else {
+      process.stdout.write(`fork: tiny-linux, \`${FORK_LOOP.trim()}\` over ${seconds} s of the guest's clock (wall clock)${repeat > 1 ? `, medians of ${repeat} rounds` : ''}: ` +
+        `Trapdoor ${middle(ours).toFixed(1)} passes/s${list(ours)}, v86 ${middle(theirs).toFixed(1)}${list(theirs)}: Trapdoor/v86 = ${(middle(ours) / middle(theirs)).toFixed(2)}\n`);
     }
   }
 }

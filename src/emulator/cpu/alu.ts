@@ -10,6 +10,8 @@ import * as C from './constants.ts';
 const LAZY_ADD = 0;
 const LAZY_SUB = 1;
 const LAZY_LOGIC = 2;
+/** SHL/SHR/SAR: CF and OF kept in lzA and lzB bit 0, AF clear (Cpu.lazyCF/lazyOF/af). */
+export const LAZY_SHIFT = 3;
 
 export function maskOf(bits: number): number {
   return bits === 32 ? -1 : (1 << bits) - 1;
@@ -164,8 +166,9 @@ export function shift(c: Cpu, op: number, v: number, count: number, bits: number
       break;
     }
   }
-  c.lzMask = 0; // every status flag is written below
-  c.flags = (c.flags & ~C.ARITH_FLAGS) | szp(r, bits) | (cf ? C.CF : 0) | (of ? C.OF : 0);
+  // SF, ZF and PF come from the result; CF and OF are kept as they are; AF is cleared
+  // (undefined by the SDM for a count above 0; a P6 clears it).
+  c.setLazy(LAZY_SHIFT, cf, of, r, bits, C.ARITH_FLAGS);
   return r;
 }
 

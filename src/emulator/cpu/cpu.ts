@@ -107,7 +107,7 @@ export class Cpu {
   // ---- EFLAGS: non-lazy bits in `flags`, the lazily computed status flags in lz* ----
   flags = C.FLAGS_FIXED_ONE;
   lzMask = 0;
-  lzOp = 0; // 0 add-like, 1 sub-like, 2 logic
+  lzOp = 0; // 0 add-like, 1 sub-like, 2 logic, 3 shift (CF, OF in lzA, lzB)
   lzA = 0;
   lzB = 0;
   lzR = 0;
@@ -291,14 +291,14 @@ export class Cpu {
     const a = this.lzA, b = this.lzB, r = this.lzR, top = this.lzBits - 1;
     if (this.lzOp === 0) return (((a & b) | ((a | b) & ~r)) >>> top) & 1;
     if (this.lzOp === 1) return (((~a & b) | ((~a | b) & r)) >>> top) & 1;
-    return 0;
+    return this.lzOp === 3 ? a & 1 : 0; // a shift keeps its CF in lzA (alu.ts LAZY_SHIFT)
   }
 
   private lazyOF(): number {
     const a = this.lzA, b = this.lzB, r = this.lzR, top = this.lzBits - 1;
     if (this.lzOp === 0) return (((a ^ r) & (b ^ r)) >>> top) & 1;
     if (this.lzOp === 1) return (((a ^ b) & (a ^ r)) >>> top) & 1;
-    return 0;
+    return this.lzOp === 3 ? b & 1 : 0; // and its OF in lzB
   }
 
   cf(): boolean {
@@ -326,7 +326,7 @@ export class Cpu {
 
   af(): boolean {
     if ((this.lzMask & C.AF) === 0) return (this.flags & C.AF) !== 0;
-    if (this.lzOp === 2) return false;
+    if (this.lzOp >= 2) return false; // logic and shifts clear AF
     return ((this.lzA ^ this.lzB ^ this.lzR) & 0x10) !== 0;
   }
 
@@ -861,10 +861,10 @@ export class Cpu {
    * Run 32-bit code as translated blocks from now on. The memory must be able to watch
    * writes (PhysicalBus.watchWrites): without that, translations could go stale.
    */
-  enableBlockCache(hotThreshold?: number, log?: (message: string) => void): void {
+  enableBlockCache(hotThreshold?: number, log?: (message: string) => void, promoteThreshold?: number): void {
     if (this.blocks !== null) return;
     if (this.mem.watchWrites === undefined) throw new Error('this memory cannot watch writes to code; translated blocks need it');
-    const cache = new BlockCache(this, hotThreshold, log);
+    const cache = new BlockCache(this, hotThreshold, log, promoteThreshold);
     this.blocks = cache;
     this.codePages = cache.codePages;
     this.mem.watchWrites(cache.codePages, (page) => cache.invalidatePage(page));
@@ -1458,9 +1458,12 @@ export class Cpu {
     const e = this.tlbR[lin >>> 12];
     if ((e & 0xfff) !== 0) return -1;
     const block = cache.lookup((e >>> 0) + (lin & 0xfff));
-    if (block === null || n + block.count > end || (eip >>> 0) + block.bytes - 1 > this.segHi[C.CS]) return -1;
+    if (block === null || n + block.count > end || (eip >>> 0) + block.bytes - 1 > this.segHi[C.CS] || (eip >>> 0) < block.before) return -1;
     this.blockExit = false;
     const after = block.run(this, n, end);
+    // A block whose first basic block found a reason to leave before it ran anything: the
+    // interpreter takes the instruction (so the run loop always moves on).
+    if (after === n) return -1;
     cache.stats.executed += after - n;
     cache.stats.entries++;
     return after;

@@ -889,14 +889,19 @@ function outOp(size: number, immPort: boolean): Op {
     else c.io.out32(port, c.r32[0]);
   };
 }
+// The word and dword forms are made once here and chosen per execution by the operand
+// size (no closure built per instruction).
+function sized(word: Op, dword: Op): Op {
+  return (c) => (c.o32 ? dword(c) : word(c));
+}
 OPS[0xe4] = inOp(1, true);
-OPS[0xe5] = (c) => (c.o32 ? inOp(4, true) : inOp(2, true))(c);
+OPS[0xe5] = sized(inOp(2, true), inOp(4, true));
 OPS[0xe6] = outOp(1, true);
-OPS[0xe7] = (c) => (c.o32 ? outOp(4, true) : outOp(2, true))(c);
+OPS[0xe7] = sized(outOp(2, true), outOp(4, true));
 OPS[0xec] = inOp(1, false);
-OPS[0xed] = (c) => (c.o32 ? inOp(4, false) : inOp(2, false))(c);
+OPS[0xed] = sized(inOp(2, false), inOp(4, false));
 OPS[0xee] = outOp(1, false);
-OPS[0xef] = (c) => (c.o32 ? outOp(4, false) : outOp(2, false))(c);
+OPS[0xef] = sized(outOp(2, false), outOp(4, false));
 // E8 CALL rel, E9 JMP rel, EB JMP rel8
 OPS[0xe8] = (c) => {
   const rel = c.o32 ? c.fetch32() : (c.fetch16() << 16) >> 16;

@@ -1,7 +1,9 @@
 /**
  * The block cache: translated blocks (codegen.ts) by the physical address of their first
- * instruction, compiled once a start address has been reached HOT_THRESHOLD times, and
- * thrown away when the page they were read from is written.
+ * instruction, compiled once a start address has been reached HOT_THRESHOLD times (as a
+ * straight line, tier 1), translated again as a region over the page's hot code once
+ * entered PROMOTE_THRESHOLD times (tier 2), and thrown away when the page they were read
+ * from is written.
  *
  * Keeping translations coherent with memory (SDM vol.3 §11.6, self-modifying code: a
  * write to code takes effect for the next instruction fetched):
@@ -19,15 +21,22 @@
  */
 import type { Cpu } from '../cpu.ts';
 import { alu, incDec, mul32, MUL_HIGH, neg, setMulFlags, shift } from '../alu.ts';
-import { translateBlock } from './codegen.ts';
+import { MAX_REGION, translateBlock } from './codegen.ts';
 
 /** Runs the block with n instructions retired so far in the slice, at most `end`; returns the new n. */
 export type BlockFunction = (c: Cpu, n: number, end: number) => number;
 
 export interface Block {
   readonly run: BlockFunction;
+  /** Instructions of its first basic block (the budget the run loop checks on entry). */
   readonly count: number;
+  /** Bytes of the region from the entry on, and before it (the CS limit checks). */
   readonly bytes: number;
+  readonly before: number;
+  /** 1: a straight-line translation calling the memory helpers; 2: a region with inline memory accesses. */
+  readonly tier: number;
+  /** Times a tier-1 block was looked up (it is promoted at PROMOTE_THRESHOLD). */
+  entries: number;
 }
 
 /** What the generated code calls (`H.` in codegen.ts). */
@@ -42,6 +51,16 @@ const HELPERS = { alu, incDec, mul32, MUL_HIGH, neg, setMulFlags, shift };
  * on Debian's XZ decompressor, 40,000 was no better than 20,000.
  */
 export const HOT_THRESHOLD = 5_000;
+/**
+ * Entries after which a block is translated again as a region (tier 2: codegen.ts's
+ * translateBlock with MAX_REGION and inline memory accesses). A region's function is
+ * several times larger than a straight-line block's, and V8 runs a function in its
+ * bytecode interpreter until it has used a budget proportional to its size, so regions
+ * pay only on code that stays hot: on the tiny-linux boot, translating every hot block
+ * as a region cost 20% of the guest thread's time; on Debian's XZ decompressor regions
+ * ran 1.5 times as fast as straight-line blocks.
+ */
+export const PROMOTE_THRESHOLD = 100_000;
 /** Invalidations after which a page is left to the interpreter. */
 const GIVE_UP = 64;
 const SLOT_BITS = 15;
@@ -55,6 +74,8 @@ export interface BlockCacheStats {
   translated: number;
   /** Of those, how many needed a new JavaScript function (the rest reused one). */
   compiled: number;
+  /** Blocks translated again as regions (tier 2) once they stayed hot. */
+  promoted: number;
   /** Page invalidations caused by writes to translated code. */
   invalidations: number;
   /** Pages given up on (left to the interpreter). */
@@ -75,26 +96,37 @@ export class BlockCache {
   private readonly memo = new Map<string, BlockFunction>();
   /** Why blocks cannot be compiled here (the host forbids generated code), or null. */
   unavailable: string | null = null;
-  readonly stats: BlockCacheStats = { translated: 0, compiled: 0, invalidations: 0, pagesGivenUp: 0, executed: 0, entries: 0 };
+  readonly stats: BlockCacheStats = { translated: 0, compiled: 0, promoted: 0, invalidations: 0, pagesGivenUp: 0, executed: 0, entries: 0 };
 
   /** `log` hears, once, why blocks are unavailable if it comes to that. */
-  constructor(private readonly cpu: Cpu, private readonly hotThreshold = HOT_THRESHOLD, private readonly log?: (message: string) => void) {}
+  constructor(private readonly cpu: Cpu, private readonly hotThreshold = HOT_THRESHOLD, private readonly log?: (message: string) => void,
+    private readonly promoteThreshold = PROMOTE_THRESHOLD) {}
 
   /** The block starting at physical address `phys`, translating it once it is hot; null to interpret. */
   lookup(phys: number): Block | null {
     const slot = (phys ^ (phys >>> SLOT_BITS)) & SLOT_MASK;
-    if (this.keys[slot] === (phys | 0)) return this.blocks[slot];
+    if (this.keys[slot] === (phys | 0)) {
+      const block = this.blocks[slot]!;
+      if (block.tier === 1 && ++block.entries === this.promoteThreshold) return this.translate(phys, slot, 2) ?? block;
+      return block;
+    }
     if (this.unavailable !== null) return null;
     const h = (phys ^ (phys >>> 14)) & HEAT_MASK;
     if (++this.heat[h] < this.hotThreshold) return null;
     this.heat[h] = 0;
-    return this.translate(phys, slot);
+    return this.translate(phys, slot, this.promoteThreshold === 0 ? 2 : 1);
   }
 
-  private translate(phys: number, slot: number): Block | null {
+  /** Whether a block starts at `phys` (the code there ran hot). */
+  private readonly isBlock = (phys: number): boolean => this.keys[(phys ^ (phys >>> SLOT_BITS)) & SLOT_MASK] === (phys | 0);
+
+  private translate(phys: number, slot: number, tier: number): Block | null {
     const page = phys >>> 12;
     if (this.pageInvalidations[page] >= GIVE_UP) return null;
-    const t = translateBlock(this.cpu.ram, phys);
+    // A promote threshold of 0 makes every block a region at once, following every jump
+    // target (what the tests use to hold regions to the interpreter on any code).
+    const t = tier === 1 ? translateBlock(this.cpu.ram, phys, 1, true)
+      : translateBlock(this.cpu.ram, phys, MAX_REGION, true, this.promoteThreshold === 0 ? undefined : this.isBlock);
     if (t === null) return null;
     let run = this.memo.get(t.source);
     if (run === undefined) {
@@ -113,9 +145,11 @@ export class BlockCache {
       this.memo.set(t.source, run);
       this.stats.compiled++;
     }
-    const block: Block = { run, count: t.count, bytes: t.bytes };
+    const block: Block = { run, count: t.count, bytes: t.bytes, before: t.before, tier, entries: 0 };
     this.keys[slot] = phys | 0;
     this.blocks[slot] = block;
+    if (tier === 2) this.stats.promoted++;
+    if (tier === 2 && this.promoteThreshold !== 0) return block; // the slot is already listed for its page
     let slots = this.pageSlots.get(page);
     if (slots === undefined) {
       slots = [];

@@ -3,18 +3,28 @@
  * JavaScript function for it, so the common instructions run without the interpreter's
  * fetch, prefix and ModRM decoding and its dispatch through OPS (DESIGN.md seam 7).
  *
- * What a block is:
+ * What a block is (translateBlock):
  *  - it starts at a physical address in 32-bit code (CS.D=1) and never leaves its 4 KiB page;
- *  - it ends after an unconditional transfer (JMP, CALL, RET, indirect JMP/CALL), after an
- *    instruction it hands to the interpreter whole ("terminal"), at the page end, or after
- *    MAX_INSTRUCTIONS; a taken Jcc leaves early (a side exit), a not-taken one falls through;
- *  - a jump back to its own start (a tight loop) runs the next pass in the same call, as
- *    long as the run loop's budget (`end`) allows a whole pass;
+ *  - it is a region: the code reachable from its entry within the page, straight on and
+ *    through conditional branches and direct jumps to the targets its caller lets it
+ *    follow, in basic blocks of at most MAX_INSTRUCTIONS. The block cache asks for two
+ *    sizes (block-cache.ts): first a straight line (a taken branch leaves, unless it goes
+ *    back to the entry: a loop), and, once that stays hot, a region of up to MAX_REGION
+ *    instructions over the hot code of the page. A jump to a basic block of the region
+ *    stays in the function (a loop over a switch), so a loop of several basic blocks runs
+ *    without returning to the run loop; it leaves at a transfer out of the region (CALL,
+ *    RET, an indirect JMP/CALL, a jump elsewhere), before an instruction that did not
+ *    fit, and after an instruction it hands to the interpreter whole ("terminal");
+ *  - each basic block first checks the run loop's budget (`end`) for its own length;
+ *  - memory operands, PUSH/POP/CALL/RET on a flat stack included, are read and written
+ *    inline when the segment is flat, the TLB entry direct and the access aligned (plain
+ *    RAM: no fault, no device); anything else calls the Cpu's accessors;
  *  - its code is position independent in EIP: `e0`, the EIP it was entered at, is the base of
  *    every offset, so the same bytes give the same source (and one compiled function).
  *
  * Exactness with the interpreter, instruction for instruction, is the contract:
- *  - before anything that can fault, `c.instrStart` and `c.retired` are where the
+ *  - before anything that can fault (on an inline access: before its slow path only),
+ *    `c.instrStart` and `c.retired` are where the
  *    interpreter would have them, so a fault restarts the right instruction and the run
  *    loop counts exactly the instructions that retired; devices that read the clock during
  *    an access see the same sub-slice time;
@@ -40,19 +50,22 @@ export const MAX_INSTRUCTIONS = 48;
 export interface BlockSource {
   /** Body of `function (c, n, end)`: returns n plus the instructions retired, never more than end. */
   readonly source: string;
-  /** Most instructions the block can retire (the run loop's budget check). */
+  /**
+   * Instructions of the first basic block: the run loop checks its budget for these on
+   * entry; every later basic block checks its own.
+   */
   readonly count: number;
-  /** Bytes from the entry to the end of the last instruction (the CS limit check). */
+  /** Bytes from the entry to the end of the region's last instruction (the CS limit check). */
   readonly bytes: number;
+  /** Bytes of the region before the entry (code a loop jumps back to): EIP may not wrap below 0. */
+  readonly before: number;
 }
 
 const ARITH = C.ARITH_FLAGS;
 const LAZY_ADD = 0;
 const LAZY_SUB = 1;
 const LAZY_LOGIC = 2;
-
-/** Stands for the block's instruction count in code emitted before the count is known. */
-const COUNT_MARK = '/*count*/';
+const LAZY_SHIFT = 3;
 
 /** Ran past the page (or the 15-byte limit) while decoding: the instruction is not in the block. */
 const OUT_OF_BYTES = { outOfBytes: true } as const;
@@ -75,6 +88,11 @@ for (const op of [
   0x1c8, 0x1c9, 0x1ca, 0x1cb, 0x1cc, 0x1cd, 0x1ce, 0x1cf, // BSWAP
   0x1af, // IMUL Gv,Ev (16-bit form)
   0x69, 0x6b, // IMUL Gv,Ev,I (16-bit form)
+  // Port I/O and RDTSC: a device (or the clock) answers with the instruction count set,
+  // as anywhere the interpreter runs; an interrupt it raises, a reset or stop it asks
+  // for, is seen right after (interpret() leaves on blockExit/stopSlice/a moved EIP).
+  // Calibration and delay loops (in al,61h; rdtsc; out 80h,al) spin on them.
+  0xe4, 0xe5, 0xe6, 0xe7, 0xec, 0xed, 0xee, 0xef, 0x131,
 ]) PURE[op] = 1;
 
 /** Whether opcode `op` (0x100 | byte for 0F xx) has a ModRM byte (SDM vol.2 appendix A opcode maps). */
@@ -94,7 +112,7 @@ function hasModrm(op: number): boolean {
 /** Immediate bytes of a pure opcode (to find the next instruction); o16 is the 66 prefix in 32-bit code. */
 function pureImmediate(op: number, reg: number, o16: boolean): number {
   switch (op) {
-    case 0xc0: case 0xc1: case 0xd4: case 0xd5: case 0x1a4: case 0x1ac: case 0x1ba: case 0x6b: return 1;
+    case 0xc0: case 0xc1: case 0xd4: case 0xd5: case 0x1a4: case 0x1ac: case 0x1ba: case 0x6b: case 0xe4: case 0xe5: case 0xe6: case 0xe7: return 1;
     case 0x69: return o16 ? 2 : 4;
     case 0xf6: return reg < 2 ? 1 : 0;
     case 0xf7: return reg < 2 ? (o16 ? 2 : 4) : 0;
@@ -122,8 +140,22 @@ function lazy(op: number, a: string, b: string, bits: number, mask: number): str
 
 /** What the locals a, b, t hold after an ALU instruction: enough to test a condition directly. */
 interface FlagSource {
-  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC;
+  /** INC_DEC: t is the result, but CF is the one before (only ZF and SF can be fused). */
+  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC | typeof INC_DEC;
   readonly bits: number;
+}
+const INC_DEC = 9;
+
+/**
+ * CF after the instruction just before, as 0 or 1 from the locals, when it set the flags
+ * from a, b and t with 32-bit operands (SDM vol.1 §3.4.3.1); null when c.cf() must say.
+ */
+function carryOf(f: FlagSource | null): string | null {
+  if (f === null || f.bits !== 32) return null;
+  if (f.kind === LAZY_SUB) return '((a >>> 0) < (b >>> 0) ? 1 : 0)';
+  if (f.kind === LAZY_ADD) return '((t >>> 0) < (a >>> 0) ? 1 : 0)';
+  if (f.kind === LAZY_LOGIC) return '0';
+  return null;
 }
 
 /**
@@ -184,6 +216,69 @@ function aluOp(op: number, bits: number): string {
   }
 }
 
+/**
+ * SHL/SAL, SHR and SAR of `a` by a constant count 1..bits-1 into t, with the flags
+ * alu.ts's shift() leaves (lazy, LAZY_SHIFT: CF in lzA, OF in lzB); null for the other
+ * operations and counts, which go through shift() itself. `a` is already within `bits`
+ * (a register view or a read of that size).
+ */
+function shiftInline(sop: number, k: number, bits: number): string | null {
+  if (k === 0 || k >= bits || sop < 4) return null;
+  const m = maskOf(bits), top = bits - 1;
+  let code: string;
+  if (sop === 4 || sop === 6) code = `u = (a >>> ${bits - k}) & 1; t = (a << ${k}) & ${m}; f2 = ((t >>> ${top}) & 1) ^ u;`;
+  else if (sop === 5) code = `u = (a >>> ${k - 1}) & 1; t = a >>> ${k}; f2 = ${k === 1 ? `(a >>> ${top}) & 1` : '0'};`;
+  else {
+    const sv = bits === 32 ? 'a' : `((a << ${32 - bits}) >> ${32 - bits})`;
+    code = `u = (${sv} >> ${k - 1}) & 1; t = (${sv} >> ${k}) & ${m}; f2 = 0;`;
+  }
+  return `${code} c.lzOp = ${LAZY_SHIFT}; c.lzA = u; c.lzB = f2; c.lzR = t; c.lzBits = ${bits}; c.lzMask = ${ARITH};`;
+}
+
+/**
+ * The inline fast path's condition beyond a direct TLB entry: a word or dword access
+ * aligned to its size. Within one page then, and, as a flat segment's base is aligned
+ * too (see the region prologue), its offset cannot wrap past 4 GiB.
+ */
+function aligned(bits: number): string {
+  return bits === 32 ? ' && (lin & 3) === 0' : bits === 16 ? ' && (lin & 1) === 0' : '';
+}
+/** Read `bits` from RAM offset `p` (an expression) into `into`, as Cpu.readLin* reads it. */
+function ramRead(bits: number, p: string, into: string): string {
+  if (bits === 32) return `${into} = ram32[(${p}) >>> 2];`;
+  if (bits === 16) return `{ p = ${p}; ${into} = ram[p] | (ram[p + 1] << 8); }`;
+  return `${into} = ram[${p}];`;
+}
+function ramWrite(bits: number, p: string, value: string): string {
+  if (bits === 32) return `ram32[(${p}) >>> 2] = ${value};`;
+  if (bits === 16) return `p = ${p}; ram[p] = ${value}; ram[p + 1] = ${value} >> 8;`;
+  return `ram[${p}] = ${value};`;
+}
+
+/**
+ * Within a basic block, the lazy-flag fields that hold a value known at translation time
+ * (the operation, width and mask an ALU instruction stored), so a later instruction
+ * storing the same value leaves the store out: `sub; sbb; cmp` stores lzOp, lzBits and
+ * lzMask once. What the generated code calls (H.*, the interpreter) may store other
+ * values: after such a line nothing is known. Faults leave the block, and memory accesses
+ * and devices never touch the flags.
+ */
+class LazyStores {
+  private readonly known = new Map<string, string>();
+
+  prune(line: string): string {
+    if (line.includes('H.') || line.includes('c.step()')) {
+      this.known.clear();
+      return line;
+    }
+    return line.replace(/c\.(lzOp|lzBits|lzMask) = (\d+); ?/g, (store: string, field: string, value: string) => {
+      if (this.known.get(field) === value) return '';
+      this.known.set(field, value);
+      return store;
+    });
+  }
+}
+
 /** A decoded ModRM operand: a register, or a memory offset expression in a segment. */
 interface Operand {
   readonly reg: number; // -1 for memory
@@ -191,35 +286,210 @@ interface Operand {
   readonly seg: number;
 }
 
+/** How a decoded instruction continues. */
+const FALLS = 0; // on to the next instruction
+const ENDS = 1; // its code leaves the block (a transfer out, or an instruction for the interpreter)
+const JCC = 2; // to `target` when `cond`, else on
+const JMP = 3; // to `target`
+
+/** One instruction decoded, with its code for a given place in its basic block. */
+interface Decoded {
+  /** Physical addresses of its first byte and of the byte after it. */
+  readonly start: number;
+  readonly next: number;
+  readonly lines: string[];
+  readonly kind: typeof FALLS | typeof ENDS | typeof JCC | typeof JMP;
+  /** JCC/JMP: the physical address jumped to (maybe outside the page). */
+  readonly target: number;
+  /** JCC: the condition, an expression. */
+  readonly cond: string;
+  /** What the locals a, b, t hold after it (for the next instruction's fused condition). */
+  readonly flags: FlagSource | null;
+}
+
+/** Instructions after which a translation follows no further jumps (a path in progress runs on to a MAX_INSTRUCTIONS boundary). */
+export const MAX_REGION = 48;
+
 /**
- * Translate the block at `phys` (its bytes read from `ram`). Returns null when not even
- * the first instruction can be translated into a block of its own.
+ * Translate the code reachable from `phys` within its page (its bytes read from `ram`)
+ * into one function: a region of basic blocks, following conditional branches both ways
+ * and direct jumps, up to MAX_REGION instructions. A jump between two instructions of the
+ * region stays in the function (`pc` selects the basic block in a switch inside a loop),
+ * so a loop of several blocks never returns to the run loop; only jumps out of the
+ * region, calls, returns and instructions left to the interpreter do. Each basic block
+ * starts with the run loop's budget check for its own length, so the region never
+ * retires more than `end` and stops where the interpreter would look at a rising INTR.
+ * `follow` says which jump targets to take into the region (the block cache passes the
+ * starts of code that already ran hot: a path V8 compiled but never ran gives it no type
+ * feedback, and the first run of such a path throws the optimized function away).
+ * Returns null when not even the first instruction can be translated.
  */
-export function translateBlock(ram: Uint8Array, phys: number): BlockSource | null {
-  const pageEnd = (phys & ~0xfff) + 0x1000;
+export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_REGION, inlineMemory = true, follow: (target: number) => boolean = () => true): BlockSource | null {
+  const pageStart = phys & ~0xfff;
+  const insns = new Map<number, Decoded>();
+  /** Bytes of the page that decoded instructions cover: a path meeting one mid-instruction stops. */
+  const covered = new Uint8Array(0x1000);
+  const leaders = new Set<number>([phys]);
+  /** Segments the inline memory accesses use (the prologue loads what they need). */
+  const segs = new Set<number>();
+  const work = [phys];
+  while (work.length > 0 && insns.size < maxRegion) {
+    let p = work.pop()!;
+    // A full region cuts a path only where the interpreter would look for a block (a whole
+    // number of MAX_INSTRUCTIONS from where the path was jumped to), so the code after the
+    // cut grows hot at the pace of the rest (see Cpu.runStraight).
+    let pathLength = 0;
+    while (!(insns.size >= maxRegion && pathLength % MAX_INSTRUCTIONS === 0) && !insns.has(p) && covered[p - pageStart] === 0) {
+      let d: Decoded;
+      try {
+        d = decodeOne(ram, phys, p, 0, null, segs, inlineMemory);
+      } catch (e) {
+        if (e !== OUT_OF_BYTES) throw e;
+        break;
+      }
+      let overlaps = false;
+      for (let q = p; q < d.next; q++) if (covered[q - pageStart] !== 0) overlaps = true;
+      if (overlaps) break;
+      covered.fill(1, p - pageStart, d.next - pageStart);
+      insns.set(p, d);
+      pathLength++;
+      const inPage = d.target >= pageStart && d.target < pageStart + 0x1000;
+      if ((d.kind === JCC || d.kind === JMP) && inPage && (d.target === phys || follow(d.target))) {
+        leaders.add(d.target);
+        work.push(d.target);
+      }
+      if (d.kind !== FALLS && d.kind !== JCC) break;
+      p = d.next;
+    }
+  }
+  if (!insns.has(phys)) {
+    // The first instruction does not fit in the page (or is over-long): the interpreter
+    // runs it as a block of one.
+    return { source: 'const e0 = c.eip;\nc.eip = e0; c.retired = n; c.step(); return n + 1;', count: 1, bytes: 1, before: 0 };
+  }
+  // Basic blocks in address order: a new one at each jump target, after anything that
+  // does not fall through, and after MAX_INSTRUCTIONS (so a budget check comes at least
+  // that often). A conditional branch does not end one: its taken side leaves from the
+  // middle, as a side exit does.
+  const starts = [...insns.keys()].sort((x, y) => x - y);
+  const blocks: number[][] = [];
+  let prev: Decoded | null = null;
+  for (const at of starts) {
+    const current = blocks.length > 0 ? blocks[blocks.length - 1] : null;
+    if (current !== null && prev !== null && (prev.kind === FALLS || prev.kind === JCC) && prev.next === at && !leaders.has(at) && current.length < MAX_INSTRUCTIONS) current.push(at);
+    else blocks.push([at]);
+    prev = insns.get(at)!;
+  }
+  const blockAt = new Map<number, number>(blocks.map((b, k) => [b[0], k]));
   const out: string[] = [];
-  let pos = phys; // decode position (physical)
-  let count = 0;
+  let jumps = false; // some transfer stays in the region: the body needs its loop and switch
+  const emitted: string[][] = [];
+  for (let k = 0; k < blocks.length; k++) {
+    const block = blocks[k];
+    const lines: string[] = [];
+    const len = block.length;
+    let flags: FlagSource | null = null;
+    /** A jump to `to` from the instruction `from` with `count` instructions of this basic block retired. */
+    const jumpTo = (to: number, from: Decoded, count: number): void => {
+      if (blockAt.has(to)) {
+        lines.push(`n += ${count}; pc = ${blockAt.get(to)}; continue;`);
+        jumps = true;
+      } else {
+        // Out of the region: the CS limit check of jump() in ops.ts, then back to the run loop.
+        lines.push(`t = (e0 + ${to - phys}) | 0; if ((t >>> 0) > c.segHi[${C.CS}]) { c.instrStart = (e0 + ${from.start - phys}) | 0; c.retired = n + ${count - 1}; c.fault(${C.GP}, 0); }`);
+        lines.push(`c.eip = t; return n + ${count};`);
+      }
+    };
+    const fallTo = (to: number): void => {
+      if (k + 1 < blocks.length && blocks[k + 1][0] === to) lines.push(`n += ${len};`);
+      else if (blockAt.has(to)) {
+        lines.push(`n += ${len}; pc = ${blockAt.get(to)}; continue;`);
+        jumps = true;
+      } else lines.push(`c.eip = (e0 + ${to - phys}) | 0; return n + ${len};`);
+    };
+    let last: Decoded | null = null;
+    const lazyKnown = new LazyStores();
+    for (let j = 0; j < len; j++) {
+      last = decodeOne(ram, phys, block[j], j, flags, segs, inlineMemory);
+      flags = last.flags;
+      lines.push(`// +${block[j] - phys}`, ...last.lines.map((line) => lazyKnown.prune(line)));
+      if (last.kind === JCC) {
+        // Taken: to its target; not taken: on in this basic block (or, at its end, to the next).
+        lines.push(`if (${last.cond}) {`);
+        jumpTo(last.target, last, j + 1);
+        lines.push('}');
+      }
+    }
+    const end = last!;
+    if (end.kind === JMP) jumpTo(end.target, end, len);
+    else if (end.kind === FALLS || end.kind === JCC) fallTo(end.next);
+    emitted.push(lines);
+  }
+  const first = blocks[blockAt.get(phys)!];
+  let low = phys, high = phys;
+  for (const d of insns.values()) {
+    if (d.start < low) low = d.start;
+    if (d.next > high) high = d.next;
+  }
+  if (!jumps && blocks.length === 1) out.push(...emitted[0]);
+  else if (blocks.length === 1) {
+    // One basic block jumping back to itself: a loop, no switch.
+    out.push('let pc = 0;', 'for (;;) {', `if (n + ${blocks[0].length} > end || c.blockExit || c.stopSlice) { c.eip = e0; return n; }`, ...emitted[0], '}');
+  } else {
+    // `pc` is the index of the basic block to run next: dense case labels let V8 dispatch
+    // through a jump table rather than a chain of compares.
+    out.push(`let pc = ${blockAt.get(phys)};`, 'for (;;) {', 'switch (pc) {');
+    for (let k = 0; k < blocks.length; k++) {
+      const at = blocks[k][0] - phys;
+      // Each basic block checks the budget for its own length (the run loop did for the
+      // first on entry) and whether anything asked the block to leave.
+      out.push(`case ${k}: if (n + ${blocks[k].length} > end || c.blockExit || c.stopSlice) { c.eip = (e0 + ${at}) | 0; return n; }`);
+      out.push(...emitted[k]);
+    }
+    // Every basic block ends in a return, a jump to another or a fall into the next.
+    out.push('}', "throw new Error('translated region: no basic block ' + pc);", '}');
+  }
+  // For each segment an inline access uses: its base, and whether the fast path may use
+  // it (readable and writable, base 0 mod 4, offsets 0..4 GiB-1, so an aligned access is
+  // within the limit). Nothing a region runs can load a segment register or change CPL
+  // (those instructions end it), so what is read here holds for the whole call.
+  const prologue = [...segs].sort().map((sg) =>
+    `const b${sg} = c.segBase[${sg}], k${sg} = (c.segRights[${sg}] & 3) === 3 && c.segLo[${sg}] === 0 && c.segHi[${sg}] === 0xffffffff && (b${sg} & 3) === 0;`);
+  // The stack inline too when SS is flat and 32-bit (ESP, not SP, moves).
+  if (segs.has(C.SS)) prologue.push(`const ks = k${C.SS} && c.ss32;`);
+  const source = [
+    'const r = c.r32, r16 = c.r16, r8 = c.r8, e0 = c.eip, tr = c.tlbR, tw = c.tlbW, ram = c.ram, ram32 = c.ram32;',
+    ...prologue,
+    'let a = 0, b = 0, t = 0, lin = 0, f = false, u = 0, f2 = 0, v = 0, e = 0, p = 0;',
+    ...out,
+  ].join('\n');
+  return { source, count: first.length, bytes: high - phys, before: phys - low };
+}
+
+function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, flagsBefore: FlagSource | null, segs: Set<number>, inlineMemory: boolean): Decoded {
+  const pageEnd = (phys & ~0xfff) + 0x1000;
+  let pos = start; // decode position (physical)
+  const limitPos = start + 15; // the instruction's 15 bytes end here
+  const i = index;
   let ended = false;
   let flagSource: FlagSource | null = null;
-  let loops = false; // a jump back to the entry: the body is a loop
-  let limit = 0; // end of the current instruction's 15 bytes (offset from the block entry)
+  let kind: Decoded['kind'] = FALLS;
+  let target = -1;
+  let cond = '';
 
   const byte = (): number => {
-    if (pos >= pageEnd || pos - phys >= limit) throw OUT_OF_BYTES;
+    if (pos >= pageEnd || pos >= limitPos) throw OUT_OF_BYTES;
     return ram[pos++];
   };
   const imm8s = (): number => (byte() << 24) >> 24;
   const imm16 = (): number => byte() | (byte() << 8);
   const imm32 = (): number => byte() | (byte() << 8) | (byte() << 16) | (byte() << 24);
 
-  while (!ended && count < MAX_INSTRUCTIONS && pos < pageEnd) {
-    const start = pos - phys; // offset of this instruction from the block entry
-    limit = start + 15;
-    const lines: string[] = [];
-    let terminal = false;
-    let accesses = false; // the instruction touches memory (set by pre())
-    try {
+  const lines: string[] = [];
+  let terminal = false;
+  let accesses = false; // the instruction touches memory (set by pre())
+  {
+    {
       let seg = -1;
       let o16 = false;
       let a16 = false;
@@ -241,24 +511,31 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         op = byte();
       }
       if (op === 0x0f) op = 0x100 | byte();
-      const i = count;
       // The ALU instruction just before this one, if its a, b, t are still in the locals.
-      const flagsBefore = flagSource;
-      flagSource = null;
       const alu = (aop: number, bits: number): string => {
         flagSource = aop === 5 || aop === 7 ? { kind: LAZY_SUB, bits } : aop === 0 ? { kind: LAZY_ADD, bits } : aop === 1 || aop === 4 || aop === 6 ? { kind: LAZY_LOGIC, bits } : null;
         return aluOp(aop, bits);
       };
       const condition = (cc: number): string => fusedCondition(cc, flagsBefore) ?? `c.cond(${cc})`;
       const next = (): string => `(e0 + ${pos - phys}) | 0`;
-      const here = `(e0 + ${start}) | 0`;
+      const here = `(e0 + ${start - phys}) | 0`;
       /**
        * Before a memory access: where a fault would restart, and how many instructions
        * retired before this one (the clock a device reads during the access). The access
        * may also change the INTR line or hit translated code: checked after the instruction.
        */
+      const state = `c.instrStart = ${here}; c.retired = n + ${i};`;
       const pre = (): void => {
-        lines.push(`c.instrStart = ${here}; c.retired = n + ${i};`);
+        lines.push(state);
+        accesses = true;
+      };
+      /**
+       * An instruction whose memory accesses all go through read/write/rmwRead/rmwWrite
+       * below: their fast path (a flat segment, a direct TLB entry, an aligned access) is
+       * plain RAM, which can neither fault nor reach a device, so only their slow path
+       * sets what pre() sets.
+       */
+      const mem = (): void => {
         accesses = true;
       };
       const interpret = (pure: boolean): void => {
@@ -286,7 +563,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
           else if (mod === 1) pos += 1;
           else if (mod === 2) pos += 4;
         }
-        if (pos > pageEnd || pos - phys > limit) throw OUT_OF_BYTES;
+        if (pos > pageEnd || pos > limitPos) throw OUT_OF_BYTES;
         return m;
       };
       /** Decode a ModRM byte with 32-bit addressing (SDM vol.2 tables 2-2, 2-3). */
@@ -318,37 +595,80 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         const off = parts.length === 1 && parts[0].startsWith('r[') ? parts[0] : `(${parts.join(' + ')}) | 0`;
         return { m, rm: { reg: -1, off, seg: seg >= 0 ? seg : def } };
       };
-      const read = (bits: number, o: Operand): string => (o.reg >= 0 ? reg(bits, o.reg) : `c.read${bits}(${o.seg}, ${o.off})`);
+      /** The value of operand o, as an expression; a memory operand is read into `v` first. */
+      const read = (bits: number, o: Operand): string => {
+        if (o.reg >= 0) return reg(bits, o.reg);
+        if (!inlineMemory) {
+          lines.push(`${state} v = c.read${bits}(${o.seg}, ${o.off});`);
+          return 'v';
+        }
+        segs.add(o.seg);
+        lines.push(`lin = (b${o.seg} + ${o.off}) | 0; e = tr[lin >>> 12];`);
+        lines.push(`if (k${o.seg} && (e & 0xfff) === 0${aligned(bits)}) ${ramRead(bits, 'e | (lin & 0xfff)', 'v')}`);
+        lines.push(`else { ${state} v = c.read${bits}(${o.seg}, ${o.off}); }`);
+        return 'v';
+      };
       /** Store `value` (an expression over locals) into operand o. */
       const write = (bits: number, o: Operand, value: string): void => {
         if (o.reg >= 0) lines.push(`${reg(bits, o.reg)} = ${value};`);
+        else if (!inlineMemory) lines.push(`${state} c.write${bits}(${o.seg}, ${o.off}, ${value});`);
         else {
-          lines.push(`c.write${bits}(${o.seg}, ${o.off}, ${value});`);
+          segs.add(o.seg);
+          lines.push(`v = ${value}; lin = (b${o.seg} + ${o.off}) | 0; e = tw[lin >>> 12];`);
+          lines.push(`if (k${o.seg} && (e & 0xfff) === 0${aligned(bits)}) { ${ramWrite(bits, 'e | (lin & 0xfff)', 'v')} }`);
+          lines.push(`else { ${state} c.write${bits}(${o.seg}, ${o.off}, v); }`);
         }
       };
-      /** Read-modify-write: `a` gets the old value (the write is probed first, as rmw8/16/32 do). */
+      /**
+       * Read-modify-write: `a` gets the old value (the write is probed first, as rmw8/16/32
+       * do); `p` keeps the RAM offset for rmwWrite, or -1 after the slow path (then `lin`).
+       */
       const rmwRead = (bits: number, o: Operand): void => {
         if (o.reg >= 0) lines.push(`a = ${reg(bits, o.reg)};`);
-        else lines.push(`lin = c.linW(${o.seg}, ${o.off}, ${bits >> 3}); c.probeWrite(lin, ${bits >> 3}); a = c.readLin${bits}(lin);`);
+        else if (!inlineMemory) lines.push(`${state} lin = c.linW(${o.seg}, ${o.off}, ${bits >> 3}); c.probeWrite(lin, ${bits >> 3}); a = c.readLin${bits}(lin); p = -1;`);
+        else {
+          segs.add(o.seg);
+          lines.push(`lin = (b${o.seg} + ${o.off}) | 0; e = tw[lin >>> 12];`);
+          lines.push(`if (k${o.seg} && (e & 0xfff) === 0 && (tr[lin >>> 12] & 0xfff) === 0${aligned(bits)}) { p = e | (lin & 0xfff); ${ramRead(bits, 'p', 'a')} }`);
+          lines.push(`else { ${state} lin = c.linW(${o.seg}, ${o.off}, ${bits >> 3}); c.probeWrite(lin, ${bits >> 3}); a = c.readLin${bits}(lin); p = -1; }`);
+        }
       };
       const rmwWrite = (bits: number, o: Operand, value: string): void => {
         if (o.reg >= 0) lines.push(`${reg(bits, o.reg)} = ${value};`);
-        else {
-          lines.push(`c.writeLin${bits}(lin, ${value});`);
+        else lines.push(`v = ${value}; if (p >= 0) { ${ramWrite(bits, 'p', 'v')} } else c.writeLin${bits}(lin, v);`);
+      };
+      /**
+       * PUSH/POP of a dword on a flat 32-bit stack (`ks`, see the prologue) inline, as
+       * Cpu.push32/pop32 do it; anything else through them, with the fault state set.
+       */
+      const push32 = (value: string): void => {
+        accesses = true;
+        if (!inlineMemory) {
+          lines.push(`${state} c.push32(${value});`);
+          return;
         }
+        segs.add(C.SS);
+        lines.push(`v = ${value}; lin = (b${C.SS} + r[4] - 4) | 0; e = tw[lin >>> 12];`);
+        lines.push(`if (ks && (e & 0xfff) === 0 && (lin & 3) === 0) { ram32[(e | (lin & 0xfff)) >>> 2] = v; r[4] = (r[4] - 4) | 0; }`);
+        lines.push(`else { ${state} c.push32(v); }`);
+      };
+      /** POP a dword into `into` (a register view or a local). */
+      const pop32 = (into: string): void => {
+        accesses = true;
+        if (!inlineMemory) {
+          lines.push(`${state} ${into} = c.pop32();`);
+          return;
+        }
+        segs.add(C.SS);
+        lines.push(`lin = (b${C.SS} + r[4]) | 0; e = tr[lin >>> 12];`);
+        lines.push(`if (ks && (e & 0xfff) === 0 && (lin & 3) === 0) { v = ram32[(e | (lin & 0xfff)) >>> 2]; r[4] = (r[4] + 4) | 0; }`);
+        lines.push(`else { ${state} v = c.pop32(); }`);
+        lines.push(`${into} = v;`);
       };
       const memory = (o: Operand): boolean => o.reg < 0;
       /** A near transfer to `target` (an expression): the CS limit check of jump() in ops.ts. */
       const transfer = (target: string): void => {
         lines.push(`t = ${target}; if ((t >>> 0) > c.segHi[${C.CS}]) { c.instrStart = ${here}; c.retired = n + ${i}; c.fault(${C.GP}, 0); }`);
-      };
-      /**
-       * A jump back to the block's own start: the next pass runs in this same call while
-       * the run loop's budget allows a whole pass (and nothing asked the block to leave).
-       */
-      const loopBack = (): void => {
-        loops = true;
-        lines.push(`n += ${i + 1}; if (n + ${COUNT_MARK} > end || c.blockExit || c.stopSlice) { c.eip = e0; return n; } continue;`);
       };
       const exitTo = (): void => {
         lines.push(`c.eip = t; return n + ${i + 1};`);
@@ -361,7 +681,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
           const m = skipModrm();
           pos += pureImmediate(op, (m >> 3) & 7, o16);
         } else pos += pureImmediate(op, 0, o16);
-        if (pos > pageEnd || pos - phys > limit) throw OUT_OF_BYTES;
+        if (pos > pageEnd || pos > limitPos) throw OUT_OF_BYTES;
         interpret(true);
       };
       const v = o16 ? 16 : 32; // operand size of "v" forms
@@ -387,56 +707,73 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
           const r = (m >> 3) & 7;
           if (lock && !memory(rm)) interpret(false);
           else if (form < 2) {
-            if (memory(rm)) pre();
+            if (memory(rm)) mem();
             if (writes) rmwRead(bits, rm);
             else lines.push(`a = ${read(bits, rm)};`);
             lines.push(`b = ${reg(bits, r)}; ${alu(aop, bits)}`);
             if (writes) rmwWrite(bits, rm, 't');
           } else {
-            if (memory(rm)) pre();
+            if (memory(rm)) mem();
             lines.push(`a = ${reg(bits, r)}; b = ${read(bits, rm)}; ${alu(aop, bits)}`);
             if (writes) lines.push(`${reg(bits, r)} = t;`);
           }
         }
       } else if (op >= 0x40 && op <= 0x4f) {
-        // INC/DEC r: CF is kept (H.incDec).
-        const r = op & 7;
-        lines.push(`${reg(v, r)} = H.incDec(c, ${reg(v, r)}, ${op >= 0x48}, ${v});`);
+        // INC/DEC r, as alu.ts's incDec: CF is kept (stored as it is now, from the
+        // instruction before when the locals hold its operands), the rest lazy.
+        const r = op & 7, dec = op >= 0x48;
+        lines.push(`u = ${carryOf(flagsBefore) ?? '(c.cf() ? 1 : 0)'}; c.flags = (c.flags & ${~C.CF}) | u;`);
+        lines.push(`a = ${reg(v, r)}; t = (a ${dec ? '-' : '+'} 1) & ${maskOf(v)}; c.lzOp = ${dec ? LAZY_SUB : LAZY_ADD}; c.lzA = a; c.lzB = 1; c.lzR = t; c.lzBits = ${v}; c.lzMask = ${ARITH & ~C.CF}; ${reg(v, r)} = t;`);
+        flagSource = { kind: INC_DEC, bits: v };
       } else if (op >= 0x50 && op <= 0x57) {
-        pre();
-        lines.push(`c.push${v}(${reg(v, op & 7)});`);
+        if (v === 32) push32(reg(32, op & 7));
+        else {
+          pre();
+          lines.push(`c.push16(${reg(16, op & 7)});`);
+        }
       } else if (op >= 0x58 && op <= 0x5f) {
-        pre();
-        lines.push(`${reg(v, op & 7)} = c.pop${v}();`);
+        if (v === 32) pop32(reg(32, op & 7));
+        else {
+          pre();
+          lines.push(`${reg(16, op & 7)} = c.pop16();`);
+        }
       } else if (op === 0x68 || op === 0x6a) {
         const value = op === 0x6a ? (o16 ? imm8s() & 0xffff : imm8s()) : (o16 ? imm16() : imm32());
-        pre();
-        lines.push(`c.push${v}(${hex(value)});`);
+        if (v === 32) push32(hex(value));
+        else {
+          pre();
+          lines.push(`c.push16(${hex(value)});`);
+        }
       } else if ((op === 0x69 || op === 0x6b || op === 0x1af) && !o16) {
         // IMUL Gv, Ev(, imm): the 32-bit forms of imul3 and 0F AF.
         const { m, rm } = modrm();
         const r = (m >> 3) & 7;
-        if (memory(rm)) pre();
+        if (memory(rm)) mem();
         if (op === 0x1af) lines.push(`a = ${reg(32, r)}; b = ${read(32, rm)};`);
         else {
           lines.push(`a = ${read(32, rm)};`);
           lines.push(`b = ${hex(op === 0x6b ? imm8s() : imm32())};`);
         }
         lines.push(`t = H.mul32(a, b, true); ${reg(32, r)} = t; H.setMulFlags(c, H.MUL_HIGH[0] !== t >> 31, t, 32);`);
+      } else if (op >= 0xe0 && op <= 0xe3 && !o16) {
+        // LOOPNE, LOOPE, LOOP, JECXZ with ECX (the 67 prefix, CX, went to the interpreter
+        // above): ECX counts down first, flags untouched, then a conditional branch.
+        const rel = imm8s();
+        if (op !== 0xe3) lines.push('r[1] = (r[1] - 1) | 0;');
+        kind = JCC;
+        cond = op === 0xe3 ? 'r[1] === 0' : op === 0xe2 ? 'r[1] !== 0' : `r[1] !== 0 && ${op === 0xe1 ? '' : '!'}(${condition(4)})`;
+        target = pos + rel;
       } else if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
         if (o16) {
           // A 16-bit Jcc truncates EIP: rare enough for the interpreter.
           interpret(false);
         } else {
           const rel = op < 0x100 ? imm8s() : imm32();
-          const cc = op & 0xf;
-          lines.push(`if (${condition(cc)}) {`);
-          if (pos - phys + rel === 0) loopBack();
-          else {
-            transfer(`(e0 + ${pos - phys + rel}) | 0`);
-            lines.push(`c.eip = t; return n + ${i + 1};`);
-          }
-          lines.push('}');
+          // The branch itself is the region's to write (translateBlock): within the region
+          // or out of it.
+          kind = JCC;
+          cond = condition(op & 0xf);
+          target = pos + rel;
         }
       } else if (op >= 0x80 && op <= 0x83) {
         const bits = op === 0x81 || op === 0x83 ? v : 8;
@@ -448,7 +785,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         else b = byte();
         if ((lock && !memory(rm)) || (lock && aop === 7)) interpret(false);
         else {
-          if (memory(rm)) pre();
+          if (memory(rm)) mem();
           if (aop !== 7) rmwRead(bits, rm);
           else lines.push(`a = ${read(bits, rm)};`);
           lines.push(`b = ${hex(b)}; ${alu(aop, bits)}`);
@@ -457,7 +794,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
       } else if (op === 0x84 || op === 0x85) {
         const bits = op === 0x85 ? v : 8;
         const { m, rm } = modrm();
-        if (memory(rm)) pre();
+        if (memory(rm)) mem();
         lines.push(`a = ${read(bits, rm)}; b = ${reg(bits, (m >> 3) & 7)}; ${alu(4, bits)}`);
       } else if (op === 0x86 || op === 0x87) {
         const bits = op === 0x87 ? v : 8;
@@ -465,7 +802,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         const r = (m >> 3) & 7;
         if (lock && !memory(rm)) interpret(false);
         else {
-          if (memory(rm)) pre();
+          if (memory(rm)) mem();
           rmwRead(bits, rm);
           rmwWrite(bits, rm, reg(bits, r));
           lines.push(`${reg(bits, r)} = a;`);
@@ -474,7 +811,7 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         const bits = op & 1 ? v : 8;
         const { m, rm } = modrm();
         const r = (m >> 3) & 7;
-        if (memory(rm)) pre();
+        if (memory(rm)) mem();
         if (op <= 0x89) write(bits, rm, reg(bits, r));
         else lines.push(`${reg(bits, r)} = ${read(bits, rm)};`);
       } else if (op === 0x8d) {
@@ -496,11 +833,10 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         const off = hex(imm32());
         const s = seg >= 0 ? seg : C.DS;
         const bits = op & 1 ? v : 8;
-        pre();
-        if (op <= 0xa1) lines.push(`${reg(bits, 0)} = c.read${bits}(${s}, ${off});`);
-        else {
-          lines.push(`c.write${bits}(${s}, ${off}, ${reg(bits, 0)});`);
-        }
+        const o: Operand = { reg: -1, off, seg: s };
+        mem();
+        if (op <= 0xa1) lines.push(`${reg(bits, 0)} = ${read(bits, o)};`);
+        else write(bits, o, reg(bits, 0));
       } else if (op === 0xa8 || op === 0xa9) {
         const bits = op === 0xa9 ? v : 8;
         const b = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
@@ -509,19 +845,31 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         const bits = op >= 0xb8 ? v : 8;
         const value = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
         lines.push(`${reg(bits, op & 7)} = ${hex(value)};`);
-      } else if ((op === 0xc1 || op === 0xd1 || op === 0xd3 || op === 0xc0 || op === 0xd0 || op === 0xd2) && !o16) {
-        // Shifts and rotates through alu.ts's shift(); RCL/RCR (2, 3) included.
-        const bits = op & 1 ? 32 : 8;
+      } else if (op === 0xc1 || op === 0xd1 || op === 0xd3 || op === 0xc0 || op === 0xd0 || op === 0xd2) {
+        // Shifts and rotates: SHL/SHR/SAR by a constant inline (shiftInline), the rest
+        // through alu.ts's shift(); RCL/RCR (2, 3) included.
+        const bits = op & 1 ? v : 8;
         const { rm, m } = modrm();
         const sop = (m >> 3) & 7;
-        const count = op === 0xc0 || op === 0xc1 ? String(byte()) : op === 0xd0 || op === 0xd1 ? '1' : 'r8[4]';
-        if (memory(rm)) pre();
-        rmwRead(bits, rm);
-        lines.push(`t = H.shift(c, ${sop}, a, ${count}, ${bits});`);
-        rmwWrite(bits, rm, 't');
+        const count = op === 0xc0 || op === 0xc1 ? byte() : op === 0xd0 || op === 0xd1 ? 1 : -1;
+        if (lock) interpret(false);
+        else {
+          if (memory(rm)) mem();
+          rmwRead(bits, rm);
+          const inline = count >= 0 ? shiftInline(sop, count & 0x1f, bits) : null;
+          lines.push(inline ?? `t = H.shift(c, ${sop}, a, ${count >= 0 ? count : 'r8[4]'}, ${bits});`);
+          rmwWrite(bits, rm, 't');
+        }
       } else if (op === 0xc3 && !o16) {
-        pre();
-        lines.push(`t = c.peek(0, 4); if ((t >>> 0) > c.segHi[${C.CS}]) c.fault(${C.GP}, 0);`);
+        if (inlineMemory) {
+          segs.add(C.SS);
+          lines.push(`lin = (b${C.SS} + r[4]) | 0; e = tr[lin >>> 12];`);
+          lines.push(`if (ks && (e & 0xfff) === 0 && (lin & 3) === 0) t = ram32[(e | (lin & 0xfff)) >>> 2]; else { ${state} t = c.peek(0, 4); }`);
+          lines.push(`if ((t >>> 0) > c.segHi[${C.CS}]) { ${state} c.fault(${C.GP}, 0); }`);
+        } else {
+          pre();
+          lines.push(`t = c.peek(0, 4); if ((t >>> 0) > c.segHi[${C.CS}]) c.fault(${C.GP}, 0);`);
+        }
         lines.push(`if (c.ss32) r[4] = (r[4] + 4) | 0; else r16[8] = (r16[8] + 4) & 0xffff;`);
         exitTo();
       } else if ((op === 0xc6 || op === 0xc7)) {
@@ -530,24 +878,18 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         const value = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
         if (((m >> 3) & 7) !== 0) interpret(false);
         else {
-          if (memory(rm)) pre();
+          if (memory(rm)) mem();
           write(bits, rm, hex(value));
         }
       } else if (op === 0xe8 && !o16) {
         const rel = imm32();
-        pre();
         transfer(`(e0 + ${pos - phys + rel}) | 0`);
-        lines.push(`c.push32(${next()});`);
+        push32(next());
         exitTo();
       } else if ((op === 0xe9 || op === 0xeb) && !o16) {
         const rel = op === 0xeb ? imm8s() : imm32();
-        if (pos - phys + rel === 0) {
-          loopBack();
-          ended = true;
-        } else {
-          transfer(`(e0 + ${pos - phys + rel}) | 0`);
-          exitTo();
-        }
+        kind = JMP;
+        target = pos + rel;
       } else if (op === 0xfc || op === 0xfd) {
         lines.push(op === 0xfc ? `c.flags &= ${~C.DF};` : `c.flags |= ${C.DF};`);
       } else if ((op === 0xf6 || op === 0xf7) && [0, 2, 3].includes((ram[pos] >> 3) & 7) && pos < pageEnd) {
@@ -558,11 +900,11 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
         if (lock && g === 0) interpret(false);
         else if (g === 0) {
           const b = bits === 8 ? byte() : bits === 16 ? imm16() : imm32();
-          if (memory(rm)) pre();
+          if (memory(rm)) mem();
           lines.push(`a = ${read(bits, rm)}; b = ${hex(b)}; ${alu(4, bits)}`);
         } else if (lock && !memory(rm)) interpret(false);
         else {
-          if (memory(rm)) pre();
+          if (memory(rm)) mem();
           rmwRead(bits, rm);
           rmwWrite(bits, rm, g === 2 ? `~a & ${maskOf(bits)}` : `H.neg(c, a, ${bits})`);
         }
@@ -573,35 +915,34 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
           const { rm } = modrm();
           if (lock && !memory(rm)) interpret(false);
           else {
-            if (memory(rm)) pre();
+            if (memory(rm)) mem();
             rmwRead(bits, rm);
             rmwWrite(bits, rm, `H.incDec(c, a, ${g === 1}, ${bits})`);
           }
         } else if (op === 0xff && !o16 && !lock && (g === 2 || g === 4 || g === 6)) {
           const { rm } = modrm();
           pre();
-          if (g === 6) {
-            lines.push(`c.push32(${read(32, rm)});`);
-          } else {
+          if (g === 6) push32(read(32, rm));
+          else {
             transfer(read(32, rm));
-            if (g === 2) lines.push(`c.push32(${next()});`);
+            if (g === 2) push32(next());
             exitTo();
           }
         } else interpret(false);
       } else if (op >= 0x140 && op <= 0x14f) {
         const { m, rm } = modrm();
-        if (memory(rm)) pre();
+        if (memory(rm)) mem();
         // The source is read (and may fault) whatever the condition; the condition is taken first
         // because the read reuses a.
         lines.push(`f = ${condition(op & 0xf)}; a = ${read(v, rm)}; if (f) ${reg(v, (m >> 3) & 7)} = a;`);
       } else if (op >= 0x190 && op <= 0x19f) {
         const { rm } = modrm();
-        if (memory(rm)) pre();
+        if (memory(rm)) mem();
         write(8, rm, `(${condition(op & 0xf)}) ? 1 : 0`);
       } else if (op === 0x1b6 || op === 0x1b7 || op === 0x1be || op === 0x1bf) {
         const { m, rm } = modrm();
         const src = op & 1 ? 16 : 8;
-        if (memory(rm)) pre();
+        if (memory(rm)) mem();
         const value = read(src, rm);
         const ext = op < 0x1b8 ? value : src === 8 ? `(${value} << 24) >> 24` : `(${value} << 16) >> 16`;
         lines.push(`${reg(v, (m >> 3) & 7)} = ${ext};`);
@@ -610,36 +951,13 @@ export function translateBlock(ram: Uint8Array, phys: number): BlockSource | nul
       } else {
         interpret(false);
       }
-    } catch (e) {
-      if (e !== OUT_OF_BYTES) throw e;
-      // This instruction does not fit in the page (or is over-long): the block ends before it,
-      // unless it is the first, which the interpreter then runs as a block of one.
-      if (count > 0) {
-        pos = phys + start;
-        break;
-      }
-      lines.length = 0;
-      lines.push(`c.eip = (e0 + ${start}) | 0; c.retired = n; c.step(); return n + 1;`);
-      terminal = true;
-      pos = phys + start + 1; // the length is unknown; only `count` and the CS check depend on it
     }
-    if (accesses && !terminal && !ended) {
-      // Leave after this instruction when the INTR line rose (a device answered the access)
-      // or translated code was overwritten, as the interpreter would look after it.
-      lines.push(`if (c.blockExit) { c.eip = (e0 + ${pos - phys}) | 0; return n + ${count + 1}; }`);
-    }
-    out.push(`// +${start}`, ...lines);
-    count++;
-    if (terminal) ended = true;
   }
-  if (count === 0) return null;
-  const bytes = pos - phys;
-  if (!ended) out.push(`c.eip = (e0 + ${bytes}) | 0;`, `return n + ${count};`);
-  const body = out.join('\n').replaceAll(COUNT_MARK, String(count));
-  const source = [
-    'const r = c.r32, r16 = c.r16, r8 = c.r8, e0 = c.eip;',
-    'let a = 0, b = 0, t = 0, lin = 0, f = false;',
-    loops ? `for (;;) {\n${body}\n}` : body,
-  ].join('\n');
-  return { source, count, bytes };
+  if (terminal || ended) kind = ENDS;
+  else if (accesses && kind === FALLS) {
+    // Leave after this instruction when the INTR line rose (a device answered the access)
+    // or translated code was overwritten, as the interpreter would look after it.
+    lines.push(`if (c.blockExit) { c.eip = (e0 + ${pos - phys}) | 0; return n + ${i + 1}; }`);
+  }
+  return { start, next: pos, lines, kind, target, cond, flags: flagSource };
 }

@@ -6,16 +6,23 @@
  * visit, which is what exercises the code generator.
  */
 import { describe, expect, it } from 'vitest';
-import { boot, protectedMode, runToExit, idtSetup, IDT_DESC } from '../testing/programs.ts';
+import { boot, protectedMode, runToExit, idtSetup, IDT_DESC, LOAD_ADDRESS } from '../testing/programs.ts';
 import type { Cpu } from '../cpu.ts';
 import type { FlatTestMachine } from '../flat-machine.ts';
 
 const DATA = 0x200000;
 
-function runBoth(source: string, limit = 5_000_000) {
-  const results = [false, true].map((blocks) => {
+/**
+ * The interpreter, straight-line blocks (tier 1 only) and regions (every block a region
+ * from the start, following every jump target in its page).
+ */
+const MODES = ['interpreter', 'blocks', 'regions'] as const;
+
+function runAll(source: string, limit = 5_000_000) {
+  const results = MODES.map((mode) => {
     const { cpu, machine } = boot(source);
-    if (blocks) cpu.enableBlockCache(1);
+    if (mode === 'blocks') cpu.enableBlockCache(1, undefined, Number.MAX_SAFE_INTEGER);
+    if (mode === 'regions') cpu.enableBlockCache(1, undefined, 0);
     // The run loop's budget is exact: a block never runs past it (a deterministic clock relies on that).
     const runSlice = cpu.run.bind(cpu);
     cpu.run = (max: number) => {
@@ -26,7 +33,7 @@ function runBoth(source: string, limit = 5_000_000) {
     const executed = runToExit(cpu, machine, limit);
     return { cpu, machine, executed };
   });
-  return { interp: results[0], blocks: results[1] };
+  return { interp: results[0], blocks: results[1], regions: results[2] };
 }
 
 function state(cpu: Cpu, machine: FlatTestMachine) {
@@ -39,11 +46,14 @@ function state(cpu: Cpu, machine: FlatTestMachine) {
 }
 
 function expectSame(source: string, limit?: number) {
-  const { interp, blocks } = runBoth(source, limit);
+  const { interp, blocks, regions } = runAll(source, limit);
   expect(interp.machine.exitValue, 'the program ran to its exit under the interpreter').toBeGreaterThanOrEqual(0);
-  expect(state(blocks.cpu, blocks.machine)).toEqual(state(interp.cpu, interp.machine));
+  expect(state(blocks.cpu, blocks.machine), 'straight-line blocks').toEqual(state(interp.cpu, interp.machine));
   expect(blocks.cpu.blocks!.stats.executed).toBeGreaterThan(0);
-  return { interp, blocks };
+  expect(blocks.cpu.blocks!.stats.promoted).toBe(0);
+  expect(state(regions.cpu, regions.machine), 'regions').toEqual(state(interp.cpu, interp.machine));
+  expect(regions.cpu.blocks!.stats.promoted).toBeGreaterThan(0);
+  return { interp, blocks, regions };
 }
 
 /** A #PF handler that maps the faulting page at page-table entry `pte` and counts in [faults]. */
@@ -113,6 +123,14 @@ function randomBody(seed: number, length: number): string {
     () => `${pick(SHIFTS)} ${pick(R32)}, 1`,
     () => `${pick(SHIFTS)} ${pick(R8)}, cl`,
     () => `${pick(SHIFTS)} ${mem('dword')}, cl`,
+    // Constant counts of every size, the counts at and past the width included (inline
+    // for SHL/SHR/SAR below the width, shift() for the rest).
+    () => `${pick(SHIFTS)} ${pick(R16)}, ${rnd() % 32}`,
+    () => `${pick(SHIFTS)} ${pick(R8)}, ${rnd() % 32}`,
+    () => `${pick(SHIFTS)} ${mem(pick(['byte', 'word', 'dword']))}, ${rnd() % 32}`,
+    () => `${pick(SHIFTS)} ${pick(R16)}, 1`,
+    // A shift's flags read by the next instruction (CF, OF and the rest from the lazy shift).
+    () => `${pick(['shl', 'shr', 'sar'])} ${pick([...R32, ...R16, ...R8])}, ${1 + (rnd() % 7)}\n    ${pick([`set${pick(CC)} ${pick(R8)}`, `adc ${pick(R32)}, ${pick(R32)}`, 'pushfd\n    pop dword [ebx + 996]'])}`,
     () => `imul ${pick(R32)}, ${pick(R32)}`,
     () => `imul ${pick(R32)}, ${mem('dword')}, ${(rnd() % 256) - 128}`,
     () => `imul ${pick(R32)}, ${pick(R32)}, ${imm()}`,
@@ -132,6 +150,8 @@ function randomBody(seed: number, length: number): string {
     () => `xchg ${pick(R32)}, ${pick(R32)}`,
     () => `xchg ${mem('dword')}, ${pick(R32)}`,
     () => pick(['cdq', 'cwde', 'cbw', 'cwd', 'clc', 'stc', 'cmc', 'nop', 'sahf', 'lahf']),
+    // Port I/O and RDTSC run by the interpreter inside a block, which goes on after them.
+    () => pick(['rdtsc', 'in al, 0x61', 'out 0x80, al', 'in ax, 0x40', 'out 0x80, eax']),
     () => `bswap ${pick(R32)}`,
     () => `bt ${pick(R32)}, ${pick(R32)}`,
     () => `push ${pick(R32)}\n    pop ${pick(R32)}`,
@@ -153,7 +173,8 @@ function randomBody(seed: number, length: number): string {
       const x = pick(R32);
       const operand = [x, pick(R32), String(rnd() % 4), String(imm())][rnd() % 4];
       const compare = rnd() % 3 ? [`${pick(['cmp', 'cmp', 'sub', 'test', 'and', 'add'])} ${x}, ${operand}`] : [];
-      lines.push(...compare, `j${pick(CC)} .s${i}`, pick(forms)(), `add dword [ebx + 1008], ${i + 1}`, `.s${i}:`);
+      const branch = rnd() % 5 === 0 ? pick(['loop', 'loope', 'loopne', 'jecxz']) : `j${pick(CC)}`;
+      lines.push(...compare, `${branch} .s${i}`, pick(forms)(), `add dword [ebx + 1008], ${i + 1}`, `.s${i}:`);
     } else lines.push(pick(forms)());
   }
   return lines.map((l) => `    ${l}`).join('\n');
@@ -198,14 +219,14 @@ describe('translated blocks against the interpreter', () => {
 
   it('a host that forbids generated code (CSP without unsafe-eval) leaves the interpreter running alone', () => {
     const source = randomProgram(3);
-    const reference = runBoth(source).interp;
+    const reference = runAll(source).interp;
     const realFunction = globalThis.Function;
     globalThis.Function = function forbidden() {
       throw new EvalError("Refused to evaluate a string as JavaScript because 'unsafe-eval' is not allowed");
     } as unknown as FunctionConstructor;
     let blocks;
     try {
-      blocks = runBoth(source).blocks;
+      blocks = runAll(source).blocks;
     } finally {
       globalThis.Function = realFunction;
     }
@@ -345,6 +366,77 @@ patched:
       edx = (edx + ecx) | 0;
     }
     expect(blocks.machine.ram[DATA] | (blocks.machine.ram[DATA + 1] << 8)).toBe(edx & 0xffff);
+  });
+
+  it('stores into code across a page boundary take effect, whichever page and translation they hit', () => {
+    // `straddle` starts 3 bytes before a page end: MOV EAX, imm32 has its opcode and two
+    // immediate bytes in one page and two in the next, where the rest of the routine is.
+    // The loop patches the immediate's high half (in the second page only), its low half
+    // with a dword store that itself crosses the boundary, and code of its own page.
+    const { regions } = expectSame(protectedMode(`
+    mov ecx, 300
+    xor edx, edx
+    mov ebx, 0x01020304
+.again:
+    call straddle
+    add edx, eax
+    test ecx, 7
+    jnz .skip
+    mov [straddle + 3], cx          ; the immediate's high half, in the second page
+.skip:
+    test ecx, 13
+    jnz .skip2
+    add ebx, ecx
+    mov [straddle + 1], ebx         ; the whole immediate, a dword store across the boundary
+.skip2:
+    cmp ecx, 150
+    jne .skip3
+    mov byte [.patched + 2], 5      ; code of this loop's own page: rol edx, 5 from now on
+.skip3:
+.patched:
+    rol edx, 3
+    loop .again
+    mov [${DATA}], edx
+    mov al, 0
+    jmp done
+    ; to the next page boundary (the program is loaded at ${LOAD_ADDRESS}), then 3 bytes short of the one after
+    times (0x1000 - (($ - $$ + ${LOAD_ADDRESS}) & 0xfff)) & 0xfff nop
+    times 0x1000 - 3 nop
+straddle:
+    mov eax, 0x11111111
+    xor eax, ecx
+    ret
+`));
+    expect(regions.cpu.blocks!.stats.invalidations).toBeGreaterThan(10);
+  });
+
+  it('a store through another mapping of a translated page takes effect', () => {
+    // Linear 0x400000 is made an alias of the page holding `patched`; the loop rewrites
+    // the routine's immediate through the alias, never through the address it runs at.
+    const PTE = 0x101000 + (0x400 * 4); // page table entry of linear 0x400000
+    const { regions, blocks } = expectSame(protectedMode(`
+    mov dword [${PTE}], patched + 7
+    invlpg [0x400000]
+    mov ecx, 60
+    xor edx, edx
+.again:
+    call patched
+    add edx, eax
+    mov [0x400000 + 1], ecx         ; patched's immediate, through the alias
+    loop .again
+    mov [${DATA}], edx
+    mov al, 0
+    jmp done
+    times (0x1000 - (($ - $$ + ${LOAD_ADDRESS}) & 0xfff)) & 0xfff nop
+patched:
+    mov eax, 1
+    ret
+`));
+    for (const r of [regions, blocks]) expect(r.cpu.blocks!.stats.invalidations).toBeGreaterThan(10);
+    // 1 on the first call, then the ECX of the pass before.
+    let edx = 1;
+    for (let ecx = 60; ecx > 1; ecx--) edx += ecx;
+    expect(regions.machine.ram[DATA] | (regions.machine.ram[DATA + 1] << 8)).toBe(edx & 0xffff);
   });
 
   it('faults inside a block restart the right instruction and count exactly', () => {
