@@ -9,7 +9,7 @@
  */
 import type { AccessSize, Mapping, RegisterBlock } from './device.ts';
 import type { PortBus } from '../memory/physical-bus.ts';
-import { BYTES_READ, BYTES_WRITTEN, DIRECT_ACCESSES, PATH_DIRECT, PATH_EMULATED, PORT_READS, PORT_WRITES, TRAPS, type DeviceStats } from './stats.ts';
+import { BYTES_READ, BYTES_WRITTEN, PATH_DIRECT, PATH_EMULATED, PORT_READS, PORT_WRITES, TRAPS, type DeviceStats } from './stats.ts';
 
 /**
  * Where accesses to a device on the emulated path go (bus/device-paths.ts): `block` is
@@ -94,15 +94,11 @@ export class IoBus implements PortBus {
         stats.count(m.device, PORT_READS);
         stats.count(m.device, BYTES_READ, size);
         const path = stats.paths[m.device];
-        if (path === PATH_DIRECT) {
-          stats.count(m.device, DIRECT_ACCESSES);
-          return m.block.read(off, size);
-        }
         if (path === PATH_EMULATED && this.remote) {
           stats.count(m.device, TRAPS);
           return this.remote.read(m.device, m.block, off, size, false);
         }
-        const weight = stats.trap(m.device);
+        const weight = path === PATH_DIRECT ? stats.direct(m.device) : stats.trap(m.device);
         if (weight === 0 || !this.timing) return m.block.read(off, size);
         const t0 = performance.now();
         const v = m.block.read(off, size);
@@ -129,17 +125,12 @@ export class IoBus implements PortBus {
         stats.count(m.device, PORT_WRITES);
         stats.count(m.device, BYTES_WRITTEN, size);
         const path = stats.paths[m.device];
-        if (path === PATH_DIRECT) {
-          stats.count(m.device, DIRECT_ACCESSES);
-          m.block.write(off, size, value);
-          return;
-        }
         if (path === PATH_EMULATED && this.remote) {
           stats.count(m.device, TRAPS);
           this.remote.write(m.device, m.block, off, size, value, false);
           return;
         }
-        const weight = stats.trap(m.device);
+        const weight = path === PATH_DIRECT ? stats.direct(m.device) : stats.trap(m.device);
         if (weight === 0 || !this.timing) {
           m.block.write(off, size, value);
           return;

@@ -86,4 +86,16 @@ describe('DeviceStats', () => {
     stats.clear();
     expect(stats.paths[a]).toBe(2);
   });
+
+  it('counts direct accesses apart from traps and times them on the same sample', () => {
+    const stats = new DeviceStats();
+    const a = stats.add({ name: 'com1' });
+    let timed = 0;
+    for (let i = 0; i < 10_000; i++) timed += stats.direct(a) > 0 ? 1 : 0;
+    const s = stats.snapshot().devices[a];
+    expect([s.directAccesses, s.traps]).toEqual([10_000, 0]);
+    // The first TIMED_IN_FULL in full, then about one in SAMPLE_WEIGHT.
+    expect(timed).toBeGreaterThan(256 + 400);
+    expect(timed).toBeLessThan(256 + 800);
+  });
 });

@@ -157,8 +157,21 @@ export class DeviceStats {
    */
   trap(device: number): number {
     const row = device * STRIDE;
-    const traps = (this.counters[row + TRAPS] += 1);
-    if (traps <= TIMED_IN_FULL || this.counters[row + TIME_NS] >= SLOW_NS * traps) return 1;
+    return this.sample(row, (this.counters[row + TRAPS] += 1));
+  }
+
+  /**
+   * Count an access that reached a direct-assigned device without a trap; returns the
+   * weight to time it with, drawn as trap() draws it (the devices panel's time in device).
+   */
+  direct(device: number): number {
+    const row = device * STRIDE;
+    return this.sample(row, (this.counters[row + DIRECT_ACCESSES] += 1));
+  }
+
+  /** The sampling of SAMPLE_WEIGHT's comment, for the `n`-th counted access of a row. */
+  private sample(row: number, n: number): number {
+    if (n <= TIMED_IN_FULL || this.counters[row + TIME_NS] >= SLOW_NS * n) return 1;
     let x = this.sampleSeed;
     x ^= x << 13;
     x ^= x >>> 17;
@@ -167,7 +180,7 @@ export class DeviceStats {
     return (x & (SAMPLE_WEIGHT - 1)) === 0 ? SAMPLE_WEIGHT : 0;
   }
 
-  /** Add `ns` spent in `device`'s handler by a trap that stands for `weight` traps (trap's answer). */
+  /** Add `ns` spent in `device`'s handler by an access that stands for `weight` accesses (trap's or direct's answer). */
   addTime(device: number, ns: number, weight: number): void {
     this.counters[device * STRIDE + TIME_NS] += weight === 1 || ns <= SAMPLE_CAP_NS ? ns * weight : ns + SAMPLE_CAP_NS * (weight - 1);
   }

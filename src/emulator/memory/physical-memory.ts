@@ -16,7 +16,7 @@
  * change of the map calls the map listeners so it flushes its TLB.
  */
 import type { AccessSize, DirtyLog, Mapping, MmioOptions, RegisterBlock } from '../bus/device.ts';
-import { BYTES_READ, BYTES_WRITTEN, DIRECT_ACCESSES, MMIO_READS, MMIO_WRITES, PATH_DIRECT, PATH_EMULATED, TRAPS, type DeviceStats } from '../bus/stats.ts';
+import { BYTES_READ, BYTES_WRITTEN, MMIO_READS, MMIO_WRITES, PATH_DIRECT, PATH_EMULATED, TRAPS, type DeviceStats } from '../bus/stats.ts';
 import type { RemoteDispatch } from '../bus/io-bus.ts';
 import { DirtyBitmap } from './dirty-bitmap.ts';
 import { NO_WATCHED_PAGES, PAGE_COUNT, PAGE_DIRECT_READ, PAGE_DIRECT_WRITE, PAGE_SHIFT, type PhysicalBus } from './physical-bus.ts';
@@ -210,15 +210,11 @@ export class PhysicalMemory implements PhysicalBus {
       return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24);
     }
     const path = s.paths[r.device];
-    if (path === PATH_DIRECT) {
-      s.count(r.device, DIRECT_ACCESSES);
-      return r.block.read(off, size);
-    }
     if (path === PATH_EMULATED && this.remote) {
       s.count(r.device, TRAPS);
       return this.remote.read(r.device, r.block, off, size, true);
     }
-    const weight = s.trap(r.device);
+    const weight = path === PATH_DIRECT ? s.direct(r.device) : s.trap(r.device);
     if (weight === 0 || !this.timing) return r.block.read(off, size);
     const t0 = performance.now();
     const v = r.block.read(off, size);
@@ -246,17 +242,12 @@ export class PhysicalMemory implements PhysicalBus {
       return;
     }
     const path = s.paths[r.device];
-    if (path === PATH_DIRECT) {
-      s.count(r.device, DIRECT_ACCESSES);
-      r.block.write(off, size, value);
-      return;
-    }
     if (path === PATH_EMULATED && this.remote) {
       s.count(r.device, TRAPS);
       this.remote.write(r.device, r.block, off, size, value, true);
       return;
     }
-    const weight = s.trap(r.device);
+    const weight = path === PATH_DIRECT ? s.direct(r.device) : s.trap(r.device);
     if (weight === 0 || !this.timing) {
       r.block.write(off, size, value);
       return;
