@@ -201,12 +201,10 @@ describe('DevicePaths', () => {
         else r.t.out32(port, value);
       }
       const failure = r.paths.failure;
-      // The state of the copy that ran (saved in the device model when emulated), before any
-      // switch back: IDE's loadState sets BMIDE status bit 2 again from INTRQ after the guest
-      // cleared it (ide-channel.ts setIntrq), which a switch back would show here.
+      // The state of the copy that ran (saved in the device model when emulated), and after the way back.
       const state = r.device.saveState();
       r.paths.switchNow(r.device.name, 'direct');
-      return { seen, irqs: r.t.irqLog.map((e) => `${e.line}=${+e.level}@${e.atNs}`), state, out: r.out, failure };
+      return { seen, irqs: r.t.irqLog.map((e) => `${e.line}=${+e.level}@${e.atNs}`), state, after: r.device.saveState(), out: r.out, failure };
     };
     const direct = session('direct');
     const emulated = session('emulated');
