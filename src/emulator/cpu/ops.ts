@@ -827,11 +827,19 @@ for (let op = 0xd8; op <= 0xdf; op++) {
     c.fpu.exec(op, c.modrm, lin, c.sreg[c.eaSeg], c.eaOff, c.o32, c.protectedMode && !c.v86, c.sreg[C.CS], c.instrStart);
   };
 }
-// 0F AE /0 FXSAVE, /1 FXRSTOR (the other forms are SSE/SSE2: #UD on this CPU).
+// 0F AE /0 FXSAVE, /1 FXRSTOR, /7 CLFLUSH (the other forms are SSE/SSE2: #UD on this CPU).
 OPS[0x1ae] = (c) => {
   c.decodeModrm();
   const reg = c.regField;
   const fpu = c.fpu;
+  if (reg === 7 && c.modrm < 0xc0) {
+    // CLFLUSH (SDM vol.2A): there is no cache to write back, so only its checks remain:
+    // "subject to all permission checking and faults associated with a byte load". Linux's
+    // intel-iommu flushes the page tables it writes with it (see CPUID.1:EDX.CLFSH). The
+    // segment and page checks of a read, without reading: a line of MMIO has no side effects.
+    c.translate(c.linR(c.eaSeg, c.eaOff, 1), false);
+    return;
+  }
   if (c.modrm >= 0xc0 || reg > 1 || !fpu) return c.undefinedOpcode();
   if (c.cr0 & (C.CR0_EM | C.CR0_TS)) c.fault(C.NM);
   if (reg === 0) fpu.fxsave(c.linW(c.eaSeg, c.eaOff, 512));

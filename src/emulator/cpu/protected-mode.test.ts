@@ -74,6 +74,47 @@ ${IDT_DESC}`));
     expect(machine.read32(0x401020)).toBe(7);
   });
 
+  it('has CLFLUSH (CPUID.1:EDX bit 19, a 64-byte line): it faults as a byte read would and changes nothing', () => {
+    const { cpu, machine } = boot(protectedMode(`
+${IDT_SETUP([[14, 'pf_handler']])}
+    mov eax, 1
+    cpuid
+    shr edx, 19
+    and dl, 1
+    mov al, dl
+    out 0xe9, al             ; CLFSH
+    mov al, bh
+    out 0xe9, al             ; line size in 8-byte units
+    mov dword [0x300000], 0x11223344
+    clflush [0x300000]       ; a present page: no fault, nothing written
+    mov eax, [0x300000]
+    cmp eax, 0x11223344
+    jne .bad
+    and dword [${LAYOUT.pageTables} + (0x400000 >> 12) * 4], ~1
+    mov eax, cr3
+    mov cr3, eax
+    clflush [0x400040]       ; not present: #PF as a read (error code 0)
+    mov al, 0x55
+    jmp done
+.bad:
+    mov al, 0xee
+    jmp done
+pf_handler:
+    pop eax
+    out 0xe9, al
+    mov eax, cr2
+    shr eax, 12
+    or dword [${LAYOUT.pageTables} + eax * 4], 1
+    mov eax, cr2
+    invlpg [eax]
+    iretd
+${IDT_DESC}`));
+    runToExit(cpu, machine);
+    expect(machine.shutdownReason).toBe('');
+    expect(machine.exitValue).toBe(0x55);
+    expect(machine.debugcon).toEqual([1, 8, 0]);
+  });
+
   it('raises #GP with a selector error code for a bad segment load, and #DE for a divide by zero', () => {
     const { cpu, machine } = boot(protectedMode(`
 ${IDT_SETUP([[13, 'gp_handler'], [0, 'de_handler']])}

@@ -633,6 +633,10 @@ function cpuid(c: Cpu): void {
     // fpu de pse tsc msr cx8 (apic when present) sep pge cmov, and fxsr once an x87 (which
     // does FXSAVE/FXRSTOR) is installed; no fpu bit without one.
     d = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
+    // clfsh, with its line size in EBX[15:8] in 8-byte units: 64 bytes (a stride of 0 would
+    // make Linux's clflush_cache_range loop forever).
+    d |= 1 << 19;
+    b = 8 << 8;
     if (c.fpu) d |= (1 << 0) | (1 << 24);
     // The APIC bit follows IA32_APIC_BASE.EN: a globally disabled APIC is not there (SDM vol.3 §10.4.3).
     if (c.host.apicPresent && (c.host.getApicBase?.() ?? 0) & APIC_BASE_EN) d |= 1 << 9;
