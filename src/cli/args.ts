@@ -47,7 +47,7 @@ export interface CliOptions {
   net: NetFlag[];
   /** --pcap FILE: capture of the first NIC's port. */
   pcap: string | undefined;
-  /** -machine iommu=on|off or -device intel-iommu: the guest-visible VT-d unit (undefined: the default, off). */
+  /** -machine iommu=on|off or -device intel-iommu: the guest-visible VT-d unit (undefined: the default, on). */
   iommu: boolean | undefined;
   /** -device edu: QEMU's educational PCI device. */
   edu: boolean;
@@ -75,7 +75,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'vga-bios', value: 'file', metavar: 'FILE', help: 'VGA option ROM behind the VGA ROM BAR (default: vgabios-stdvga.bin from the firmware image)', group: 'Machine' },
   { long: 'display', value: 'display', metavar: 'none', help: 'no screen (the only choice in the CLI; the page has the screen)', group: 'Machine' },
   { long: 'deterministic', help: 'virtual time from the instruction count: the same image and inputs give the same output', group: 'Machine' },
-  { long: 'machine', value: 'machine', metavar: 'iommu=on|off', help: 'machine options (QEMU\'s -machine): iommu=on adds the VT-d DMA-remapping unit at 0xFED90000 and its ACPI DMAR (a synthetic i440FX option: QEMU offers VT-d only on q35); default off', group: 'Machine' },
+  { long: 'machine', value: 'machine', metavar: 'iommu=on|off', help: 'machine options (QEMU\'s -machine): iommu=on adds the VT-d DMA-remapping unit at 0xFED90000 and its ACPI DMAR (a synthetic i440FX option: QEMU offers VT-d only on q35); default on, iommu=off leaves it out', group: 'Machine' },
   { long: 'device-path', value: 'path', metavar: 'NAME=emulated|direct', help: 'start a built-in device on a path: emulated (every access traps into the device-model worker) or direct (no trap; the default). Switchable: com1, com2, ide, edu, and the NICs (ne2k, ne2k1, ...; also -device ne2k_pci,path=...). See docs/device-paths.md', group: 'Machine' },
   { long: 'no-block-cache', help: 'interpret every instruction (no translated blocks): slower; the reference for the block cache', group: 'Machine' },
   { long: 'image', value: 'image', metavar: 'NAME', help: 'boot a guest from the images manifest (npm run images), e.g. tiny-linux', group: 'Boot' },
@@ -273,7 +273,7 @@ function applyMachineOption(o: CliOptions, raw: string): void {
 
 /** The machine options of the command line applied to a config built from the flags and the image. */
 export function withMachineOptions(config: MachineConfig, o: CliOptions): MachineConfig {
-  return { ...config, iommu: o.iommu ?? config.iommu ?? false, edu: o.edu || (config.edu ?? false) };
+  return { ...config, iommu: o.iommu ?? config.iommu ?? true, edu: o.edu || (config.edu ?? false) };
 }
 
 /** Parse argv (without node and the script). Throws UsageError for anything malformed. */

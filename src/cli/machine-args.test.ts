@@ -5,8 +5,9 @@ import type { MachineConfig } from '../emulator/machine/config.ts';
 const base = { memoryMiB: 64, bios: new Uint8Array(0), boot: 'c', deterministic: true } satisfies MachineConfig;
 
 describe('-machine, -device intel-iommu and -device edu', () => {
-  it('turn the VT-d unit on and off, the last word winning; off by default', () => {
-    expect(withMachineOptions(base, parseArgs([])).iommu).toBe(false);
+  it('turn the VT-d unit on and off, the last word winning; on by default', () => {
+    expect(withMachineOptions(base, parseArgs([])).iommu).toBe(true);
+    expect(withMachineOptions(base, parseArgs(['-machine', 'iommu=off'])).iommu).toBe(false);
     expect(withMachineOptions(base, parseArgs(['-machine', 'iommu=on'])).iommu).toBe(true);
     expect(withMachineOptions(base, parseArgs(['-machine', 'pc,iommu=on'])).iommu).toBe(true);
     expect(withMachineOptions(base, parseArgs(['-device', 'intel-iommu'])).iommu).toBe(true);

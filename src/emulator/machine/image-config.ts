@@ -179,6 +179,8 @@ export interface MachineInputs {
   blockCache?: boolean;
   /** NICs and networks (MachineConfig.network). */
   network?: MachineConfig['network'];
+  /** The guest-visible VT-d unit with its DMAR table (MachineConfig.iommu; default on). */
+  iommu?: boolean;
   /** iPXE's boot ROM for the PCI NE2000 (MachineConfig.nicRom). */
   nicRom?: Uint8Array;
   /** Display names of the files, for error messages (default: the role). */
@@ -207,6 +209,9 @@ export function buildMachineConfig(i: MachineInputs): MachineConfig {
   if (i.blockCache === false) config.blockCache = false;
   if (i.vgaBios) config.vgaBios = i.vgaBios;
   if (i.network) config.network = i.network;
+  // VT-d on by default (issue 23), as QEMU's q35 users get it with -device intel-iommu; this
+  // i440FX with VT-d is a synthetic machine (docs/iommu.md). Linux 6.1 turns translation on.
+  config.iommu = i.iommu ?? true;
   if (i.nicRom) config.nicRom = i.nicRom;
   if (i.kernel) {
     config.kernel = i.kernel;
