@@ -78,7 +78,8 @@ export async function benchSocketLan(mib: number): Promise<{ mbPerSecond: number
     await type(a, 'ip addr add 10.0.3.1/24 dev eth0 && ip link set eth0 up && echo UP-$((1+1))', /UP-2/, 30_000);
     await type(b, 'ip addr add 10.0.3.2/24 dev eth0 && ip link set eth0 up && echo UP-$((1+1))', /UP-2/, 30_000);
     await type(b, 'ping -c 1 10.0.3.1', /1 packets received/, 60_000);
-    await type(a, 'nc -l -p 5000 > /dev/null && echo RECEIVED-$((1+1)) &', /# $/, 30_000);
+    // The listener gets a second to start before the sender is typed (the clock starts then).
+    await type(a, '(nc -l -p 5000 > /dev/null; echo RECEIVED-$((1+1))) & sleep 1; echo LISTENING-$((1+1))', /LISTENING-2/, 30_000);
     const start = performance.now();
     const from = a.output().length;
     b.send(`dd if=/dev/zero bs=65536 count=${mib * 16} 2>/dev/null | nc 10.0.3.1 5000\n`);
