@@ -9,7 +9,8 @@
  * Before the worker comparison, each image's wall-clock boot against v86's on the same
  * files (bench-v86.ts; TRAPDOOR_BENCH_V86=0 skips it), interleaved, with the ratio, and
  * tiny-linux's fork/exec shell loop in both (bench-fork.ts; TRAPDOOR_BENCH_FORK=0 skips it).
- * TRAPDOOR_BENCH_REPEAT=N runs N rounds of each comparison and reports medians. Last, the
+ * TRAPDOOR_BENCH_REPEAT=N runs N rounds of each comparison and reports medians. Then the two
+ * device paths (bench-paths.ts; TRAPDOOR_BENCH_PATHS=0 skips it). Last, the
  * network's throughput, host to guest and guest to guest (bench-net.ts; TRAPDOOR_BENCH_NET=0 skips it).
  */
 import * as fs from 'node:fs';
@@ -250,6 +251,27 @@ if (process.env.TRAPDOOR_BENCH_WORKER !== '0') {
     else if (browser) {
       line('chromium worker (the page\'s worker module from a blank page)', 'chromium');
       line('chromium page (the whole page: screen, serial console, devices panel drawn)', 'page');
+    }
+  }
+}
+
+if (process.env.TRAPDOOR_BENCH_PATHS !== '0' && fs.existsSync(path.join(PUBLISH_DIR, 'tiny-linux-iso'))) {
+  // The two paths of issue 22 (bench-paths.ts): tiny-linux, deterministic, with COM1, COM2,
+  // the IDE controller and the NE2000 all direct, then all emulated (the device model in a
+  // worker thread): host seconds to the prompt, the CD read by dd, and per device its traps
+  // per second and the ioreq round trip. Measurements, not targets.
+  const { benchPaths } = await import('./bench-paths.ts');
+  for (const p of ['direct', 'emulated'] as const) {
+    try {
+      const r = await benchPaths(p);
+      const devices = r.devices as Record<string, { traps: number; trapsPerSecond: number; rttMedianUs: number; rtt99Us: number }>;
+      const per = Object.entries(devices)
+        .filter(([, d]) => d.traps > 0)
+        .map(([n, d]) => `${n} ${d.trapsPerSecond} traps/s, round trip median ${d.rttMedianUs} us, p99 ${d.rtt99Us} us`)
+        .join('; ');
+      process.stdout.write(`paths: every switchable device ${p}: tiny-linux to its prompt in ${String(r.bootSeconds)} s, the CD read at ${String(r.cdReadMBps)} MB/s${per ? `; ${per}` : ''}\n`);
+    } catch (e) {
+      process.stdout.write(`paths: ${p}: did NOT finish: ${(e as Error).message.split('\n')[0]}\n`);
     }
   }
 }
