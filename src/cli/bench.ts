@@ -10,7 +10,8 @@
  * files (bench-v86.ts; TRAPDOOR_BENCH_V86=0 skips it), interleaved, with the ratio, and
  * tiny-linux's fork/exec shell loop in both (bench-fork.ts; TRAPDOOR_BENCH_FORK=0 skips it).
  * TRAPDOOR_BENCH_REPEAT=N runs N rounds of each comparison and reports medians. Then the two
- * device paths (bench-paths.ts; TRAPDOOR_BENCH_PATHS=0 skips it). Last, the
+ * device paths (bench-paths.ts; TRAPDOOR_BENCH_PATHS=0 skips it), the CD read with VT-d off
+ * and on (bench-iommu.ts; TRAPDOOR_BENCH_IOMMU=0 skips it). Last, the
  * network's throughput, host to guest and guest to guest (bench-net.ts; TRAPDOOR_BENCH_NET=0 skips it).
  */
 import * as fs from 'node:fs';
@@ -272,6 +273,21 @@ if (process.env.TRAPDOOR_BENCH_PATHS !== '0' && fs.existsSync(path.join(PUBLISH_
       process.stdout.write(`paths: every switchable device ${p}: tiny-linux to its prompt in ${String(r.bootSeconds)} s, the CD read at ${String(r.cdReadMBps)} MB/s${per ? `; ${per}` : ''}\n`);
     } catch (e) {
       process.stdout.write(`paths: ${p}: did NOT finish: ${(e as Error).message.split('\n')[0]}\n`);
+    }
+  }
+}
+
+if (process.env.TRAPDOOR_BENCH_IOMMU !== '0' && fs.existsSync(path.join(PUBLISH_DIR, 'tiny-linux-iso'))) {
+  // The CD read through bus-master DMA with the VT-d unit off, then on (bench-iommu.ts).
+  const { benchIsoRead } = await import('./bench-iommu.ts');
+  for (const on of [false, true]) {
+    try {
+      const r = benchIsoRead(on);
+      const c = r.counters;
+      const unit = c ? `; translation ${r.translation ? 'on' : 'OFF'}, ${c.translations} pages translated, IOTLB ${c.iotlbHits} hits / ${c.iotlbMisses} misses, ${c.faults} faults` : '';
+      process.stdout.write(`iommu: tiny-linux reads its ISO (dd of /dev/sr0, IDE bus-master DMA) with VT-d ${on ? 'on' : 'off'}: ${r.mbPerSecond.toFixed(2)} MB/s (${r.seconds.toFixed(2)} s)${unit}\n`);
+    } catch (e) {
+      process.stdout.write(`iommu: VT-d ${on ? 'on' : 'off'}: did NOT finish: ${(e as Error).message}\n`);
     }
   }
 }
