@@ -293,7 +293,14 @@ export class DevicePaths implements RemoteDispatch {
     if (path === 'emulated') this.toEmulated(e);
     else this.toDirect(e);
     this.bus.stats.count(e.row, PATH_SWITCHES);
+    if (e.path === path) this.onPathChange?.(e.row, name, path);
   }
+
+  /**
+   * Told after each switch that took effect: the machine puts a direct-assigned device's DMA
+   * behind the VMM's fence and takes it away again when the device goes back to the model.
+   */
+  onPathChange: ((row: number, name: string, path: DevicePath) => void) | null = null;
 
   private ensureLink(): DeviceModelLink {
     if (this.link) return this.link;

@@ -42,7 +42,7 @@ import { MachineNetwork, type NetworkEnvironment } from './network.ts';
 import { IntelIommu } from '../iommu/vtd.ts';
 import { VmmFence } from '../iommu/vmm-fence.ts';
 import { deliverMsi } from '../iommu/msi.ts';
-import { putBehindIommu } from '../iommu/wiring.ts';
+import { putBehindIommu, sourceIdOf } from '../iommu/wiring.ts';
 import { EduDevice } from '../devices/edu.ts';
 import { DevicePaths, type DeviceModelConnector } from '../bus/device-paths.ts';
 import { ShareableBlockDevice, eduSpec, ideSpec, ne2000Spec, uartSpec } from './switchable.ts';
@@ -212,6 +212,20 @@ export class Machine {
       iommu.msi = (address, data) => deliverMsi(address, data, (v, mode, level, dest, logical) => this.lapic.deliver(v, mode, level, dest, logical));
       putBehindIommu(bus, iommu, [bus.rowOf(this.dma)]);
     }
+    // A direct-assigned bus master reaches guest memory only through the VMM's fence (after
+    // the guest's own VT-d, when there is one), as VFIO's host IOMMU domain confines an
+    // assigned device; on the emulated path the device model's DMA is the VMM's own access
+    // to guest memory, so only the guest's VT-d applies (issue 23 item 5).
+    const dmaMasters = [this.ide, ...(this.edu ? [this.edu] : [])];
+    const fenceFor = (row: number, name: string, path: 'direct' | 'emulated') => {
+      const sid = bus.stats.devices[row]?.pci !== undefined ? sourceIdOf(bus.stats.devices[row].pci!) : null;
+      const guest = this.iommu && sid !== null ? this.iommu.translator(sid) : null;
+      bus.setDmaTranslate(row, path === 'direct' ? (guest ? this.vmmFence.behind(guest, name) : this.vmmFence.translator(name)) : guest);
+    };
+    for (const d of dmaMasters) fenceFor(bus.rowOf(d), d.name, this.paths.pathOf(d.name));
+    this.paths.onPathChange = (row, name, path) => {
+      if (dmaMasters.some((d) => d.name === name)) fenceFor(row, name, path);
+    };
 
     // Time within a slice: by the instruction count, or by the host clock.
     let sliceStart = 0;
