@@ -116,6 +116,10 @@ test('tiny-linux boots in the page: screen, serial console, devices panel, pause
   expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
   await expect(page.getByTestId('pci-00:02.0')).toContainText(/vga.*1234:1111.*VGA controller.*BAR0 mem 0x[0-9a-f]{8}, 16 MiB/);
   await expect(page.getByTestId('pci-00:01.1')).toContainText(/ide.*8086:7010.*BAR4 I\/O 0x[0-9a-f]{4}, 16 bytes/);
+  // The IOMMU panel: Linux's intel-iommu turned VT-d translation on; the IDE has a context with mappings.
+  await expect(page.getByTestId('iommu-status')).toContainText(/translation on, root table at 0x[0-9a-f]{8}/, { timeout: 10_000 });
+  await expect(page.getByTestId('iommu-context-00:01.1')).toContainText(/ide/);
+  await expect(page.getByTestId('fence-status')).toContainText(/\d+ pages allowed, 0 refused/);
 
   // Guest RAM straight from the shared buffer: the BIOS data area lists COM1 at 0x3F8.
   await expect(page.getByTestId('memory-dump')).toContainText('00000400  f8 03 f8 02');

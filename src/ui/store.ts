@@ -7,7 +7,7 @@
 import { create } from 'zustand';
 import { checkManifest, type ImageEntry, type ImageManifest } from '../../images/manifest.ts';
 import { checkMedium, firmwarePaths, planImage, type MediumRole } from '../emulator/machine/image-config.ts';
-import type { BootRequest, FromWorker, MachineStatus, MediumFile, PciFunctionInfo, StatsShare } from '../worker/protocol.ts';
+import type { BootRequest, FromWorker, IommuView, MachineStatus, MediumFile, PciFunctionInfo, StatsShare } from '../worker/protocol.ts';
 import { client } from './machine-client.ts';
 import { fetchBytes, readFileBytes } from './load.ts';
 import { onTick } from './tick.ts';
@@ -55,6 +55,7 @@ export interface MachineShare {
 export interface MachineView {
   functions: PciFunctionInfo[];
   pirq: { link: string; irq: number | null }[];
+  iommu: IommuView | null;
 }
 
 /** A user's file and the role it is to play. */
@@ -337,8 +338,8 @@ function onWorkerMessage(m: FromWorker, set: Set, get: () => PageState): void {
       return;
     case 'machine':
       // The first view shows at once; refreshes wait for the tick.
-      if (get().machineView === null) set({ machineView: { functions: m.functions, pirq: m.pirq } });
-      else onNextTick({ machineView: { functions: m.functions, pirq: m.pirq } });
+      if (get().machineView === null) set({ machineView: { functions: m.functions, pirq: m.pirq, iommu: m.iommu ?? null } });
+      else onNextTick({ machineView: { functions: m.functions, pirq: m.pirq, iommu: m.iommu ?? null } });
       return;
     case 'log':
       console.info(`[machine] ${m.message}`);

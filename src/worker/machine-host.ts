@@ -10,10 +10,11 @@
 import type { Machine } from '../emulator/machine/machine.ts';
 import { createMachine } from '../emulator/machine/machine.ts';
 import { defaultNetworkConfig } from '../emulator/machine/network.ts';
+import { sourceIdOf } from '../emulator/iommu/wiring.ts';
 import { buildMachineConfig, ImageConfigError, type MachineInputs } from '../emulator/machine/image-config.ts';
 import { KernelImageError } from '../emulator/firmware/linux-boot.ts';
 import { MAX_HEIGHT, MAX_WIDTH, VgaRenderer } from '../emulator/devices/vga/renderer.ts';
-import type { BootRequest, FromWorker, MachinePhase, MachineStatus, ToWorker } from './protocol.ts';
+import type { BootRequest, FromWorker, IommuView, MachinePhase, MachineStatus, ToWorker } from './protocol.ts';
 
 /**
  * How the host sends a message to the page. It takes no transfer list, on purpose: the
@@ -159,7 +160,7 @@ export class MachineHost {
         this.frameAcked = true;
         return;
       case 'describe':
-        if (m) this.post({ type: 'machine', ...m.pci.describe() });
+        if (m) this.post({ type: 'machine', ...m.pci.describe(), iommu: describeIommu(m) });
         return;
     }
   }
@@ -415,4 +416,32 @@ export class MachineHost {
     this.cancel();
     if (this.machine) this.setPhase('stopped');
   }
+}
+
+/** The page's view of the guest's VT-d unit and of the VMM's fence (IommuView). */
+function describeIommu(m: Machine): IommuView {
+  const unit = m.iommu;
+  let vtd: IommuView['vtd'] = null;
+  if (unit) {
+    const d = unit.describe();
+    const contexts = d.translation
+      ? m.pci.describe().functions.flatMap((f) => {
+        const sid = sourceIdOf(f.bdf);
+        if (sid === null) return [];
+        // A bounded walk: a context mapping all of RAM page by page is summarised, not listed.
+        const c = unit.describeContext(sid, 8192);
+        return [{ bdf: f.bdf, device: f.name, present: c.present, fault: c.fault, domain: c.domain, levels: c.levels, runs: c.runs.slice(0, 16), truncated: c.truncated || c.runs.length > 16 }];
+      })
+      : [];
+    vtd = {
+      translation: d.translation,
+      rootTable: d.rootTable,
+      counters: { ...d.counters },
+      records: d.records,
+      faults: d.faults.slice(-32).map((f) => ({ atNs: f.atNs, source: f.source, addr: f.addr, write: f.write, reasonText: f.reasonText, outcome: f.outcome })),
+      contexts,
+    };
+  }
+  const fence = m.vmmFence.describe();
+  return { vtd, fence: { counters: fence.counters, faults: fence.faults.slice(-32) } };
 }

@@ -111,7 +111,26 @@ export type FromWorker =
   | { type: 'stats'; counters: Float64Array }
   /** The guest reset the machine (triple fault, keyboard controller, 0xCF9): why, in words. */
   | { type: 'reset'; reason: string }
-  | { type: 'machine'; functions: PciFunctionInfo[]; pirq: { link: string; irq: number | null }[] }
+  | { type: 'machine'; functions: PciFunctionInfo[]; pirq: { link: string; irq: number | null }[]; iommu?: IommuView }
   | { type: 'log'; message: string }
   /** A failure the user must see, in plain words, with what to do. */
   | { type: 'error'; message: string; hint?: string };
+
+/**
+ * What the page shows of the two IOMMUs (issue 23): the guest's VT-d unit as its driver set
+ * it up (null when the machine has none), and the VMM's fence for direct-assigned devices.
+ */
+export interface IommuView {
+  vtd: null | {
+    translation: boolean;
+    rootTable: number;
+    counters: Record<string, number>;
+    /** The fault-recording registers the guest reads, decoded. */
+    records: { index: number; sourceId: string; addr: number; write: boolean; reason: number; reasonText: string }[];
+    /** Every fault the unit saw, newest last, with what became of it. */
+    faults: { atNs: number; source: string; addr: number; write: boolean; reasonText: string; outcome: string }[];
+    /** Each PCI function's context: its domain and what it maps, as runs. */
+    contexts: { bdf: string; device: string; present: boolean; fault?: string; domain?: number; levels?: number; runs: { iova: number; phys: number; pages: number; read: boolean; write: boolean }[]; truncated: boolean }[];
+  };
+  fence: { counters: { allowed: number; refused: number }; faults: { atNs: number; device: string; addr: number; write: boolean; reason: string }[] };
+}

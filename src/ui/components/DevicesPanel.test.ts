@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sortRows, type DeviceRow } from './DevicesPanel.tsx';
+import { rttPercentile, sortRows, type DeviceRow } from './DevicesPanel.tsx';
 
 const row = (name: string, accessRate: number, extra: Partial<DeviceRow> = {}): DeviceRow => ({ name, totals: {}, rates: {}, accessRate, ...extra });
 
@@ -22,5 +22,17 @@ describe('the devices panel order', () => {
     expect(names('pci')).toEqual(['ide', 'vga', 'pit', 'uart']);
     expect(names('irq')).toEqual(['pit', 'uart', 'ide', 'vga']);
     expect(rows.map((r) => r.name)).toEqual(['uart', 'ide', 'vga', 'pit']);
+  });
+});
+
+describe('the round-trip line of a card', () => {
+  it('reads the median and 99th percentile from the log2 histogram, capped by the slowest', () => {
+    const totals: Record<string, number> = { rttMaxNs: 700_000 };
+    for (let i = 0; i < 16; i++) totals[`rtt${i}`] = 0;
+    expect(rttPercentile(totals, 0.5)).toBe(0);
+    totals.rtt2 = 98; // 2-4 µs
+    totals.rtt10 = 2; // 512 µs - 1 ms
+    expect(rttPercentile(totals, 0.5)).toBe(4000);
+    expect(rttPercentile(totals, 0.99)).toBe(700_000);
   });
 });

@@ -150,7 +150,29 @@ const FIELD_LABELS: Record<string, string> = {
   framesReceived: 'frames received', framesSent: 'frames sent', netBytesReceived: 'bytes received (network)', netBytesSent: 'bytes sent (network)',
   dropRingFull: 'dropped: ring full', dropStopped: 'dropped: receiver stopped', dropFiltered: 'dropped: address filter',
   dropMalformed: 'dropped: malformed', dropLink: 'dropped: link',
+  directAccesses: 'direct accesses (no trap)', bufferedWrites: 'buffered writes', modelTimeNs: 'time in device model',
+  pathSwitches: 'path switches', rttMaxNs: 'slowest round trip',
 };
+
+/** The round-trip histogram's columns (rtt0..rtt15): shown as one line of percentiles, not sixteen rows. */
+const RTT_BUCKET = /^rtt\d+$/;
+
+/**
+ * The round trip under which a fraction `p` of a device's ioreqs were answered, from its
+ * log2 histogram (stats.ts: rtt0 under 1 µs, rttN under 2^N µs), capped by the slowest seen;
+ * in ns, 0 when there were none. The same reading as DeviceStats.rttPercentile.
+ */
+export function rttPercentile(totals: Record<string, number>, p: number): number {
+  let total = 0;
+  for (let i = 0; i < 16; i++) total += totals[`rtt${i}`] ?? 0;
+  if (total === 0) return 0;
+  let seen = 0;
+  for (let i = 0; i < 16; i++) {
+    seen += totals[`rtt${i}`] ?? 0;
+    if (seen >= p * total) return Math.min(totals.rttMaxNs ?? Infinity, 1000 * 2 ** i);
+  }
+  return totals.rttMaxNs ?? 0;
+}
 
 /** What a counter's name alone does not say. */
 const FIELD_NOTES: Record<string, string> = {
@@ -163,12 +185,16 @@ const FIELD_NOTES: Record<string, string> = {
 };
 
 function total(field: string, v: number): string {
-  return field === 'timeNs' ? `${(v / 1e6).toFixed(v < 1e7 ? 2 : 0)} ms` : fmt(v);
+  if (field === 'timeNs' || field === 'modelTimeNs') return `${(v / 1e6).toFixed(v < 1e7 ? 2 : 0)} ms`;
+  if (field === 'rttMaxNs') return `${(v / 1000).toFixed(1)} µs`;
+  return fmt(v);
 }
 
 function rate(field: string, r: number): string {
   // Time in the device per second of host time is a share of the CPU.
-  return field === 'timeNs' ? `${((r / 1e9) * 100).toFixed(1)}%` : `${fmt(r)}/s`;
+  if (field === 'timeNs' || field === 'modelTimeNs') return `${((r / 1e9) * 100).toFixed(1)}%`;
+  if (field === 'rttMaxNs') return '';
+  return `${fmt(r)}/s`;
 }
 
 /** The PCI bus's own row drives every ISA line its INTx links may be routed to: say so rather than list 16 IRQs. */
@@ -233,13 +259,20 @@ const DeviceCard = memo(function DeviceCard({ row: r, history, plotDue, showZero
       <RatePlot history={history} due={plotDue} label={`${r.name}: register accesses per second over the last 30 seconds, now ${fmt(r.accessRate)}`} />
       <table>
         <tbody>
-          {Object.entries(r.totals).map(([k, v]) => (
+          {Object.entries(r.totals).filter(([k]) => !RTT_BUCKET.test(k)).map(([k, v]) => (
             <tr key={k} className={v === 0 && !showZero ? 'zero' : undefined}>
               <th scope="row" title={FIELD_NOTES[k]}>{FIELD_LABELS[k] ?? k}</th>
               <td data-testid={`stat-${r.name}-${k}`} data-value={v}>{total(k, v)}</td>
               <td className="rate" data-testid={`statrate-${r.name}-${k}`} data-value={r.rates[k]}>{rate(k, r.rates[k])}</td>
             </tr>
           ))}
+          {rttPercentile(r.totals, 0.5) > 0 && (
+            <tr>
+              <th scope="row" title="Answered ioreqs to the device model: the round trip under which half and 99% of them fell (log2 histogram buckets).">round trip median / p99</th>
+              <td data-testid={`stat-${r.name}-rtt`}>{(rttPercentile(r.totals, 0.5) / 1000).toFixed(0)} / {(rttPercentile(r.totals, 0.99) / 1000).toFixed(0)} µs</td>
+              <td className="rate" />
+            </tr>
+          )}
         </tbody>
       </table>
     </article>

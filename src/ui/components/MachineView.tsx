@@ -8,6 +8,7 @@ import { useEffect } from 'react';
 import { client } from '../machine-client.ts';
 import { usePage } from '../store.ts';
 import { MemoryPeek } from './MemoryPeek.tsx';
+import { IommuView } from './IommuView.tsx';
 
 const hex = (v: number, digits: number) => v.toString(16).padStart(digits, '0');
 
@@ -70,6 +71,7 @@ export function MachineView() {
           {view.pirq.map((p) => `${p.link} → ${p.irq === null ? 'off' : `IRQ ${p.irq}`}`).join(', ')}
         </p>
       )}
+      {view?.iommu && <IommuView view={view.iommu} names={new Map(view.functions.map((f) => [f.bdf, f.name]))} />}
       <h3>ISA interrupt lines</h3>
       <ul className="irq-list">
         {isa.map((d) => (
