@@ -116,9 +116,14 @@ const PAGE_END = NE2000_MEM_END >> 8;
  * malformed (QEMU's CVE-2018-10839 was such a frame overflowing a size).
  */
 export const NE2000_MAX_FRAME = 1518;
-/** The receive queue in front of the ring: at most this many frames, or bytes. */
-export const RX_QUEUE_FRAMES = 64;
-export const RX_QUEUE_BYTES = 256 * 1024;
+/**
+ * The receive queue in front of the ring: at most this many frames, or bytes. Enough for
+ * what the user network's TCP keeps in flight (its send buffer, 256 KiB: about 180 full
+ * frames): with 64 frames, debian-686's slower receive path overflowed the queue on every
+ * window the router sent and TCP spent its time recovering.
+ */
+export const RX_QUEUE_FRAMES = 256;
+export const RX_QUEUE_BYTES = 512 * 1024;
 /** Tally counters stop at 192 instead of wrapping (DP8390D "Tally Counters"). */
 const TALLY_MAX = 192;
 
