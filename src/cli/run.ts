@@ -152,6 +152,7 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
       if (performance.now() > deadline) {
         const waiting = script.waitingFor;
         process.stderr.write(`\ntrapdoor: timeout after ${o.timeoutSeconds} s${waiting ? ` waiting for /${waiting}/` : ''}\n`);
+        process.stderr.write(`trapdoor: machine at the timeout: ${stallReport(machine)}\n`);
         exitCode = 124;
         break;
       }
@@ -199,4 +200,31 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
     }
   }
   return exitCode ?? 0;
+}
+
+/**
+ * Where a machine that stopped making visible progress stands, in one line: whether the
+ * CPU waits in HLT and with what it could be woken (IF, INTR, NMI), the next timer, the
+ * interrupt controllers' pending and in-service bits and COM1's interrupt state. Printed
+ * at a --timeout, so a guest that hangs leaves something to go on.
+ */
+function stallReport(m: Machine): string {
+  const cpu = m.cpu;
+  const hex = (v: number) => (v >>> 0).toString(16);
+  const bits = (a: ArrayLike<number>) => Array.from(a, (w) => hex(w)).join('.');
+  const next = m.bus.clock.nextDeadline();
+  const now = m.bus.clock.now();
+  const l = m.lapic.state;
+  const io = m.ioapic.state;
+  const u = m.com1.state;
+  const pic = m.pic.state;
+  return [
+    `cpu ${cpu.halted ? 'halted' : 'running'} eip=${hex(cpu.eip)} IF=${(cpu.flags & 0x200) !== 0 ? 1 : 0} INTR=${cpu.intrLine ? 1 : 0} NMI=${cpu.nmiDeliverable ? 1 : 0}`,
+    `virtual ${(now / 1e9).toFixed(3)} s, next timer ${next === Infinity ? 'none' : `in ${((next - now) / 1e6).toFixed(3)} ms`} (${m.bus.clock.pending} pending)`,
+    `lapic irr=${bits(l.irr)} isr=${bits(l.isr)} lvt-timer=${hex(l.lvt[0])} tpr=${hex(l.tpr)}`,
+    `ioapic levels=${Array.from(io.level).join('')} redir-lo=${Array.from(io.low, (w) => hex(w)).join(',')}`,
+    `pic irr=${hex(pic.master.irr)}/${hex(pic.slave.irr)} isr=${hex(pic.master.isr)}/${hex(pic.slave.isr)} imr=${hex(pic.master.imr)}/${hex(pic.slave.imr)}`,
+    `com1 ier=${hex(u.ier)} lsr=${hex(u.lsr)} mcr=${hex(u.mcr)} thri=${u.thrInterrupt ? 1 : 0} rx=${u.rx.length}`,
+    `irq lines=${Array.from(m.bus.irqLevels).join('')}`,
+  ].join('; ');
 }
