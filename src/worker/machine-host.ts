@@ -188,11 +188,14 @@ export class MachineHost {
       // answers DHCP, DNS from its table and pings to itself (a browser has no sockets to
       // NAT through yet).
       network: defaultNetworkConfig(),
+      iommu: r.iommu,
       names: { bios: r.bios.name, kernel: r.kernel?.name, initrd: r.initrd?.name, cdrom: r.cdrom?.name, hda: r.hda?.name, fda: r.fda?.name },
     };
     let machine: Machine;
     try {
       const config = buildMachineConfig(inputs);
+      // edu (issue 23): on its default direct path, so its DMA meets the VMM's fence.
+      if (r.edu) config.edu = true;
       const generation = this.generation;
       machine = createMachine(config, {
         serial: (index, byte) => {

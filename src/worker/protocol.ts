@@ -38,6 +38,10 @@ export interface BootRequest {
   deterministic: boolean;
   /** Pause the machine as soon as COM1 has printed this text (benchmarks: "boot to marker"). */
   pauseOn?: string;
+  /** QEMU's edu DMA test device (`-device edu`), direct-assigned: its DMA goes through the VMM's fence. */
+  edu?: boolean;
+  /** The guest-visible VT-d unit (`-machine iommu=on|off`); default on. */
+  iommu?: boolean;
 }
 
 /** Page -> worker. */

@@ -68,10 +68,10 @@ describe.skipIf(!nasmAvailable() || !fs.existsSync(BIOS))('the VMM fence test pr
     });
   }
 
-  it('fails at step 4 with edu on the emulated path, where no fence stands in the way', { timeout: 60_000 }, async () => {
+  it('fails at step 5 with edu on the emulated path, where no fence stands in the way', { timeout: 60_000 }, async () => {
     const { code, out, stats } = await run(['--device-path', 'edu=emulated']);
-    expect(out).toContain('FENCE TEST FAIL at step 4: the DMA wrote into VGA memory');
-    expect(code).toBe((4 << 1) | 1);
+    expect(out).toContain('FENCE TEST FAIL at step 5: the DMA wrote into VGA memory');
+    expect(code).toBe((5 << 1) | 1);
     expect(stats.iommu.vmmFence.counters.refused).toBe(0);
   });
 });

@@ -10,9 +10,11 @@
 ;   3. a DMA write beyond the top of RAM (from the Multiboot memory information), within
 ;      edu's 28-bit reach: the fence refuses it (nothing is there to see it from inside;
 ;      the fence's log and edu's DMA fault counter show it);
-;   4. a DMA write into the VGA's text memory at 0xB8000 (the legacy VGA/ROM hole, device
-;      memory rather than RAM): the fence refuses it, the text there stays as it was;
-;   5. a DMA read of the BIOS at 0xF0000 into edu's buffer: the fence refuses it, the
+;   4. the VGA's text memory at 0xB8000 holds a row of text the CPU writes there (the VGA
+;      BIOS set text mode up);
+;   5. a DMA write into that text memory (the legacy VGA/ROM hole, device memory rather
+;      than RAM): the fence refuses it, the text stays as it was;
+;   6. a DMA read of the BIOS at 0xF0000 into edu's buffer: the fence refuses it, the
 ;      buffer keeps what it held (copied back into RAM to compare).
 ; It reports on COM1 and exits through port 0xF4 (the CLI's --debug-exit: 0x10 for success,
 ; process status 33; otherwise the failing step), then halts with interrupts off (in the
@@ -154,7 +156,7 @@ start:
     mov esi, step3_tail
     call print
 
-    ; --- step 4: a DMA write into the VGA's text memory ---
+    ; --- step 4: a row of text in the VGA's text memory; step 5: a DMA write over it ---
 .vga:
     mov esi, vga_row                ; 32 characters, white on blue, on the screen's first row
     mov edi, VGA_TEXT
@@ -164,25 +166,19 @@ start:
     lodsb
     stosw
     loop .row
+    mov al, 4
+    call check_row
     mov eax, EDU_BUF
     mov ebx, VGA_TEXT
     mov ecx, 64
     mov edx, 3
     call edu_dma
-    mov esi, vga_row
-    mov edi, VGA_TEXT
-    mov ecx, 32
-.cmprow:
-    lodsb
-    mov ah, 0x1f
-    cmp ax, [edi]
-    check e, 4, vga_written
-    add edi, 2
-    loop .cmprow
+    mov al, 5
+    call check_row
     mov esi, step4_text
     call print
 
-    ; --- step 5: a DMA read of the BIOS into edu's buffer ---
+    ; --- step 6: a DMA read of the BIOS into edu's buffer ---
     mov eax, BIOS
     mov ebx, EDU_BUF
     mov ecx, 64
@@ -197,7 +193,7 @@ start:
     mov edi, BUF + 0x200
     mov ecx, 16
     repe cmpsd
-    check e, 5, bios_read
+    check e, 6, bios_read
     mov esi, step5_text
     call print
 
@@ -223,6 +219,29 @@ edu_dma:
     test dword [esi + 0x98], 1
     jnz .wait
     ret
+
+; Does the screen's first row hold vga_row, white on blue? Fails with step al if not
+; (step 4: the CPU's own write did not stick; step 5: a DMA changed it).
+check_row:
+    mov esi, vga_row
+    mov edi, VGA_TEXT
+    mov ecx, 32
+    mov bl, al
+.next:
+    lodsb
+    mov ah, 0x1f
+    cmp ax, [edi]
+    jne .changed
+    add edi, 2
+    loop .next
+    ret
+.changed:
+    mov al, bl
+    mov esi, no_vga
+    cmp al, 4
+    je fail
+    mov esi, vga_written
+    jmp fail
 
 ; One byte in al to COM1, once its transmit holding register is empty (LSR bit 5).
 putc:
@@ -312,6 +331,7 @@ fail_text:   db 'FENCE TEST FAIL at step ', 0
 no_meminfo:  db 'no memory information from the boot loader', 0
 no_edu:      db 'no edu device (turn on edu in the machine settings, or -device edu)', 0
 dma_lost:    db 'the data did not arrive', 0
+no_vga:      db 'VGA text memory does not keep what the CPU writes (no VGA BIOS set up text mode?)', 0
 vga_written: db 'the DMA wrote into VGA memory', 0
 bios_read:   db 'the DMA read the BIOS into the buffer', 0
 vga_row:     db ' VMM fence test: this row stays '
