@@ -128,7 +128,7 @@ function icmp(b: Uint8Array, src: string, dst: string, length: number): PacketSu
   if (type === 3) {
     // The quoted datagram: name what could not be reached, as tcpdump does.
     const q = b.subarray(8);
-    let what = '';
+    let what: string;
     if (q.length >= 20 && q[0] >> 4 === 4) {
       const qihl = (q[0] & 0x0f) * 4;
       const qdst = ipToString(u32(q, 16));
