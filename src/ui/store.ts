@@ -11,6 +11,7 @@ import type { BootRequest, FromWorker, IommuView, MachineStatus, MediumFile, Pci
 import { client } from './machine-client.ts';
 import { fetchBytes, readFileBytes } from './load.ts';
 import { onTick } from './tick.ts';
+import { machineOptions } from './machine-options.ts';
 
 
 /**
@@ -223,7 +224,7 @@ export const usePage = create<PageState>((set, get) => {
         const total = firmwareSize(manifest.manifest) + image.files.filter((f) => Object.values(plan.files).includes(f.path)).reduce((a, f) => a + f.size, 0);
         const p = progressOf(`Loading ${image.title}`, total);
         const fw = await loadFirmware(manifest.manifest, p);
-        const request: BootRequest = { label: image.title, ...fw, memoryMiB: get().memoryMiB ?? plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: options.deterministic ?? deterministicByDefault(), pauseOn: options.pauseOn };
+        const request: BootRequest = { label: image.title, ...fw, memoryMiB: get().memoryMiB ?? plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: options.deterministic ?? deterministicByDefault(), pauseOn: options.pauseOn, ...machineOptions() };
         for (const [role, rel] of Object.entries(plan.files) as [MediumRole, string][]) {
           request[role] = { name: rel.split('/').pop()!, bytes: p.add(await fetchBytes(IMAGES_URL + rel, rel, p.part())) };
         }
@@ -257,7 +258,7 @@ export const usePage = create<PageState>((set, get) => {
       const label = files.map((f) => f.file.name).join(' + ');
       try {
         const p = progressOf(`Reading ${label}`, files.reduce((a, f) => a + f.file.size, 0) + firmwareSize(manifest.manifest));
-        const request: Partial<BootRequest> = { label, memoryMiB: get().memoryMiB, deterministic: options.deterministic ?? deterministicByDefault() };
+        const request: Partial<BootRequest> = { label, memoryMiB: get().memoryMiB, deterministic: options.deterministic ?? deterministicByDefault(), ...machineOptions() };
         for (const { file, role } of files) {
           const bytes = p.add(await readFileBytes(file, p.part()));
           const problem = checkMedium(role, file.name, new Uint8Array(bytes));

@@ -3,6 +3,7 @@
  * speed readout (MIPS, guest time against host time).
  */
 import { usePage } from '../store.ts';
+import { MachineOptions } from './MachineOptions.tsx';
 
 const MEMORY_CHOICES = [32, 64, 128, 256, 512];
 
@@ -34,6 +35,7 @@ export function Controls() {
           {MEMORY_CHOICES.map((m) => <option key={m} value={m}>{m} MiB</option>)}
         </select>
       </label>
+      <MachineOptions disabled={on} />
       <span className={`phase phase-${phase}`} data-testid="phase" role="status" title={lastReset ? `last reset: ${lastReset}` : undefined}>
         {phase === 'loading' ? 'loading' : phase}
         {share && phase !== 'off' ? `: ${share.label}` : ''}

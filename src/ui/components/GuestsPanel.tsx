@@ -107,7 +107,7 @@ export function GuestsPanel() {
         <p>
           Drop your own file anywhere on the page, or{' '}
           <button type="button" onClick={() => picker.current?.click()}>pick files</button>: an ISO boots as a CD, a raw disk image as the
-          hard disk, a 1.44 MB image as a floppy, a bzImage (with its initrd) as a kernel. Nothing leaves your browser.
+          hard disk, a 1.44 MB image as a floppy, a bzImage (with its initrd) or a Multiboot kernel as a kernel. Nothing leaves your browser.
         </p>
         <input
           ref={picker}

@@ -22,8 +22,11 @@ export function MachineView() {
   const share = usePage((s) => s.share);
   const phase = usePage((s) => s.phase);
   useEffect(() => {
-    if (!share || phase !== 'running') return;
+    if (!share || phase === 'off' || phase === 'loading') return;
+    // Paused or stopped (a test program's final halt): described once more, so the view
+    // shows how the machine ended rather than the last refresh before it.
     client.send({ type: 'describe' });
+    if (phase !== 'running') return;
     const id = window.setInterval(() => client.send({ type: 'describe' }), 2000);
     return () => window.clearInterval(id);
   }, [share, phase]);
