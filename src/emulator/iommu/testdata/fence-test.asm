@@ -205,7 +205,7 @@ start:
     hlt
 
 ; edu DMA: eax source, ebx destination, ecx count, edx command (bit 1: from the device to
-; memory); waits until the engine is done (edu.rst: DMA command bit 0 clears).
+; memory); waits until the engine is done (edu.rst: DMA command bit 0 clears). Clobbers ecx.
 edu_dma:
     mov esi, [edu_bar]
     mov [esi + 0x80], eax
@@ -216,6 +216,9 @@ edu_dma:
     mov dword [esi + 0x94], 0
     mov [esi + 0x98], edx
 .wait:
+    mov ecx, 200                    ; look at the register now and then: on the emulated path each read is a trap
+.spin:
+    loop .spin
     test dword [esi + 0x98], 1
     jnz .wait
     ret
@@ -321,7 +324,7 @@ banner:      db 'FENCE TEST: edu DMA against the VMM fence', 10, 0
 found_text:  db 'edu found, BAR0 at ', 0
 ram_text:    db ', RAM ends at ', 0
 step2_text:  db 'DMA into RAM: 64 bytes arrived at 0x00600100', 10, 0
-step3_skip:  db 'DMA beyond RAM: skipped (RAM reaches past edu', 39, 's 28-bit DMA mask)', 10, 0
+step3_skip:  db 'DMA beyond RAM: skipped (RAM fills all edu', 39, 's 28-bit DMA reach)', 10, 0
 step3_text:  db 'DMA write beyond RAM to ', 0
 step3_tail:  db ' sent (the VMM fence', 39, 's log shows it)', 10, 0
 step4_text:  db 'DMA write to VGA memory at 0x000b8000: refused, nothing written', 10, 0
