@@ -16,11 +16,12 @@ import {
   IOREQ_READ, IOREQ_TYPE_CALL, IOREQ_TYPE_CONTROL, IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_TYPE_TIMER,
   IoreqPage, IoreqResponder, createIoreqBuffer, packElements, unpackElements, type Ioreq, type IoreqRequester,
 } from '../emulator/bus/ioreq.ts';
-import { BAR_KEY, type DeviceModelControl, type DeviceModelLink, type DeviceModelReply } from '../emulator/bus/device-paths.ts';
+import { BAR_KEY, type DeviceModelControl, type HandOver, type DeviceModelLink, type DeviceModelReply } from '../emulator/bus/device-paths.ts';
 import { Uart16550A, type UartOptions } from '../emulator/devices/uart.ts';
 import { Ne2000, type Ne2000Options } from '../emulator/devices/ne2000.ts';
 import { Piix3Ide } from '../emulator/devices/ide/piix3-ide.ts';
 import { EduDevice } from '../emulator/devices/edu.ts';
+import { StdVga, type SharedVram } from '../emulator/devices/vga/std-vga.ts';
 import { sharedMedium, type SharedMedium } from '../emulator/machine/switchable.ts';
 
 /** The device classes the device model can run, by SwitchableSpec.kind. */
@@ -28,6 +29,8 @@ export const DEVICE_KINDS: Record<string, (config: unknown) => Device> = {
   uart: (config) => new Uart16550A(config as UartOptions),
   ne2000: (config) => new Ne2000(config as Ne2000Options),
   edu: () => new EduDevice(),
+  // The VGA's video memory and dirty log are the vCPU's (shared memory): only its registers move here.
+  vga: (config) => new StdVga({ shared: config as SharedVram }),
   // The drives' media are the vCPU's, moved to shared memory at the switch: both copies of the controller see one disk.
   ide: (config) => {
     const c = config as { hda?: SharedMedium; cdrom?: SharedMedium };
@@ -199,12 +202,13 @@ export class DeviceModel {
           };
         });
         d.building = false;
-        device.loadState(m.state);
+        if (m.handOver) handOver(device).loadHandOver(m.state);
+        else device.loadState(m.state);
         return 0;
       }
       case 'save': {
         const d = this.device(m.id);
-        this.post({ op: 'state', id: m.id, state: d.device.saveState() });
+        this.post({ op: 'state', id: m.id, state: m.handOver ? handOver(d.device).saveHandOver() : d.device.saveState() });
         return 0;
       }
       case 'remove':
@@ -322,6 +326,13 @@ export class DeviceModel {
   stateOf(id: number): DeviceState {
     return this.device(id).device.saveState();
   }
+}
+
+/** A device whose memory the vCPU shares with it (SwitchableSpec.sharedMemory): at a switch only the rest moves. */
+function handOver(device: Device): HandOver {
+  const d = device as Device & Partial<HandOver>;
+  if (typeof d.saveHandOver !== 'function' || typeof d.loadHandOver !== 'function') throw new Error(`${device.name} has no hand-over state`);
+  return d as HandOver;
 }
 
 /**

@@ -57,6 +57,24 @@ export interface SwitchableSpec {
   getters?: readonly string[];
   /** Writes that may go through the buffered ring (no answer, no side effect until the next access). */
   buffered?: (key: number, offset: number, size: number) => boolean;
+  /**
+   * Both copies of the device work on the same shared memory (the VGA's video memory, as
+   * QEMU maps VRAM): a switch moves the device's saveHandOver() state, the rest, instead of
+   * its whole saveState(). A machine snapshot still saves it whole.
+   */
+  sharedMemory?: boolean;
+}
+
+/** What a device whose memory both copies share (SwitchableSpec.sharedMemory) implements. */
+export interface HandOver {
+  saveHandOver(): DeviceState;
+  loadHandOver(state: DeviceState): void;
+}
+
+function handOverOf(device: Device): HandOver {
+  const d = device as Device & Partial<HandOver>;
+  if (typeof d.saveHandOver !== 'function' || typeof d.loadHandOver !== 'function') throw new Error(`${device.name} shares its memory but has no saveHandOver/loadHandOver`);
+  return d as Device & HandOver;
 }
 
 /** Control messages to the device model (sent with an IOREQ_TYPE_CONTROL request). */
@@ -64,10 +82,13 @@ export type DeviceModelControl =
   /** `pci`: the device was plugged into the PCI bus here (a class that can be either, like the NE2000, was). */
   | {
     op: 'load'; id: number; kind: string; config: unknown; pci: boolean; state: DeviceState; inbound: readonly string[]; outbound: readonly string[];
+    /** `state` is the device's saveHandOver() (SwitchableSpec.sharedMemory), to loadHandOver(). */
+    handOver?: boolean;
     /** Where each mapping the device made as it attached is now (by ordinal): its copy starts there. */
     mappings: { start: number; mapped: boolean }[];
   }
-  | { op: 'save'; id: number }
+  /** `handOver`: the device's saveHandOver() (a switch of a SwitchableSpec.sharedMemory device), not saveState(). */
+  | { op: 'save'; id: number; handOver?: boolean }
   /** Device.loadState and Device.reset of the copy in the device model (a machine snapshot, a reboot). */
   | { op: 'restore'; id: number; state: DeviceState }
   | { op: 'reset'; id: number }
@@ -125,6 +146,12 @@ interface Entry {
   handedOverAt: number;
   /** Set when the device model failed this device (the machine pauses). */
   failed: string | null;
+  /**
+   * Getters read from the device model since its last round trip: the device's state changes
+   * only inside round trips (accesses, timers, calls), so a value read after the last one is
+   * still exact, and a renderer reading the VGA's registers many times a frame asks once.
+   */
+  cache: Map<string, unknown>;
   /** The device model that held it is gone (stopped answering and was terminated): its state is lost with it. */
   lost: boolean;
 }
@@ -178,7 +205,7 @@ export class DevicePaths implements RemoteDispatch {
     this.bus.trackTimers.add(device.name);
     const entry: Entry = {
       device, spec, row: -1, path: 'direct', id: 0, keys: new Map(), intx: null, pciCtx: null, mappings: [], remoteTimers: new Map(),
-      handedOver: null, handedOverAt: 0, failed: null, lost: false,
+      handedOver: null, handedOverAt: 0, failed: null, lost: false, cache: new Map(),
     };
     // Learn which blocks the device maps as it attaches (the device model's copy maps them in the same order).
     const attach = device.attach.bind(device);
@@ -315,7 +342,8 @@ export class DevicePaths implements RemoteDispatch {
 
   private toEmulated(e: Entry): void {
     const link = this.ensureLink();
-    const state = e.device.saveState();
+    const handOver = e.spec.sharedMemory === true;
+    const state = handOver ? handOverOf(e.device).saveHandOver() : e.device.saveState();
     // The copy here stops acting: its timers go (the device model re-arms them from the state).
     this.bus.cancelTimersOf(e.row);
     e.id = this.nextId++;
@@ -323,9 +351,10 @@ export class DevicePaths implements RemoteDispatch {
     e.handedOverAt = this.bus.clock.now();
     e.failed = null;
     e.lost = false;
+    e.cache.clear();
     const config: unknown = typeof e.spec.config === 'function' ? (e.spec.config as () => unknown)() : e.spec.config;
     const mappings = e.mappings.map((m) => ({ start: m.start, mapped: m.mapped }));
-    link.post({ op: 'load', id: e.id, kind: e.spec.kind, config, pci: e.pciCtx !== null, mappings, state, inbound: e.spec.inbound, outbound: e.spec.outbound });
+    link.post({ op: 'load', id: e.id, kind: e.spec.kind, config, pci: e.pciCtx !== null, mappings, state, inbound: e.spec.inbound, outbound: e.spec.outbound, handOver });
     e.path = 'emulated';
     this.bus.stats.paths[e.row] = PATH_EMULATED;
     this.bus.io.remote = this;
@@ -336,7 +365,8 @@ export class DevicePaths implements RemoteDispatch {
       // The device model could not take it: the copy here carries on as if nothing happened.
       e.path = 'direct';
       this.bus.stats.paths[e.row] = PATH_DIRECT;
-      e.device.loadState(state);
+      if (handOver) handOverOf(e.device).loadHandOver(state);
+      else e.device.loadState(state);
       throw new Error(`${e.device.name}: the device model could not take the device: ${(err as Error).message}`, { cause: err });
     }
     // The machine's calls into the device go to the device model from now on.
@@ -362,6 +392,7 @@ export class DevicePaths implements RemoteDispatch {
 
   private remoteControl(e: Entry, m: DeviceModelControl, what: string): void {
     if (e.failed !== null || !this.link) throw new Error(`${e.device.name}: its device model failed; switch it to direct to ${what}`);
+    e.cache.clear();
     this.link.post(m);
     this.control(e);
   }
@@ -369,10 +400,13 @@ export class DevicePaths implements RemoteDispatch {
   /** A property of an emulated device, read in the device model (its counters go on growing there). */
   private get(e: Entry, name: string): unknown {
     if (e.failed !== null || this.current !== null || !this.link) return this.stale(e, name);
+    if (e.cache.has(name)) return e.cache.get(name);
     try {
       this.link.post({ op: 'get', id: e.id, name });
       this.control(e);
-      return this.takeReply(e.id, 'value');
+      const value = this.takeReply(e.id, 'value');
+      e.cache.set(name, value);
+      return value;
     } catch {
       return this.stale(e, name);
     }
@@ -388,9 +422,11 @@ export class DevicePaths implements RemoteDispatch {
   private toDirect(e: Entry): void {
     let state: DeviceState | null = null;
     let how = '';
+    const handOver = e.spec.sharedMemory === true;
+    e.cache.clear();
     if (this.link && !e.lost) {
       try {
-        this.link.post({ op: 'save', id: e.id });
+        this.link.post({ op: 'save', id: e.id, handOver });
         this.control(e);
         state = this.takeReply(e.id, 'state') as DeviceState;
       } catch (err) {
@@ -421,7 +457,8 @@ export class DevicePaths implements RemoteDispatch {
     e.failed = null;
     e.lost = false;
     this.bus.stats.paths[e.row] = PATH_DIRECT;
-    e.device.loadState(state);
+    if (handOver) handOverOf(e.device).loadHandOver(state);
+    else e.device.loadState(state);
     if (!this.entries.some((x) => x.failed !== null)) this.failure = null;
   }
 
@@ -460,6 +497,7 @@ export class DevicePaths implements RemoteDispatch {
       return;
     }
     if (e.spec.buffered?.(key, offset, size) && this.link!.page.pushBuffered(e.id, key, offset, size, value >>> 0, this.bus.clock.now())) {
+      e.cache.clear();
       this.bus.stats.count(e.row, BUFFERED_WRITES);
       return;
     }
@@ -480,6 +518,8 @@ export class DevicePaths implements RemoteDispatch {
 
   private roundTrip(e: Entry, type: number, key: number, addr: number, dir: number, data: number, what: string, control: boolean, size = 0): number {
     const requester = this.requester!;
+    // Anything but a control request may change the device: what was read of it is stale.
+    if (!control) e.cache.clear();
     this.current = e;
     const t0 = performance.now();
     let v: number;

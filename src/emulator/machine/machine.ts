@@ -45,7 +45,7 @@ import { deliverMsi } from '../iommu/msi.ts';
 import { putBehindIommu, sourceIdOf } from '../iommu/wiring.ts';
 import { EduDevice } from '../devices/edu.ts';
 import { DevicePaths, type DeviceModelConnector } from '../bus/device-paths.ts';
-import { ShareableBlockDevice, eduSpec, ideSpec, ne2000Spec, uartSpec } from './switchable.ts';
+import { ShareableBlockDevice, eduSpec, ideSpec, ne2000Spec, uartSpec, vgaSpec } from './switchable.ts';
 
 /** Virtual nanoseconds per instruction in deterministic mode: a 100 MIPS machine. */
 export const DETERMINISTIC_NS_PER_INSTRUCTION = 10;
@@ -94,7 +94,7 @@ export class Machine {
   readonly vmmFence: VmmFence;
   /** QEMU's edu test device (config.edu), or null. */
   readonly edu: EduDevice | null = null;
-  /** Which path each switchable device is on (UARTs, IDE, NICs), and the live switch (bus/device-paths.ts). */
+  /** Which path each switchable device is on (UARTs, IDE, VGA, NICs), and the live switch (bus/device-paths.ts). */
   readonly paths: DevicePaths;
   /** Host time (ms) when wall-clock virtual time started. */
   private wallStart = 0;
@@ -119,6 +119,7 @@ export class Machine {
     this.paths.register(this.com1, uartSpec({ name: 'com1', port: 0x3f8, irq: 4 }));
     this.paths.register(this.com2, uartSpec({ name: 'com2', port: 0x2f8, irq: 3 }));
     this.vga = new StdVga({ vgaBios: config.vgaBios });
+    this.paths.register(this.vga, vgaSpec(this.vga));
     // The drives' media can move to shared memory when the controller goes to the device model.
     const media = { hda: config.hda && new ShareableBlockDevice(config.hda), cdrom: config.cdrom && new ShareableBlockDevice(config.cdrom) };
     this.ide = new Piix3Ide(media);

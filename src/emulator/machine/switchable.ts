@@ -6,6 +6,7 @@
 import type { SwitchableSpec } from '../bus/device-paths.ts';
 import type { UartOptions } from '../devices/uart.ts';
 import type { Ne2000 } from '../devices/ne2000.ts';
+import type { StdVga } from '../devices/vga/std-vga.ts';
 import { MemoryBlockDevice, type BlockDevice } from '../devices/block-device.ts';
 
 /** UART register 7, the scratch register: a write changes nothing else (16550A datasheet, "Scratchpad Register"). */
@@ -95,4 +96,26 @@ export function ideSpec(media: { hda?: ShareableBlockDevice; cdrom?: ShareableBl
 /** QEMU's edu test device: MMIO registers, timers, DMA and INTx, and no outside interface. */
 export function eduSpec(): SwitchableSpec {
   return { kind: 'edu', config: {}, inbound: [], outbound: [] };
+}
+
+/**
+ * The std VGA: its registers (ports 0x3B0-0x3DF, the DISPI ports, BAR2's MMIO block) and the
+ * legacy window 0xA0000-0xBFFFF take the path; its video memory and dirty log are shared by
+ * both copies, as QEMU maps VRAM, so the LFB is plain memory on either path and a switch
+ * moves only the registers. The renderer in the vCPU's thread reads the registers and the
+ * change counters from the device model while the VGA is emulated.
+ */
+export function vgaSpec(vga: StdVga): SwitchableSpec {
+  return {
+    kind: 'vga',
+    config: () => {
+      const shared = vga.sharedVram();
+      if (!shared) throw new Error('this host has no shared memory for the video memory: the VGA stays direct');
+      return shared;
+    },
+    inbound: [],
+    outbound: [],
+    getters: ['state', 'registerVersion', 'fontVersion'],
+    sharedMemory: true,
+  };
 }

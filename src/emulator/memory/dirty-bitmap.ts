@@ -12,9 +12,14 @@ import { PAGE_SHIFT } from './physical-bus.ts';
 export class DirtyBitmap {
   readonly pages: Uint8Array;
 
-  constructor(bytes: number, shared = typeof SharedArrayBuffer === 'function') {
+  constructor(bytes: number, shared = typeof SharedArrayBuffer === 'function', pages?: Uint8Array) {
     const n = Math.ceil(bytes / (1 << PAGE_SHIFT));
-    this.pages = new Uint8Array(shared ? new SharedArrayBuffer(n) : new ArrayBuffer(n));
+    this.pages = pages ?? new Uint8Array(shared ? new SharedArrayBuffer(n) : new ArrayBuffer(n));
+  }
+
+  /** A log over marks another copy keeps (one byte a page): a device's copy in another thread. */
+  static over(pages: Uint8Array): DirtyBitmap {
+    return new DirtyBitmap(pages.length << PAGE_SHIFT, false, pages);
   }
 
   /** Mark the page holding byte `offset`. */

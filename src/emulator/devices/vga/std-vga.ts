@@ -14,8 +14,16 @@
  *
  * Every write into video memory marks its page in `dirty` (DESIGN.md seam 5); the
  * renderer (renderer.ts) redraws only what lies under marked pages.
+ *
+ * On the emulated path (bus/device-paths.ts) a second copy of this class runs in the device
+ * model, built over the same video memory and dirty log (`shared`), as QEMU maps VRAM into
+ * the guest and keeps it in its own address space: the LFB (BAR0) is plain memory on both
+ * paths, and only the registers and the legacy window, which go through the handlers, trap.
+ * A switch hands over the registers alone (saveHandOver/loadHandOver); a snapshot still saves
+ * video memory whole. The renderer reads `state`, `registerVersion` and `fontVersion`, which
+ * the device paths answer from the device model's copy while it runs there.
  */
-import { bool, bytes, int, oneOf, reg32, u16, u8, vmstate, words, type RecordOf } from '../../bus/vmstate.ts';
+import { bool, bytes, count, int, oneOf, reg32, u16, u8, vmstate, words, type RecordOf } from '../../bus/vmstate.ts';
 import type { AccessSize, Device, DeviceContext, DeviceState, RegisterBlock } from '../../bus/device.ts';
 import type { PciContext, PciDevice, PciFunctionSpec } from '../../pci/pci-function.ts';
 import { DirtyBitmap } from '../../memory/dirty-bitmap.ts';
@@ -82,6 +90,25 @@ const VGA_REGISTERS = {
 /** Registers plus the whole video memory (plane p of offset o at vram[o * 4 + p]). */
 export const STD_VGA_STATE = vmstate('std-vga', 1, { ...VGA_REGISTERS, vram: bytes(VRAM_BYTES) });
 export type StdVgaState = RecordOf<typeof VGA_REGISTERS>;
+/**
+ * What moves at a path switch: the registers and the renderer's two change counters (each
+ * copy goes on counting where the other stopped, so a renderer that saw one copy's count
+ * notices the next change made by the other). Video memory stays where both copies see it.
+ */
+export const STD_VGA_HANDOVER = vmstate('std-vga-handover', 1, { ...VGA_REGISTERS, registerVersion: count, fontVersion: count });
+
+/** Video memory and its dirty log over shared memory, as the vCPU's copy hands them to the device model's. */
+export interface SharedVram {
+  vram: SharedArrayBuffer;
+  dirty: SharedArrayBuffer;
+}
+
+export interface StdVgaOptions {
+  /** The option ROM behind the ROM BAR (the PCI bus answers it). */
+  vgaBios?: Uint8Array;
+  /** Use this video memory and dirty log instead of new ones (the device model's copy). */
+  shared?: SharedVram;
+}
 
 export class StdVga implements PciDevice, Device {
   readonly name = 'vga';
@@ -90,22 +117,27 @@ export class StdVga implements PciDevice, Device {
   /** One byte per 4 KiB page of vram, set by every write (the renderer collects it). */
   readonly dirty: DirtyBitmap;
   readonly pci: PciFunctionSpec;
-  state: StdVgaState;
-  /** Bumped when anything but video memory changes how the screen looks (registers, DAC). */
-  registerVersion = 0;
-  /** Bumped when plane 2 (the font) is written. */
-  fontVersion = 0;
+  private regs: StdVgaState;
+  private registerCount = 0;
+  private fontCount = 0;
   private clockNow: () => number = () => 0;
   private log: (m: string) => void = () => {};
   private readonly edid = makeEdid();
 
-  constructor(options: { vgaBios?: Uint8Array } = {}) {
-    const shared = typeof SharedArrayBuffer === 'function';
-    const buffer = shared ? new SharedArrayBuffer(VRAM_BYTES) : new ArrayBuffer(VRAM_BYTES);
-    this.vram = new Uint8Array(buffer);
-    this.vram32 = new Uint32Array(buffer);
-    this.dirty = new DirtyBitmap(VRAM_BYTES, shared);
-    this.state = initialState();
+  constructor(options: StdVgaOptions = {}) {
+    if (options.shared) {
+      if (options.shared.vram.byteLength !== VRAM_BYTES) throw new Error(`std-vga: shared video memory must be ${VRAM_BYTES} bytes, got ${options.shared.vram.byteLength}`);
+      this.vram = new Uint8Array(options.shared.vram);
+      this.vram32 = new Uint32Array(options.shared.vram);
+      this.dirty = DirtyBitmap.over(new Uint8Array(options.shared.dirty));
+    } else {
+      const shared = typeof SharedArrayBuffer === 'function';
+      const buffer = shared ? new SharedArrayBuffer(VRAM_BYTES) : new ArrayBuffer(VRAM_BYTES);
+      this.vram = new Uint8Array(buffer);
+      this.vram32 = new Uint32Array(buffer);
+      this.dirty = new DirtyBitmap(VRAM_BYTES, shared);
+    }
+    this.regs = initialState();
     const lfb: RegisterBlock = {
       // BAR0 is served from `vram` by the bus itself (MmioOptions.backing); nothing is left over.
       read: () => 0,
@@ -138,10 +170,10 @@ export class StdVga implements PciDevice, Device {
     });
     // DISPI: 16-bit index at 0x1CE, 16-bit data at 0x1CF (and its alias 0x1D0).
     ctx.mapPorts(0x1ce, 3, {
-      read: (o, s) => (o === 0 ? this.state.dispiIndex : this.dispiRead(this.state.dispiIndex)) & (s === 1 ? 0xff : 0xffff),
+      read: (o, s) => (o === 0 ? this.regs.dispiIndex : this.dispiRead(this.regs.dispiIndex)) & (s === 1 ? 0xff : 0xffff),
       write: (o, s, v) => {
-        if (o === 0) this.state.dispiIndex = v & 0xffff;
-        else this.dispiWrite(this.state.dispiIndex, v & (s === 1 ? 0xff : 0xffff));
+        if (o === 0) this.regs.dispiIndex = v & 0xffff;
+        else this.dispiWrite(this.regs.dispiIndex, v & (s === 1 ? 0xff : 0xffff));
       },
     });
     ctx.mapMmio(0xa0000, 0x20000, {
@@ -153,8 +185,35 @@ export class StdVga implements PciDevice, Device {
   attachPci(_ctx: PciContext): void {}
 
   reset(): void {
-    this.state = initialState();
-    this.registerVersion++;
+    this.regs = initialState();
+    this.registerCount++;
+  }
+
+  /** The registers (what the renderer reads). */
+  get state(): StdVgaState {
+    return this.regs;
+  }
+
+  /** Bumped when anything but video memory changes how the screen looks (registers, DAC). */
+  get registerVersion(): number {
+    return this.registerCount;
+  }
+
+  set registerVersion(v: number) {
+    this.registerCount = v;
+  }
+
+  /** Bumped when plane 2 (the font) is written. */
+  get fontVersion(): number {
+    return this.fontCount;
+  }
+
+  /** Video memory and its dirty log, for a copy of this device in another thread; null without shared memory. */
+  sharedVram(): SharedVram | null {
+    const vram = this.vram.buffer;
+    const dirty = this.dirty.pages.buffer;
+    if (typeof SharedArrayBuffer !== 'function' || !(vram instanceof SharedArrayBuffer) || !(dirty instanceof SharedArrayBuffer)) return null;
+    return { vram, dirty };
   }
 
   // -------------------------------------------------------------------------------------
@@ -177,7 +236,7 @@ export class StdVga implements PciDevice, Device {
 
   /** Colour (0x3Dx) or monochrome (0x3Bx) CRTC addressing, by misc output bit 0. */
   private ignored(port: number): boolean {
-    const colour = (this.state.misc & 1) !== 0;
+    const colour = (this.regs.misc & 1) !== 0;
     if (port >= 0x3b0 && port <= 0x3bf) return colour;
     if (port >= 0x3d0 && port <= 0x3df) return !colour;
     return false;
@@ -185,7 +244,7 @@ export class StdVga implements PciDevice, Device {
 
   portRead(port: number): number {
     if (this.ignored(port)) return 0xff;
-    const s = this.state;
+    const s = this.regs;
     switch (port) {
       case 0x3c0:
         return s.acIndex;
@@ -244,7 +303,7 @@ export class StdVga implements PciDevice, Device {
 
   portWrite(port: number, v: number): void {
     if (this.ignored(port)) return;
-    const s = this.state;
+    const s = this.regs;
     switch (port) {
       case 0x3c0:
         if (!s.acData) {
@@ -252,13 +311,13 @@ export class StdVga implements PciDevice, Device {
         } else {
           const i = s.acIndex & 0x1f;
           if (i < AC_REGS) s.ac[i] = v;
-          this.registerVersion++;
+          this.registerCount++;
         }
         s.acData = !s.acData;
         break;
       case 0x3c2:
         s.misc = v;
-        this.registerVersion++;
+        this.registerCount++;
         break;
       case 0x3c4:
         s.seqIndex = v & 0x07;
@@ -266,12 +325,12 @@ export class StdVga implements PciDevice, Device {
       case 0x3c5:
         if (s.seqIndex < SEQ_REGS) {
           s.seq[s.seqIndex] = v;
-          this.registerVersion++;
+          this.registerCount++;
         }
         break;
       case 0x3c6:
         s.pelMask = v;
-        this.registerVersion++;
+        this.registerCount++;
         break;
       case 0x3c7:
         s.dacReadIndex = v;
@@ -289,7 +348,7 @@ export class StdVga implements PciDevice, Device {
           s.dacComponent = 0;
           s.dacWriteIndex = (s.dacWriteIndex + 1) & 0xff;
         }
-        this.registerVersion++;
+        this.registerCount++;
         break;
       case 0x3ce:
         s.gcIndex = v & 0x0f;
@@ -297,7 +356,7 @@ export class StdVga implements PciDevice, Device {
       case 0x3cf:
         if (s.gcIndex < GC_REGS) {
           s.gc[s.gcIndex] = v;
-          this.registerVersion++;
+          this.registerCount++;
         }
         break;
       case 0x3b4:
@@ -314,7 +373,7 @@ export class StdVga implements PciDevice, Device {
           break;
         }
         s.crtc[i] = v;
-        this.registerVersion++;
+        this.registerCount++;
         break;
       }
       case 0x3ba:
@@ -332,7 +391,7 @@ export class StdVga implements PciDevice, Device {
 
   /** Window offset (from 0xA0000) to the offset within the mapped range, or -1 if not decoded (GC misc bits 3:2). */
   private windowOffset(a: number): number {
-    switch ((this.state.gc[6] >> 2) & 3) {
+    switch ((this.regs.gc[6] >> 2) & 3) {
       case 0: return a;
       case 1: return a < 0x10000 ? a : -1;
       case 2: return a >= 0x10000 && a < 0x18000 ? a - 0x10000 : -1;
@@ -341,11 +400,11 @@ export class StdVga implements PciDevice, Device {
   }
 
   private dispiBanked(): boolean {
-    return (this.state.dispi[DISPI.ENABLE] & DISPI_ENABLED) !== 0;
+    return (this.regs.dispi[DISPI.ENABLE] & DISPI_ENABLED) !== 0;
   }
 
   memRead(a: number): number {
-    const s = this.state;
+    const s = this.regs;
     if (this.dispiBanked()) {
       if (a >= 0x10000) return 0xff;
       return this.vram[(s.dispi[DISPI.BANK] * 0x10000 + a) % VRAM_BYTES];
@@ -376,7 +435,7 @@ export class StdVga implements PciDevice, Device {
   }
 
   memWrite(a: number, v: number): void {
-    const s = this.state;
+    const s = this.regs;
     if (this.dispiBanked()) {
       if (a >= 0x10000) return;
       const at = (s.dispi[DISPI.BANK] * 0x10000 + a) % VRAM_BYTES;
@@ -403,12 +462,12 @@ export class StdVga implements PciDevice, Device {
   private store(at: number, v: number): void {
     this.vram[at] = v;
     this.dirty.mark(at);
-    if ((at & 3) === 2) this.fontVersion++;
+    if ((at & 3) === 2) this.fontCount++;
   }
 
   /** Write modes 0-3 with rotate, set/reset, ALU and bit mask (Graphics Controller registers 0-8). */
   private planarWrite(off: number, v: number, mapMask: number): void {
-    const s = this.state;
+    const s = this.regs;
     const gc = s.gc;
     const mode = gc[5] & 3;
     let value: number; // four planes' bytes
@@ -443,7 +502,7 @@ export class StdVga implements PciDevice, Device {
     const old = this.vram32[off];
     this.vram32[off] = (old & ~planes) | (value & planes);
     this.dirty.mark(off * 4);
-    if (mapMask & 4) this.fontVersion++;
+    if (mapMask & 4) this.fontCount++;
   }
 
   // -------------------------------------------------------------------------------------
@@ -451,7 +510,7 @@ export class StdVga implements PciDevice, Device {
   // -------------------------------------------------------------------------------------
 
   dispiRead(index: number): number {
-    const d = this.state.dispi;
+    const d = this.regs.dispi;
     const caps = (d[DISPI.ENABLE] & DISPI_GETCAPS) !== 0;
     switch (index) {
       case DISPI.XRES: return caps ? DISPI_MAX_XRES : d[index];
@@ -463,7 +522,7 @@ export class StdVga implements PciDevice, Device {
   }
 
   dispiWrite(index: number, v: number): void {
-    const d = this.state.dispi;
+    const d = this.regs.dispi;
     switch (index) {
       case DISPI.ID:
         if (v >= 0xb0c0 && v <= DISPI_ID5) d[DISPI.ID] = v;
@@ -494,14 +553,14 @@ export class StdVga implements PciDevice, Device {
             this.dirty.markRange(0, lineBytes * d[DISPI.YRES]);
           }
         }
-        this.registerVersion++;
+        this.registerCount++;
         break;
       }
       case DISPI.VIRT_WIDTH:
       case DISPI.X_OFFSET:
       case DISPI.Y_OFFSET:
         d[index] = v;
-        this.registerVersion++;
+        this.registerCount++;
         break;
       default:
         break;
@@ -531,16 +590,29 @@ export class StdVga implements PciDevice, Device {
   // -------------------------------------------------------------------------------------
 
   saveState(): DeviceState {
-    return STD_VGA_STATE.save({ ...this.state, vram: this.vram });
+    return STD_VGA_STATE.save({ ...this.regs, vram: this.vram });
   }
 
   loadState(saved: DeviceState): void {
     const { vram, ...rest } = STD_VGA_STATE.load(saved, this.name);
-    this.state = rest;
+    this.regs = rest;
     this.vram.set(vram);
     this.dirty.markAll();
-    this.registerVersion++;
-    this.fontVersion++;
+    this.registerCount++;
+    this.fontCount++;
+  }
+
+  /** The state a path switch moves: the registers; video memory is shared by both copies (SharedVram). */
+  saveHandOver(): DeviceState {
+    return STD_VGA_HANDOVER.save({ ...this.regs, registerVersion: this.registerCount, fontVersion: this.fontCount });
+  }
+
+  loadHandOver(saved: DeviceState): void {
+    const { registerVersion, fontVersion, ...rest } = STD_VGA_HANDOVER.load(saved, this.name);
+    this.regs = rest;
+    // Nothing the screen shows changed: the counters go on from the other copy's.
+    this.registerCount = registerVersion;
+    this.fontCount = fontVersion;
   }
 
   // -------------------------------------------------------------------------------------
@@ -549,7 +621,8 @@ export class StdVga implements PciDevice, Device {
 
   /** True in an alphanumeric (text) mode: graphics controller misc bit 0 clear and DISPI off. */
   get textMode(): boolean {
-    return !this.dispiBanked() && (this.state.gc[6] & 1) === 0;
+    const s = this.state;
+    return (s.dispi[DISPI.ENABLE] & DISPI_ENABLED) === 0 && (s.gc[6] & 1) === 0;
   }
 
   /** CRTC start address (registers 0x0C/0x0D). */
