@@ -3,8 +3,9 @@
  *
  *   -nic user[,model=ne2k_pci|ne2k_isa][,mac=..][,hostfwd=..][,tftp=DIR][,bootfile=F][,restrict=on]
  *   -nic socket,listen=[HOST]:PORT | connect=HOST:PORT
+ *   -nic websocket,url=ws://HOST:PORT/PATH       (a WebSocket relay: one Ethernet frame per message)
  *   -nic none
- *   -netdev user|socket|hubport,id=X,...   with   -device ne2k_pci|ne2k_isa,netdev=X[,mac=..]
+ *   -netdev user|socket|websocket|hubport,id=X,...   with   -device ne2k_pci|ne2k_isa,netdev=X[,mac=..]
  *
  * A NIC's path (docs/device-paths.md) is `path=emulated|direct` on -nic or -device; it is
  * not part of the NetworkConfig but read by nicDevicePaths() for the machine's DevicePaths.
@@ -141,8 +142,20 @@ function netdevFrom(flag: string, type: string, opts: [string, string][], id: st
     if (!n.listen === !n.connect) throw new NetArgError(`-${flag}: socket needs exactly one of listen=[HOST]:PORT or connect=HOST:PORT`);
     return { netdev: n, rest };
   }
+  if (type === 'websocket') {
+    // Not QEMU's (it has no such netdev): a relay in the websockproxy/v86/JSLinux convention.
+    let url: string | undefined;
+    const rest: [string, string][] = [];
+    for (const [k, v] of opts) {
+      if (k === 'url') url = v;
+      else rest.push([k, v]);
+    }
+    if (!url) throw new NetArgError(`-${flag}: websocket needs url=ws://HOST:PORT/ (a relay carrying one Ethernet frame per message)`);
+    if (!/^wss?:\/\/[^/\s]+/i.test(url)) throw new NetArgError(`-${flag}: websocket,url=${url}: expected a ws:// or wss:// URL`);
+    return { netdev: { kind: 'websocket', id, url }, rest };
+  }
   if (type === 'hubport') return { netdev: { kind: 'hub', id }, rest: opts };
-  throw new NetArgError(`-${flag}: network type '${type}' is not supported (user, socket, hubport and none are)`);
+  throw new NetArgError(`-${flag}: network type '${type}' is not supported (user, socket, websocket, hubport and none are)`);
 }
 
 function nicModel(flag: string, v: string): NicModel {

@@ -17,6 +17,7 @@ import { nicDevicePaths } from './net-args.ts';
 import { nodeDeviceModelConnector } from '../worker/device-model-spawn.ts';
 import type { DeviceModelConnector } from '../emulator/bus/device-paths.ts';
 import { bundle } from '../../bin/bundle.mjs';
+import { nodeWebSocketFactory } from './ws-factory.ts';
 
 /**
  * Instructions per turn of the event loop: long enough to be efficient, short enough that
@@ -67,7 +68,7 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
     debugExit: o.debugExit ? (value) => (exitCode = (value << 1) | 1) : undefined,
     reset: (reason) => process.stderr.write(`trapdoor: machine reset: ${reason}\n`),
     log: logLine,
-  }, { network: { host: hostNetwork, tftpFiles: folderTftpFiles, log: logLine }, deviceModel });
+  }, { network: { host: hostNetwork, tftpFiles: folderTftpFiles, log: logLine, createWebSocket: nodeWebSocketFactory, onActivity }, deviceModel });
   const monitor = new Monitor(machine.paths, (line) => process.stderr.write(`${line}\n`));
   try {
     for (const { name, path } of initialPaths) machine.paths.switchNow(name, path);

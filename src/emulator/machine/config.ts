@@ -102,7 +102,19 @@ export interface HubNetdevConfig {
   id: string;
 }
 
-export type NetdevConfig = UserNetdevConfig | SocketNetdevConfig | HubNetdevConfig;
+/**
+ * A WebSocket relay (ws-relay.ts): the LAN's frames, one per binary message, to every
+ * machine on the relay. Opened by the machine itself when its environment has a
+ * WebSocket factory (the page's WebSocket, `ws` in the CLI).
+ */
+export interface WebSocketNetdevConfig {
+  kind: 'websocket';
+  id: string;
+  /** ws:// or wss:// */
+  url: string;
+}
+
+export type NetdevConfig = UserNetdevConfig | SocketNetdevConfig | HubNetdevConfig | WebSocketNetdevConfig;
 
 export interface NetworkConfig {
   nics: NicConfig[];

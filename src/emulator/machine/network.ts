@@ -3,7 +3,8 @@
  * LAN, QEMU's netdev), the NICs plugged into them, and a user-mode router on each `user`
  * LAN. Uplinks that need the host's sockets (QEMU's `socket` netdev) are attached by
  * whoever runs the machine (the CLI), through `lan(id)`: the emulator itself opens
- * nothing.
+ * nothing. A `websocket` netdev (a relay, ws-relay.ts) is the exception that proves it:
+ * its WebSocket comes from the environment's factory, so the page and the CLI get one.
  *
  *   NE2000 (00:03.0) ── port ─┐
  *                              ├─ EthernetSwitch "user.0" ── port ── UserNetwork 10.0.2.2 ── HostNetwork
@@ -11,7 +12,9 @@
  */
 import type { Clock } from '../bus/device.ts';
 import type { NetworkConfig, NicConfig } from './config.ts';
-import type { HostNetwork } from '../net/host.ts';
+import type { HostNetwork, NetEvent } from '../net/host.ts';
+import type { WebSocketFactory } from '../net/upstream.ts';
+import { WebSocketRelayUplink, type RelayState, type WebSocketRelayCounters } from '../net/ws-relay.ts';
 import { EthernetSwitch, type PortCounters, type SwitchPort } from '../net/switch.ts';
 import { UserNetwork } from '../net/user-net.ts';
 import type { TftpFiles } from '../net/tftp.ts';
@@ -37,17 +40,25 @@ export interface NetworkEnvironment {
   tftpFiles?: (dir: string) => TftpFiles;
   /** Diagnostics for the user. */
   log?: (message: string) => void;
+  /** Makes WebSockets for `websocket` netdevs (relays); absent: the global WebSocket if there is one. */
+  createWebSocket?: WebSocketFactory;
+  /** What the routers' upstreams and the relays report in words, with the netdev's id (the page's network panel). */
+  onEvent?: (netdev: string, event: NetEvent) => void;
+  /** Called when a relay has delivered frames or changed state (the CLI wakes its run loop). */
+  onActivity?: () => void;
 }
 
 export interface NetworkSnapshot {
   lans: { id: string; ports: ({ name: string; linkUp: boolean } & PortCounters)[]; flooded: number }[];
   nics: { name: string; model: string; mac: string; netdev: string | null; counters: Record<string, number> }[];
   routers: { id: string; stats: unknown }[];
+  relays: { id: string; url: string; state: RelayState; counters: WebSocketRelayCounters; lastError: string | null }[];
 }
 
 export class MachineNetwork {
   readonly lans = new Map<string, EthernetSwitch>();
   readonly routers = new Map<string, UserNetwork>();
+  readonly relays = new Map<string, WebSocketRelayUplink>();
   readonly nics: { nic: Ne2000; config: NicConfig; port: SwitchPort | null }[] = [];
 
   constructor(readonly config: NetworkConfig, clock: Clock, env: NetworkEnvironment, nicRom?: Uint8Array) {
@@ -69,7 +80,19 @@ export class MachineNetwork {
         });
         const port = lan.addPort('router', router);
         router.transmit = (frame) => port.send(frame);
+        router.onEvent = (event) => env.onEvent?.(nd.id, event);
         this.routers.set(nd.id, router);
+      } else if (nd.kind === 'websocket') {
+        const factory = env.createWebSocket ?? globalWebSocket();
+        if (!factory) throw new Error(`netdev ${nd.id}: a WebSocket relay needs WebSockets, and this host has none`);
+        this.relays.set(nd.id, new WebSocketRelayUplink(lan, {
+          url: nd.url, createWebSocket: factory, clock, name: 'relay',
+          onEvent: (event) => {
+            env.onEvent?.(nd.id, event);
+            env.log?.(`netdev ${nd.id}: ${event.message}`);
+          },
+          onActivity: env.onActivity,
+        }));
       }
     }
     let pci = 0;
@@ -102,6 +125,7 @@ export class MachineNetwork {
 
   close(): void {
     for (const r of this.routers.values()) r.close();
+    for (const r of this.relays.values()) r.close();
   }
 
   /**
@@ -143,6 +167,13 @@ export class MachineNetwork {
         counters: { ...nic.counters },
       })),
       routers: [...this.routers].map(([id, r]) => ({ id, stats: r.stats })),
+      relays: [...this.relays].map(([id, r]) => ({ id, url: r.url, state: r.state, counters: { ...r.counters }, lastError: r.lastError })),
     };
   }
+}
+
+/** The host's own WebSocket (a browser's, a worker's), as a factory; null where there is none (Node 20). */
+function globalWebSocket(): WebSocketFactory | null {
+  const W = (globalThis as { WebSocket?: new (url: string) => unknown }).WebSocket;
+  return W ? (url) => new W(url) as ReturnType<WebSocketFactory> : null;
 }

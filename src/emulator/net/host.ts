@@ -43,7 +43,24 @@ export interface HostListener {
   close(): void;
 }
 
+/**
+ * Something the host has to tell the user in words: a fetch the browser blocked, a Wisp
+ * server that went away, a relay sending what is not a frame. `kind` is a short stable
+ * tag for filtering ('fetch-failed', 'wisp-closed', ...); `flow` names the connection
+ * ("10.0.2.15:40000 > example.com:80") or is '' for the uplink as a whole.
+ */
+export interface NetEvent {
+  kind: string;
+  flow: string;
+  message: string;
+}
+
 export interface HostNetwork {
+  /**
+   * Set by the router that uses this host (UserNetwork): where the host reports events.
+   * A host with nothing to say ignores it.
+   */
+  onEvent?: (event: NetEvent) => void;
   /** Open a TCP connection; failures arrive as onClose(error). */
   connectTcp(address: string, port: number): HostStream;
   openUdp(): HostDatagramSocket;

@@ -26,7 +26,7 @@ import { ArpTable, ARP_REPLY, ARP_REQUEST, encodeArp, parseArp } from './arp.ts'
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer, parseDhcp, type DhcpLease } from './dhcp.ts';
 import { DNS_PORT, DnsForwarder } from './dns.ts';
 import { BROADCAST_MAC, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, type FrameEndpoint } from './ethernet.ts';
-import type { HostListener, HostNetwork } from './host.ts';
+import type { HostListener, HostNetwork, NetEvent } from './host.ts';
 import {
   destinationUnreachable, echoReply, ICMP_ADMIN_PROHIBITED, ICMP_ECHO_REQUEST, ICMP_PORT_UNREACHABLE, ICMP_PROTOCOL_UNREACHABLE,
   isIcmpError, parseIcmp,
@@ -111,6 +111,8 @@ export interface UserNetStats {
 export class UserNetwork implements FrameEndpoint {
   /** Set by the integrator: frames from the router to the switch. */
   transmit: (frame: Uint8Array) => void = () => this.drop('no-link');
+  /** Set by the integrator: what the host network reports in words (the page's network panel shows it). */
+  onEvent: (event: NetEvent) => void = () => {};
 
   readonly mac: Uint8Array;
   readonly hostIp: number;
@@ -167,6 +169,7 @@ export class UserNetwork implements FrameEndpoint {
     this.restricted = options.restrict ?? false;
     this.mac = (options.mac ?? SLIRP_MAC).slice(0, 6);
     this.forwards = options.hostfwd ?? [];
+    if (host) host.onEvent = (event) => this.onEvent(event);
 
     const hosts = new Map<string, number>();
     for (const [name, text] of Object.entries(options.hosts ?? {})) {
