@@ -154,7 +154,12 @@ export class DeviceModelSpawner {
     return link;
   };
 
-  /** Stop every device model this spawner started (the machine is powered off); `start()` begins again. */
+  /** Stop the device models in use (their machine is gone); a fresh one starts for the next machine. */
+  recycle(): void {
+    for (const l of [...this.inUse]) l.close();
+  }
+
+  /** Stop every device model this spawner started; `start()` begins again. */
   close(): void {
     this.closed = true;
     for (const l of [...this.inUse]) l.close();

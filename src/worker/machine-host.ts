@@ -9,12 +9,15 @@
  */
 import type { Machine } from '../emulator/machine/machine.ts';
 import { createMachine } from '../emulator/machine/machine.ts';
-import { defaultNetworkConfig } from '../emulator/machine/network.ts';
+import { NetworkHost } from './network-host.ts';
+import { DEFAULT_UPLINK } from './network-protocol.ts';
+import type { WebSocketLike } from '../emulator/net/upstream.ts';
 import { sourceIdOf } from '../emulator/iommu/wiring.ts';
 import { buildMachineConfig, ImageConfigError, type MachineInputs } from '../emulator/machine/image-config.ts';
 import { KernelImageError } from '../emulator/firmware/linux-boot.ts';
 import { MAX_HEIGHT, MAX_WIDTH, VgaRenderer } from '../emulator/devices/vga/renderer.ts';
-import type { BootRequest, FromWorker, IommuView, MachinePhase, MachineStatus, ToWorker } from './protocol.ts';
+import type { BootRequest, DevicePathName, FromWorker, IommuView, MachinePhase, MachineStatus, ToWorker } from './protocol.ts';
+import { DeviceModelSpawner } from './device-model-web-spawn.ts';
 
 /**
  * How the host sends a message to the page. It takes no transfer list, on purpose: the
@@ -81,8 +84,19 @@ export class MachineHost {
   /** BootRequest.pauseOn, and the tail of COM1's output it is looked for in. */
   private pauseOn: string | null = null;
   private serialTail = '';
+  /** The machine's network as the page sees it: its uplink, the capture, the packet list (network-host.ts). */
+  private net: NetworkHost | null = null;
+  /**
+   * The page's device-model worker (device-model-web-spawn.ts), started with each machine so
+   * the first switch to emulated finds it ready. Null where workers cannot start workers
+   * with shared memory (a Node host, a page without cross-origin isolation).
+   */
+  private readonly deviceModel: DeviceModelSpawner | null;
+  /** A switch asked for and not made (or under way), per device, in words. */
+  private readonly pathNotes = new Map<string, string>();
 
-  constructor(private readonly post: Post) {
+  constructor(private readonly post: Post, options: { deviceModel?: DeviceModelSpawner | null } = {}) {
+    this.deviceModel = options.deviceModel !== undefined ? options.deviceModel : typeof Worker === 'function' && hasShared ? new DeviceModelSpawner() : null;
     const bytes = MAX_WIDTH * MAX_HEIGHT * 4;
     this.frame = new Uint8ClampedArray(hasShared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     // A message to ourselves runs the next slice right after pending events, without the
@@ -159,8 +173,19 @@ export class MachineHost {
       case 'frame-ack':
         this.frameAcked = true;
         return;
+      case 'network':
+        this.post({ type: 'network', view: this.net?.view() ?? null, packets: this.net?.takePackets() ?? null });
+        return;
+      case 'pcap': {
+        const p = this.net?.pcap();
+        this.post(p ? { type: 'pcap', file: p.file, packets: p.packets } : { type: 'pcap', file: null, packets: 0, reason: 'no machine is on' });
+        return;
+      }
       case 'describe':
         if (m) this.post({ type: 'machine', ...m.pci.describe(), iommu: describeIommu(m) });
+        return;
+      case 'device-path':
+        void this.switchPath(msg.name, msg.path, msg.resume === true);
         return;
     }
   }
@@ -169,9 +194,27 @@ export class MachineHost {
   // Power
   // -------------------------------------------------------------------------------------
 
+  /** The network for a boot request's uplink, with what this host (a browser worker, or Node) offers it. */
+  private makeNetwork(r: BootRequest): NetworkHost {
+    const g = globalThis as unknown as { location?: { origin: string }; WebSocket?: new (url: string) => unknown; crypto: Crypto };
+    const WS = g.WebSocket;
+    return new NetworkHost({
+      uplink: r.network ?? DEFAULT_UPLINK,
+      wake: () => this.wake(),
+      origin: g.location?.origin ?? null,
+      fetch: typeof fetch === 'function' ? (url, init) => fetch(url, init) : null,
+      createWebSocket: WS ? (url) => new WS(url) as WebSocketLike : null,
+      memberId: g.crypto.randomUUID().slice(0, 8),
+      since: Date.now(),
+      random: (n) => g.crypto.getRandomValues(new Uint8Array(n)),
+      epochNs: Date.now() * 1e6,
+    });
+  }
+
   private boot(r: BootRequest): void {
     this.powerOff();
     const bytes = (f: { bytes: ArrayBuffer } | undefined) => (f ? new Uint8Array(f.bytes) : undefined);
+    const net = this.makeNetwork(r);
     const inputs: MachineInputs = {
       memoryMiB: r.memoryMiB,
       bios: new Uint8Array(r.bios.bytes),
@@ -184,10 +227,9 @@ export class MachineHost {
       fda: bytes(r.fda),
       boot: r.boot,
       deterministic: r.deterministic,
-      // The NIC and the user network a QEMU user gets by default; in the page the router
-      // answers DHCP, DNS from its table and pings to itself (a browser has no sockets to
-      // NAT through yet).
-      network: defaultNetworkConfig(),
+      // The NIC and the user network a QEMU user gets by default, with the uplink the
+      // user chose in the machine's settings (network-host.ts).
+      network: net.config(),
       iommu: r.iommu,
       names: { bios: r.bios.name, kernel: r.kernel?.name, initrd: r.initrd?.name, cdrom: r.cdrom?.name, hda: r.hda?.name, fda: r.fda?.name },
     };
@@ -210,8 +252,9 @@ export class MachineHost {
         },
         biosLog: (byte) => this.biosLog(byte),
         log: (message) => this.post({ type: 'log', message }),
-      });
+      }, { deviceModel: this.deviceModel?.connector, network: net.environment((message) => this.post({ type: 'log', message })) });
     } catch (e) {
+      net.close();
       if (e instanceof ImageConfigError || e instanceof KernelImageError) {
         this.post({ type: 'error', message: `This machine cannot start: ${e.message}`, hint: 'Choose another file, or another role for it (CD, hard disk, floppy, kernel).' });
         this.setPhase('off');
@@ -220,6 +263,16 @@ export class MachineHost {
       throw e;
     }
     this.machine = machine;
+    net.attach(machine);
+    this.net = net;
+    this.deviceModel?.start();
+    this.pathNotes.clear();
+    // The page marks each switch on the device's plot: when it happened, in both times.
+    const fence = machine.paths.onPathChange;
+    machine.paths.onPathChange = (row, name, path) => {
+      fence?.(row, name, path);
+      this.post({ type: 'path-switch', name, path, virtualNs: machine.bus.clock.now(), at: performance.timeOrigin + performance.now() });
+    };
     this.renderer = new VgaRenderer(machine.vga);
     this.frameAcked = true;
     this.runningMs = 0;
@@ -242,6 +295,7 @@ export class MachineHost {
       vram: shared(machine.vga.vram.buffer),
       frame: shared(this.frame.buffer),
     });
+    this.postPaths();
     this.setPhase('running');
     this.wake();
   }
@@ -251,6 +305,10 @@ export class MachineHost {
     this.cancel();
     this.flushSerial();
     this.machine = null;
+    this.net?.close();
+    this.net = null;
+    // Devices the last machine had in its device model go with it.
+    this.deviceModel?.recycle();
     this.renderer = null;
     this.serialIn = [];
     if (this.phase !== 'off') this.setPhase('off');
@@ -312,6 +370,13 @@ export class MachineHost {
       this.maybeRender(end);
       this.maybeStats(end);
       this.reportStatus(end, false);
+      if (m.paths.failure !== null) {
+        // A device model threw or stopped answering: paused, not stopped; its card offers direct.
+        this.postPaths();
+        this.post({ type: 'error', message: `A device model failed: ${m.paths.failure}.`, hint: 'Switch the device to direct on its card in the Devices panel, then resume.' });
+        this.setPhase('paused');
+        return;
+      }
       if (r.stopped !== null) {
         this.post({
           type: 'error',
@@ -326,6 +391,68 @@ export class MachineHost {
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Device paths (issue 22)
+  // -------------------------------------------------------------------------------------
+
+  /**
+   * The monitor's `device_path NAME PATH`, asked for from a device's card. It runs here, in
+   * a message handler: between CPU slices, an instruction boundary with no ioreq in flight.
+   * A switch to emulated first waits (without blocking this worker's event loop) for the
+   * device-model worker to be up; one that cannot be made is said in words on the card.
+   */
+  private async switchPath(name: string, path: DevicePathName, resume: boolean): Promise<void> {
+    const m = this.machine;
+    if (!m) return;
+    if (!m.paths.has(name)) {
+      this.post({ type: 'error', message: `${name} cannot change path (switchable: ${m.paths.names().join(', ')}).` });
+      return;
+    }
+    if (path === 'emulated' && m.paths.pathOf(name) !== 'emulated') {
+      let why = this.emulationUnavailable();
+      if (why === null) {
+        this.pathNotes.set(name, 'waiting for the device-model worker to start');
+        this.postPaths();
+        why = await this.deviceModel!.ready();
+      }
+      if (this.machine !== m) return;
+      if (why) {
+        this.pathNotes.set(name, `${name} stays direct: ${why}`);
+        this.postPaths();
+        return;
+      }
+    }
+    try {
+      m.paths.switchNow(name, path);
+      this.pathNotes.delete(name);
+    } catch (e) {
+      this.pathNotes.set(name, `${name} stays ${m.paths.pathOf(name)}: ${(e as Error).message}`);
+    }
+    this.postPaths();
+    if (resume && m.paths.failure === null && this.phase === 'paused') {
+      if (!m.config.deterministic) m.resumeWallClock();
+      this.setPhase('running');
+    }
+    this.wake();
+  }
+
+  /** Why this host cannot run a device model, or null when it can. */
+  private emulationUnavailable(): string | null {
+    if (this.deviceModel) return null;
+    return hasShared ? 'this host cannot start a device-model worker' : 'the page is not cross-origin isolated, so there is no shared memory for the device model';
+  }
+
+  private postPaths(): void {
+    const m = this.machine;
+    if (!m) return;
+    this.post({
+      type: 'paths',
+      devices: m.paths.list().map((d) => ({ name: d.name, path: d.path, failed: d.failed, note: this.pathNotes.get(d.name) ?? null })),
+      failure: m.paths.failure,
+      emulation: this.emulationUnavailable(),
+    });
   }
 
   private feedSerial(): void {

@@ -10,6 +10,7 @@
 import type { FrameInfo } from '../emulator/devices/vga/renderer.ts';
 import type { DeviceInfo, StatField } from '../emulator/bus/stats.ts';
 import type { PciFunctionInfo } from '../emulator/pci/pci-bus.ts';
+import type { NetworkFromWorker, NetworkToWorker, UplinkSetting } from './network-protocol.ts';
 
 export type { FrameInfo, DeviceInfo, StatField, PciFunctionInfo };
 
@@ -42,6 +43,8 @@ export interface BootRequest {
   edu?: boolean;
   /** The guest-visible VT-d unit (`-machine iommu=on|off`); default on. */
   iommu?: boolean;
+  /** Where the machine's LAN leads (network-protocol.ts); default the router alone. */
+  network?: UplinkSetting;
 }
 
 /** Page -> worker. */
@@ -64,7 +67,26 @@ export type ToWorker =
   /** The page has drawn the last `frame`: the worker may render the next one. */
   | { type: 'frame-ack' }
   /** Ask for a `machine` message (PCI functions, BARs, IRQ routing). */
-  | { type: 'describe' };
+  | { type: 'describe' }
+  /** The network panel's requests (network-protocol.ts). */
+  | NetworkToWorker
+  /**
+   * Move a switchable device to a path (issue 22): the monitor's `device_path`, between CPU
+   * slices. `resume`: resume a machine a failed device model paused, once nothing is failed.
+   */
+  | { type: 'device-path'; name: string; path: DevicePathName; resume?: boolean };
+
+export type DevicePathName = 'direct' | 'emulated';
+
+/** A switchable device's path as its card shows it. */
+export interface DevicePathState {
+  name: string;
+  path: DevicePathName;
+  /** The device model failed it (which access, what it said): the machine is paused. */
+  failed: string | null;
+  /** The last switch asked for and not made, or one under way, in words. */
+  note: string | null;
+}
 
 /** Everything a statistics reader needs (bus/stats.ts StatsLayout, minus the version). */
 export interface StatsShare {
@@ -117,6 +139,15 @@ export type FromWorker =
   | { type: 'reset'; reason: string }
   | { type: 'machine'; functions: PciFunctionInfo[]; pirq: { link: string; irq: number | null }[]; iommu?: IommuView }
   | { type: 'log'; message: string }
+  /** The network panel's view, packets and capture (network-protocol.ts). */
+  | NetworkFromWorker
+  /**
+   * Each switchable device's path (at power-on, after every switch asked for, when a device
+   * model fails); `emulation`: null when this page can run a device model, else why not.
+   */
+  | { type: 'paths'; devices: DevicePathState[]; failure: string | null; emulation: string | null }
+  /** A device changed path: when, in the guest's virtual time and on the wall clock (epoch ms, performance.timeOrigin-based). */
+  | { type: 'path-switch'; name: string; path: DevicePathName; virtualNs: number; at: number }
   /** A failure the user must see, in plain words, with what to do. */
   | { type: 'error'; message: string; hint?: string };
 
