@@ -155,7 +155,7 @@ export class HttpRequestParser {
   }
 
   private parseHead(text: string): void {
-    const lines = text.split(/\r?\n/);
+    const lines = text.replace(/\r$/, '').split(/\r?\n/);
     const m = /^([A-Za-z]+) (\S+) (HTTP\/1\.[01])$/.exec(lines[0]);
     if (!m) {
       this.fail(/^[\x20-\x7e]*$/.test(lines[0]) ? `not an HTTP/1.x request line: '${lines[0].slice(0, 60)}'` : 'not an HTTP request (binary data)');
