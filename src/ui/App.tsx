@@ -9,6 +9,7 @@ import { MachineView } from './components/MachineView.tsx';
 import { GuestsPanel } from './components/GuestsPanel.tsx';
 import { Notices } from './components/Notices.tsx';
 import { ErrorBoundary } from './components/ErrorBoundary.tsx';
+import { NetworkPanel } from './components/NetworkPanel.tsx';
 
 /** COM1 of whatever machine runs: output from the worker, typed bytes to it. */
 const serialSink: SerialSink = {
@@ -70,6 +71,9 @@ export function App() {
               <h2 id="serial-title">Serial console (COM1)</h2>
               <SerialConsole sink={serialSink} />
             </section>
+          </ErrorBoundary>
+          <ErrorBoundary name="Network">
+            <NetworkPanel />
           </ErrorBoundary>
           <ErrorBoundary name="Guests">
             <GuestsPanel />
