@@ -5,12 +5,12 @@
  * machine.
  *
  * Flow control as protocol.md asks: every stream starts with `credit` packets; the
- * server grants more (CONTINUE) once half of them were used and what it holds for the
- * TCP socket has drained; from the socket to the client it pauses the socket while the
+ * server grants more (CONTINUE) once all were used and what it holds for the TCP socket
+ * has drained (and counts packets a client sends beyond its credit); from the socket to the client it pauses the socket while the
  * WebSocket has much unsent.
  *
  * Switches to misbehave, for the client's tests:
- * - 'garbage': answers the first CONNECT with a text message, a packet of an unknown
+ * - 'garbage': answers its first CONNECT with a text message, a packet of an unknown
  *   type, then a 3-byte message that is no packet at all;
  * - 'close-mid-stream': drops the WebSocket (no CLOSE) after `closeAfterBytes` bytes
  *   went to the client;
@@ -53,8 +53,10 @@ export interface WispServerStats {
   dataOut: number;
   bytesIn: number;
   bytesOut: number;
-  /** The version each client's INFO said (v2 clients). */
+  /** INFO packets received from clients (v2 clients send one). */
   clientInfos: number;
+  /** DATA packets a client sent beyond the credit it was granted (a client that does not honour CONTINUE). */
+  creditViolations: number;
 }
 
 export interface WispServer {
@@ -74,14 +76,15 @@ export function startWispServer(options: WispServerOptions = {}): Promise<WispSe
   const credit = options.misbehave === 'no-credit' ? 0 : options.credit ?? 64;
   const udp = options.udp ?? true;
   const log = options.log ?? (() => {});
-  const stats: WispServerStats = { connections: 0, streams: 0, refused: 0, continues: 0, dataIn: 0, dataOut: 0, bytesIn: 0, bytesOut: 0, clientInfos: 0 };
+  const stats: WispServerStats = { connections: 0, streams: 0, refused: 0, continues: 0, dataIn: 0, dataOut: 0, bytesIn: 0, bytesOut: 0, clientInfos: 0, creditViolations: 0 };
   const wss = new WebSocketServer({ host: '127.0.0.1', port: options.port ?? 0 });
+  // 'garbage' answers the first CONNECT the server ever gets; later connections are served.
+  let garbageSent = false;
 
   wss.on('connection', (ws: WebSocket) => {
     stats.connections++;
     let sentBytes = 0;
-    let garbageSent = false;
-    const streams = new Map<number, { kind: 'tcp'; socket: net.Socket; used: number } | { kind: 'udp'; socket: dgram.Socket }>();
+    const streams = new Map<number, { kind: 'tcp'; socket: net.Socket; used: number; allowed: number } | { kind: 'udp'; socket: dgram.Socket; port: number }>();
     const paused = new Set<net.Socket>();
     const send = (type: number, id: number, payload?: Uint8Array) => {
       if (ws.readyState !== ws.OPEN) return;
@@ -149,19 +152,21 @@ export function startWispServer(options: WispServerOptions = {}): Promise<WispSe
         if (c.streamType === WISP_UDP) {
           if (!udp) return close(id, 0x41);
           const socket = dgram.createSocket('udp4');
-          socket.on('message', (m) => toClient(id, new Uint8Array(m), null));
+          // Only the destination's datagrams belong to the stream.
+          socket.on('message', (m, from) => {
+            if (from.port === c.port) toClient(id, new Uint8Array(m), null);
+          });
           socket.on('error', () => close(id, 0x03));
-          socket.connect(c.port, '127.0.0.1');
-          streams.set(id, { kind: 'udp', socket });
+          streams.set(id, { kind: 'udp', socket, port: c.port });
           return;
         }
         const socket = net.connect({ host: '127.0.0.1', port: c.port });
-        const st = { kind: 'tcp' as const, socket, used: 0 };
+        const st = { kind: 'tcp' as const, socket, used: 0, allowed: credit };
         streams.set(id, st);
         socket.on('connect', () => {
-          // The stream's own buffer (and the client's sign that the connect succeeded).
+          // What is left of the stream's buffer: the client's sign that the connect succeeded.
           if (credit > 0) {
-            send(WISP_CONTINUE, id, u32Payload(credit));
+            send(WISP_CONTINUE, id, u32Payload(Math.max(0, st.allowed)));
             stats.continues++;
           }
         });
@@ -186,9 +191,10 @@ export function startWispServer(options: WispServerOptions = {}): Promise<WispSe
         stats.dataIn++;
         stats.bytesIn += p.payload.length;
         if (s.kind === 'udp') {
-          s.socket.send(p.payload);
+          s.socket.send(p.payload, s.port, '127.0.0.1');
           return;
         }
+        if (--s.allowed < 0) stats.creditViolations++;
         s.socket.write(p.payload.slice());
         s.used++;
         grant(p.stream);
@@ -200,12 +206,17 @@ export function startWispServer(options: WispServerOptions = {}): Promise<WispSe
       }
     });
 
-    /** CONTINUE once half the buffer is used and the socket holds little. */
+    /**
+     * CONTINUE once the whole buffer is used (protocol.md: "when it has received the same
+     * number of packets ... as its own maximum buffer size") and the socket holds little:
+     * granting earlier would race the client's packets already on the way.
+     */
     function grant(id: number): void {
       const s = streams.get(id);
       if (!s || s.kind !== 'tcp' || credit === 0) return;
-      if (s.used >= Math.max(1, credit >> 1) && s.socket.writableLength < 256 << 10) {
+      if (s.allowed <= 0 && s.socket.writableLength < 256 << 10) {
         s.used = 0;
+        s.allowed = credit;
         send(WISP_CONTINUE, id, u32Payload(credit));
         stats.continues++;
       }

@@ -23,8 +23,10 @@
  * 10.0.2.2 (the host) is `loopbackHost` at the server (127.0.0.1 by default).
  *
  * Wisp has no half-close: the guest's FIN is held (the stream stays open for what the
- * server still sends); the stream is closed when the server closes it, or when the
- * guest's side is gone for good. The server's CLOSE 0x02 (voluntary) is a FIN to the
+ * server still sends) until the server closes the stream, or has been silent for
+ * HALF_CLOSE_LINGER_NS: then the client closes it (CLOSE 0x02) and the guest gets its
+ * FIN. A request/response exchange whose client half-closes (nc < file) gets its answer;
+ * a server that would only answer after seeing EOF cannot be served (v86 closes at once). The server's CLOSE 0x02 (voluntary) is a FIN to the
  * guest after the data; any other reason, a lost WebSocket, or a malformed packet is a
  * RST (or a refused SYN) with an event in words. Nothing a server sends can throw.
  */
@@ -149,6 +151,8 @@ export const HANDSHAKE_TIMEOUT_NS = 10_000_000_000;
 export const STALL_TIMEOUT_NS = 30_000_000_000;
 /** A TCP stream neither refused nor confirmed (CONTINUE or DATA) after this is taken as connected. */
 export const CONNECT_GRACE_NS = 1_000_000_000;
+/** After the guest's FIN, server silence this long closes the stream (Wisp cannot pass the FIN on). */
+export const HALF_CLOSE_LINGER_NS = 5_000_000_000;
 /** Largest DATA payload sent (bigger writes are split; each packet is one credit). */
 export const MAX_DATA = 64 * 1024;
 
@@ -542,6 +546,7 @@ class WispTcpStream implements HostStream {
   private endAfterInbox = false;
   private stallTimer: TimerId = 0;
   private connectTimer: TimerId = 0;
+  private lingerTimer: TimerId = 0;
 
   constructor(private readonly wisp: WispHostNetwork, readonly id: number, readonly host: string, readonly port: number, private readonly flow: string) {}
 
@@ -613,6 +618,7 @@ class WispTcpStream implements HostStream {
   data(payload: Uint8Array): void {
     if (this.closed) return;
     this.confirm();
+    if (this.guestEnded) this.linger();
     if (this.paused || this.inbox.length > 0) this.inbox.push(payload);
     else this.onData(payload);
   }
@@ -655,6 +661,7 @@ class WispTcpStream implements HostStream {
     const clock = this.wisp.timers;
     clock.cancelTimer(this.stallTimer);
     clock.cancelTimer(this.connectTimer);
+    clock.cancelTimer(this.lingerTimer);
     this.outbox.length = 0;
     this.inbox.length = 0;
     this.wisp.forget(this);
@@ -664,10 +671,29 @@ class WispTcpStream implements HostStream {
     if (this.closed) return;
     if (!this.guestEnded) {
       this.guestEnded = true;
+      this.linger();
       return;
     }
     // Asked again: the guest's side is gone for good; what waits is still sent first, as a socket would.
     this.closeStream();
+  }
+
+  /** (Re)start the wait for the server's silence after the guest's FIN. */
+  private linger(): void {
+    const clock = this.wisp.timers;
+    clock.cancelTimer(this.lingerTimer);
+    this.lingerTimer = clock.setTimer(clock.now() + HALF_CLOSE_LINGER_NS, () => {
+      if (this.closed || this.outbox.length > 0 || this.inbox.length > 0) {
+        if (!this.closed) this.linger();
+        return;
+      }
+      // Silence: close the stream, and the guest gets the FIN it waits for.
+      this.wisp.send(WISP_CLOSE, this.id, Uint8Array.of(REASON_VOLUNTARY));
+      this.closed = true;
+      this.cleanup();
+      this.onEnd();
+      this.onClose();
+    });
   }
 
   destroy(): void {
