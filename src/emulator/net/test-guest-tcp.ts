@@ -46,8 +46,8 @@ export class GuestTcpStack {
   /** UDP datagrams the guest received: source, ports, payload. */
   readonly udp: { src: number; srcPort: number; dstPort: number; payload: Uint8Array }[] = [];
 
-  constructor(host: HostNetwork, options: UserNetOptions = {}) {
-    this.clock = new VirtualClock();
+  constructor(host: HostNetwork, options: UserNetOptions = {}, clock = new VirtualClock()) {
+    this.clock = clock;
     this.net = new UserNetwork(this.clock, host, { restrict: false, ...options });
     this.net.transmit = (f) => this.fromRouter.push(f);
   }

@@ -13,6 +13,7 @@ import { nodeWebSocketFactory } from '../../cli/ws-factory.ts';
 import type { NetEvent } from './host.ts';
 import { ipFromString } from './ipv4.ts';
 import { GuestTcpStack, ROUTER_IP, testBytes } from './test-guest-tcp.ts';
+import { VirtualClock } from '../machine/clock.ts';
 import { SyntheticNames, UpstreamSelector } from './upstream.ts';
 import {
   decodeWisp, encodeWisp, infoPayload, parseConnect, parseInfo, WispHostNetwork, WISP_CONNECT, WISP_EXT_UDP, WISP_INFO, WISP_TCP,
@@ -50,12 +51,9 @@ async function setup(serverOptions: WispServerOptions = {}, clientOptions: { sta
   const server = await startWispServer(serverOptions);
   servers.push(server);
   const names = new SyntheticNames();
-  let guest!: GuestTcpStack;
-  const wisp = new WispHostNetwork({
-    url: server.url.replace(/^ws:/, 'wisp:'), createWebSocket: nodeWebSocketFactory, clock: { now: () => guest.clock.now(), setTimer: (t, f) => guest.clock.setTimer(t, f), cancelTimer: (id) => guest.clock.cancelTimer(id) },
-    names, stallTimeoutNs: clientOptions.stallTimeoutNs,
-  });
-  guest = new GuestTcpStack(clientOptions.viaSelector === false ? wisp : new UpstreamSelector({ names, wisp }));
+  const clock = new VirtualClock();
+  const wisp = new WispHostNetwork({ url: server.url.replace(/^ws:/, 'wisp:'), createWebSocket: nodeWebSocketFactory, clock, names, stallTimeoutNs: clientOptions.stallTimeoutNs });
+  const guest = new GuestTcpStack(clientOptions.viaSelector === false ? wisp : new UpstreamSelector({ names, wisp }), {}, clock);
   const events: NetEvent[] = [];
   guest.net.onEvent = (e) => events.push(e);
   return { server, wisp, guest, events };
@@ -185,11 +183,9 @@ describe('Wisp: a guest\'s TCP and UDP through a Wisp server on loopback', () =>
 
   it('a Wisp server that is not there: the guest is refused, an event says so', async () => {
     const names = new SyntheticNames();
-    let guest!: GuestTcpStack;
-    const wisp = new WispHostNetwork({
-      url: `ws://127.0.0.1:${deadPort}/`, createWebSocket: nodeWebSocketFactory, clock: { now: () => guest.clock.now(), setTimer: (t, f) => guest.clock.setTimer(t, f), cancelTimer: (id) => guest.clock.cancelTimer(id) }, names,
-    });
-    guest = new GuestTcpStack(new UpstreamSelector({ names, wisp }));
+    const clock = new VirtualClock();
+    const wisp = new WispHostNetwork({ url: `ws://127.0.0.1:${deadPort}/`, createWebSocket: nodeWebSocketFactory, clock, names });
+    const guest = new GuestTcpStack(new UpstreamSelector({ names, wisp }), {}, clock);
     const events: NetEvent[] = [];
     guest.net.onEvent = (e) => events.push(e);
     const c = guest.connect(ROUTER_IP, echoPort);
