@@ -2,7 +2,7 @@
  * Full-machine boots in deterministic mode. These read the firmware that `npm run
  * images` publishes (Debian's SeaBIOS), so a failure here is the emulator's.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMachine } from './machine.ts';
@@ -92,6 +92,31 @@ describe('the PC in deterministic mode', () => {
       expect(m.stopped, `deterministic: ${deterministic}`).toBeNull();
       expect(resets.length).toBeGreaterThan(1);
       expect(resets[0]).toMatch(/^triple fault: .* at f000:fff6 \(int3\)/);
+    }
+  });
+
+  it('wall-clock mode: host time a halted guest slept stays its time when something wakes it and it then runs flat out', () => {
+    // Reset vector: sti; hlt; jmp $. The NMI handler (IVT entry 2) is the jmp $.
+    const rom = new Uint8Array(65536);
+    rom.set([0xfb, 0xf4, 0xeb, 0xfe], 0xfff0);
+    let host = 1000;
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => host);
+    try {
+      const m = createMachine({ memoryMiB: 16, bios: rom, boot: 'c', deterministic: false });
+      m.bus.memory.ram.set([0xf2, 0xff, 0x00, 0xf0], 2 * 4);
+      m.run(1000);
+      expect(m.cpu.halted).toBe(true);
+      // Two seconds of host time asleep in HLT, then an event wakes the guest (a frame from
+      // a host socket, a key) and it runs to the end of its slice without halting again.
+      host += 2000;
+      m.cpu.nmi();
+      m.run(200_000);
+      expect(m.cpu.halted).toBe(false);
+      // Those two seconds were the guest's; only host time the guest spent running beyond
+      // what its instructions justify is lag (none here: the host clock stood still).
+      expect(m.bus.clock.now()).toBeGreaterThanOrEqual(2e9);
+    } finally {
+      now.mockRestore();
     }
   });
 });

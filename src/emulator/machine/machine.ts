@@ -327,6 +327,13 @@ export class Machine {
         this.pendingReset = null;
         this.reset(why);
       }
+      // Wall-clock mode: a guest that sat in HLT since the last slice was asleep for that
+      // host time, and its clock must show it before the next slice starts. Otherwise the
+      // slice would start at the moment the guest fell asleep, and if something woke it (a
+      // frame from a host socket, a key) and it then ran flat out to the end of the slice,
+      // the whole sleep would be counted as lag below and erased: under load a network
+      // transfer's guest saw a tenth of the host's time go by.
+      if (!this.deterministic && cpu.halted) clock.advanceTo((performance.now() - this.wallStart) * 1e6);
       // A timer already due (a frame the network queued between runs) fires before the slice, not after it.
       if (clock.nextDeadline() <= clock.now()) clock.advanceTo(clock.now());
       let budget = Math.min(SLICE, maxInstructions - done - idle);
