@@ -53,11 +53,15 @@ export interface CliOptions {
   edu: boolean;
   /** --device-path NAME=emulated|direct, in order (applied before the guest runs). */
   devicePaths: { name: string; path: DevicePath }[];
+  /** --switch-every PERIOD=NAME[,NAME...]: these devices change path every periodNs of virtual time. */
+  switchEvery: { periodNs: number; names: string[] } | undefined;
+  /** --screen-hash: print the SHA-256 of the screen as shown at exit. */
+  screenHash: boolean;
   help: boolean;
   version: boolean;
 }
 
-type ValueKind = 'path' | 'monitor' | 'machine' | 'net' | 'file' | 'mib' | 'string' | 'boot' | 'serial' | 'debugcon' | 'display' | 'regex' | 'text' | 'seconds' | 'outfile' | 'image';
+type ValueKind = 'path' | 'switch' | 'monitor' | 'machine' | 'net' | 'file' | 'mib' | 'string' | 'boot' | 'serial' | 'debugcon' | 'display' | 'regex' | 'text' | 'seconds' | 'outfile' | 'image';
 
 interface FlagSpec {
   readonly long: string;
@@ -76,7 +80,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'display', value: 'display', metavar: 'none', help: 'no screen (the only choice in the CLI; the page has the screen)', group: 'Machine' },
   { long: 'deterministic', help: 'virtual time from the instruction count: the same image and inputs give the same output', group: 'Machine' },
   { long: 'machine', value: 'machine', metavar: 'iommu=on|off', help: 'machine options (QEMU\'s -machine): iommu=on adds the VT-d DMA-remapping unit at 0xFED90000 and its ACPI DMAR (a synthetic i440FX option: QEMU offers VT-d only on q35); default on, iommu=off leaves it out', group: 'Machine' },
-  { long: 'device-path', value: 'path', metavar: 'NAME=emulated|direct', help: 'start a built-in device on a path: emulated (every access traps into the device-model worker) or direct (no trap; the default). Switchable: com1, com2, ide, edu, and the NICs (ne2k, ne2k1, ...; also -device ne2k_pci,path=...). See docs/device-paths.md', group: 'Machine' },
+  { long: 'device-path', value: 'path', metavar: 'NAME=emulated|direct', help: 'start a built-in device on a path: emulated (every access traps into the device-model worker) or direct (no trap; the default). Switchable: com1, com2, ide, vga, edu, and the NICs (ne2k, ne2k1, ...; also -device ne2k_pci,path=...). See docs/device-paths.md', group: 'Machine' },
+  { long: 'switch-every', value: 'switch', metavar: 'PERIOD=NAME[,NAME...]', help: 'move each named device to the other path every PERIOD of virtual time (e.g. 20ms=ne2k,ide,vga; units ns, us, ms, s), at the first instruction boundary between CPU turns once the period is up: the live switch under load, for a run to compare with the same run unswitched', group: 'Machine' },
   { long: 'no-block-cache', help: 'interpret every instruction (no translated blocks): slower; the reference for the block cache', group: 'Machine' },
   { long: 'image', value: 'image', metavar: 'NAME', help: 'boot a guest from the images manifest (npm run images), e.g. tiny-linux', group: 'Boot' },
   { long: 'kernel', value: 'file', metavar: 'FILE', help: 'direct kernel boot: a bzImage or a multiboot kernel', group: 'Boot' },
@@ -95,6 +100,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { long: 'debug-exit', help: 'port 0xF4 ends the process with status (value << 1) | 1', group: 'Output' },
   { long: 'stats', value: 'outfile', metavar: 'FILE', help: 'write the per-device counters as JSON at exit', group: 'Output' },
   { long: 'screen', value: 'outfile', metavar: 'FILE', help: 'write the VGA text screen as plain lines at exit (empty in graphics modes)', group: 'Output' },
+  { long: 'screen-hash', help: "at exit, print the SHA-256 of the screen as the VGA shows it (its RGBA pixels, text or graphics; the cursor and blinking text in their visible phase) on stderr: 'trapdoor: screen MODE WxH sha256=HEX'", group: 'Output' },
   { long: 'until', value: 'regex', metavar: 'REGEX', help: 'wait until serial or debugcon output matches; the process exits 0 once the last --until has matched', group: 'Scripting' },
   { long: 'send', value: 'text', metavar: 'TEXT', help: 'type TEXT into the serial port (\\n, \\r, \\t, \\\\ and \\xHH understood); runs in order with --until', group: 'Scripting' },
   { long: 'do', value: 'monitor', metavar: 'COMMAND', help: "run a monitor command in order with --until/--send, at the next instruction boundary: 'device_path NAME emulated|direct', 'info paths' (each switchable device's path, traps and round trips, on stderr)", group: 'Scripting' },
@@ -154,7 +160,7 @@ export function defaultOptions(): CliOptions {
     append: undefined, cdrom: undefined, hda: undefined, fda: undefined, boot: undefined,
     serial: { kind: 'stdio' }, debugcon: undefined, debugExit: false, display: 'none', image: undefined,
     script: [], timeoutSeconds: undefined, stats: undefined, screen: undefined, deterministic: false, blockCache: true, net: [], pcap: undefined,
-    iommu: undefined, edu: false, devicePaths: [], help: false, version: false,
+    iommu: undefined, edu: false, devicePaths: [], switchEvery: undefined, screenHash: false, help: false, version: false,
   };
 }
 
@@ -207,6 +213,13 @@ function applyValue(o: CliOptions, spec: FlagSpec, raw: string): void {
       const m = /^([a-z][a-z0-9_-]*)=(.*)$/.exec(raw);
       if (!m || !isDevicePath(m[2])) throw new UsageError(`--${flag}: expected NAME=emulated or NAME=direct (e.g. com1=emulated), got '${raw}'`);
       o.devicePaths.push({ name: m[1], path: m[2] });
+      return;
+    }
+    case 'switch': {
+      const m = /^(\d+(?:\.\d+)?)(ns|us|ms|s)=([a-z][a-z0-9_-]*(?:,[a-z][a-z0-9_-]*)*)$/.exec(raw);
+      const periodNs = m ? Number(m[1]) * { ns: 1, us: 1e3, ms: 1e6, s: 1e9 }[m[2] as 'ns' | 'us' | 'ms' | 's'] : 0;
+      if (!m || !(periodNs >= 1)) throw new UsageError(`--${flag}: expected PERIOD=NAME[,NAME...] with a period in ns, us, ms or s (e.g. 20ms=ne2k,ide,vga), got '${raw}'`);
+      o.switchEvery = { periodNs, names: m[3].split(',') };
       return;
     }
     case 'monitor': {
@@ -297,6 +310,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       if (spec.long === 'deterministic') o.deterministic = true;
       else if (spec.long === 'no-block-cache') o.blockCache = false;
       else if (spec.long === 'debug-exit') o.debugExit = true;
+      else if (spec.long === 'screen-hash') o.screenHash = true;
       else if (spec.long === 'help') o.help = true;
       else if (spec.long === 'version') o.version = true;
     }

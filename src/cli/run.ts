@@ -1,7 +1,7 @@
 /**
  * Runs a MachineConfig headless: serial to stdout (or a file), stdin to COM1, the
  * --until/--send/--do script, --timeout, --stats, --debug-exit, and the devices' paths
- * (--device-path, path= on a NIC; the device-model worker is started only if one is asked for).
+ * (--device-path, path= on a NIC, --switch-every; the device-model worker is started only if one is asked for).
  */
 import * as fs from 'node:fs';
 import { UsageError, withMachineOptions, type CliOptions } from './args.ts';
@@ -18,6 +18,7 @@ import { nodeDeviceModelConnector } from '../worker/device-model-spawn.ts';
 import type { DeviceModelConnector } from '../emulator/bus/device-paths.ts';
 import { bundle } from '../../bin/bundle.mjs';
 import { nodeWebSocketFactory } from './ws-factory.ts';
+import { formatScreenPicture, screenPicture } from './screen.ts';
 
 /**
  * Instructions per turn of the event loop: long enough to be efficient, short enough that
@@ -40,7 +41,7 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
   }, (command) => commands.push(command));
   // The device-model worker's bundle is made now (it takes a moment) only if some device may go emulated.
   const initialPaths = [...o.devicePaths, ...nicDevicePaths(o.net)];
-  const wantsModel = initialPaths.some((p) => p.path === 'emulated')
+  const wantsModel = initialPaths.some((p) => p.path === 'emulated') || o.switchEvery !== undefined
     || o.script.some((s) => s.kind === 'do' && parseMonitorCommand(s.command).command?.op === 'device_path');
   const deviceModel: DeviceModelConnector | undefined = wantsModel ? nodeDeviceModelConnector(await bundle('src/worker/device-model-node.ts')) : undefined;
   const out = (fd: number, byte: number) => {
@@ -76,6 +77,21 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
     machine.paths.close();
     throw new UsageError(`--device-path: ${(e as Error).message}`);
   }
+  // --switch-every: each named device goes to the other path once per period of virtual time.
+  const switching = o.switchEvery;
+  const unknown = switching?.names.filter((n) => !machine.paths.has(n)) ?? [];
+  if (unknown.length) {
+    machine.paths.close();
+    throw new UsageError(`--switch-every: no switchable device '${unknown[0]}' (switchable: ${machine.paths.names().join(', ')})`);
+  }
+  let nextSwitchNs = switching ? machine.bus.clock.now() + switching.periodNs : Infinity;
+  const switchDue = () => {
+    const now = machine.bus.clock.now();
+    if (!switching || now < nextSwitchNs) return;
+    // Requested here, between CPU turns; the next run() applies them before its first instruction.
+    for (const name of switching.names) machine.paths.request(name, machine.paths.pathOf(name) === 'direct' ? 'emulated' : 'direct');
+    while (nextSwitchNs <= now) nextSwitchNs += switching.periodNs;
+  };
 
   // Uplinks and listening ports, before the guest runs: a taken port is a usage error.
   const uplinks: SocketUplink[] = [];
@@ -132,6 +148,7 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
       if (commands.length) for (const c of commands.splice(0)) monitor.run(c);
       if (pendingInput.length) pendingInput.splice(0, machine.serialInput(pendingInput));
       machine.run(TURN);
+      switchDue();
       if (exitCode !== null) break;
       if (script.done) {
         // --do steps after the last --until still run (at this boundary) before the exit.
@@ -194,6 +211,7 @@ export async function runHeadless(given: MachineConfig, o: CliOptions): Promise<
       logLine((e as Error).message);
     }
     if (o.screen) fs.writeFileSync(o.screen, machine.vga.textMode ? machine.vga.textLines().join('\n') + '\n' : '');
+    if (o.screenHash) logLine(formatScreenPicture(screenPicture(machine.vga)));
     closeNetwork();
     if (stdinIsUseful) {
       if (process.stdin.isTTY) process.stdin.setRawMode(false);
