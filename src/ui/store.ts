@@ -12,6 +12,8 @@ import { client } from './machine-client.ts';
 import { fetchBytes, readFileBytes } from './load.ts';
 import { onTick } from './tick.ts';
 import { machineOptions } from './machine-options.ts';
+import { uplinkSetting } from './network-settings.ts';
+import { onNetworkMessage } from './network-data.ts';
 
 
 /**
@@ -224,7 +226,7 @@ export const usePage = create<PageState>((set, get) => {
         const total = firmwareSize(manifest.manifest) + image.files.filter((f) => Object.values(plan.files).includes(f.path)).reduce((a, f) => a + f.size, 0);
         const p = progressOf(`Loading ${image.title}`, total);
         const fw = await loadFirmware(manifest.manifest, p);
-        const request: BootRequest = { label: image.title, ...fw, memoryMiB: get().memoryMiB ?? plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: options.deterministic ?? deterministicByDefault(), pauseOn: options.pauseOn, ...machineOptions() };
+        const request: BootRequest = { label: image.title, ...fw, memoryMiB: get().memoryMiB ?? plan.memoryMiB, append: plan.append, boot: plan.boot, deterministic: options.deterministic ?? deterministicByDefault(), pauseOn: options.pauseOn, ...machineOptions(), network: uplinkSetting() };
         for (const [role, rel] of Object.entries(plan.files) as [MediumRole, string][]) {
           request[role] = { name: rel.split('/').pop()!, bytes: p.add(await fetchBytes(IMAGES_URL + rel, rel, p.part())) };
         }
@@ -258,7 +260,7 @@ export const usePage = create<PageState>((set, get) => {
       const label = files.map((f) => f.file.name).join(' + ');
       try {
         const p = progressOf(`Reading ${label}`, files.reduce((a, f) => a + f.file.size, 0) + firmwareSize(manifest.manifest));
-        const request: Partial<BootRequest> = { label, memoryMiB: get().memoryMiB, deterministic: options.deterministic ?? deterministicByDefault(), ...machineOptions() };
+        const request: Partial<BootRequest> = { label, memoryMiB: get().memoryMiB, deterministic: options.deterministic ?? deterministicByDefault(), ...machineOptions(), network: uplinkSetting() };
         for (const { file, role } of files) {
           const bytes = p.add(await readFileBytes(file, p.part()));
           const problem = checkMedium(role, file.name, new Uint8Array(bytes));
@@ -347,6 +349,10 @@ function onWorkerMessage(m: FromWorker, set: Set, get: () => PageState): void {
       return;
     case 'error':
       get().notify('error', m.message, m.hint);
+      return;
+    case 'network':
+    case 'pcap':
+      onNetworkMessage(m);
       return;
     case 'serial-out':
     case 'frame':
