@@ -210,6 +210,11 @@ export class NetworkHost {
       });
     }
     if (this.problem || machine.network.lans.size === 0) return;
+    if (machine.config.deterministic && u.kind !== 'router') {
+      // Instruction-count time runs ahead of the world's while the guest idles: a peer in
+      // real time (a server, another tab) looks slow to it, and its timeouts come early.
+      this.event('deterministic', '', 'This machine runs on deterministic (instruction-count) time: while its guest idles, its clock runs ahead of the real world\'s, so peers seem slow and timeouts come early. Use wall-clock time for the network.');
+    }
     const lan = machine.network.lan(LAN);
     try {
       if (u.kind === 'tab-lan') {
