@@ -44,8 +44,7 @@ function realTimeLan(name: string) {
 /** A station with a static address that answers ARP and collects what it receives. */
 function station(sw: EthernetSwitch, mac: Uint8Array, addr: number) {
   const got: DecodedFrame[] = [];
-  let port!: SwitchPort;
-  port = sw.addPort(`station-${addr}`, {
+  const port: SwitchPort = sw.addPort(`station-${addr}`, {
     receive: (f) => {
       const d = decodeFrame(f);
       if (!d) return;
