@@ -445,7 +445,8 @@ export class WispHostNetwork implements HostNetwork {
     if (this._state === 'open') this.start(s);
     else {
       this.waiting.push(s);
-      this.connect();
+      // From the event loop: a WebSocket that fails at once must not call back into the router's connect.
+      void Promise.resolve().then(() => this.connect());
     }
   }
 
@@ -645,9 +646,12 @@ class WispTcpStream implements HostStream {
     this.done(`Wisp: ${reasonText(reason)}`);
   }
 
-  /** The WebSocket is gone. */
+  /** The WebSocket is gone (possibly inside a call the router made: tell it from the event loop). */
   failed(why: string): void {
-    this.done(why);
+    if (this.closed) return;
+    this.closed = true;
+    this.cleanup();
+    void Promise.resolve().then(() => this.onClose(why));
   }
 
   private done(error: string): void {
