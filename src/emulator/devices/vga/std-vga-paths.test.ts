@@ -244,6 +244,21 @@ describe('the std VGA on both paths (device model in this thread)', () => {
     r.paths.close();
   });
 
+  it('hands over a typed state: save -> load -> save is identical, and a misshapen one is refused untouched', () => {
+    const a = rig(inThreadDeviceModel);
+    STEPS.slice(0, 3).forEach((step) => step(a));
+    const saved = a.vga.saveHandOver();
+    const b = new StdVga();
+    b.loadHandOver(saved);
+    expect(b.saveHandOver()).toEqual(saved);
+    expect(b.registerVersion).toBe(a.vga.registerVersion);
+    expect(b.fontVersion).toBe(a.vga.fontVersion);
+    const before = b.saveHandOver();
+    expect(() => b.loadHandOver({ ...saved, crtc: new Uint8Array(3) })).toThrow(/vga: state field 'crtc' must be a Uint8Array\(32\), got a Uint8Array\(3\)/);
+    expect(() => b.loadHandOver(a.vga.saveState())).toThrow(/vga/);
+    expect(b.saveHandOver()).toEqual(before);
+  });
+
   it('a snapshot while emulated saves video memory whole, from the copy that runs', () => {
     const r = rig(inThreadDeviceModel);
     r.paths.switchNow('vga', 'emulated');
