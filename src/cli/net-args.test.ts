@@ -51,7 +51,7 @@ describe('QEMU network flags', () => {
     expect(buildNetworkConfig([nic('socket,connect=localhost:1234')]).netdevs[0]).toEqual({ kind: 'socket', id: 'socket.0', connect: { address: '127.0.0.1', port: 1234 } });
   });
 
-  it('reads the websocket relay netdev, -nic and -netdev forms, and refuses it without a ws:// URL', () => {
+  it('reads the websocket relay netdev, -nic and -netdev forms, and refuses it without a ws:// URL; user,wisp=URL', () => {
     expect(buildNetworkConfig([nic('websocket,url=ws://127.0.0.1:8080/,mac=52:54:00:12:34:58')])).toEqual({
       netdevs: [{ kind: 'websocket', id: 'websocket.0', url: 'ws://127.0.0.1:8080/' }],
       nics: [{ model: 'ne2k_pci', mac: Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, 0x58), netdev: 'websocket.0' }],
@@ -61,6 +61,8 @@ describe('QEMU network flags', () => {
     expect(error([nic('websocket')])).toMatch(/needs url=ws:/);
     expect(error([nic('websocket,url=http://x/')])).toMatch(/expected a ws:\/\/ or wss:\/\/ URL/);
     expect(error([nic('websocket,url=ws://x/,listen=:1')])).toMatch(/unknown option 'listen'/);
+    expect(buildNetworkConfig([nic('user,restrict=on,wisp=wisp://127.0.0.1:8001/')]).netdevs[0]).toMatchObject({ kind: 'user', restrict: true, wisp: 'wisp://127.0.0.1:8001/' });
+    expect(error([nic('user,wisp=http://x/')])).toMatch(/expected a wisp:\/\/, wss:\/\/ or ws:\/\/ URL/);
   });
 
   it('refuses what cannot work, saying which option', () => {

@@ -86,6 +86,12 @@ export interface UserNetdevConfig {
   host?: string;
   dns?: string;
   dhcpStart?: string;
+  /**
+   * wisp=URL (Trapdoor's own): the router's TCP and UDP go through this Wisp server
+   * instead of the host's sockets (10.0.2.2 is the server's 127.0.0.1; names are resolved
+   * by the server). Needs the environment's WebSocket factory.
+   */
+  wisp?: string;
 }
 
 /** QEMU's -netdev socket: frames over TCP with a 4-byte length, to another emulator. */

@@ -13,7 +13,8 @@
 import type { Clock } from '../bus/device.ts';
 import type { NetworkConfig, NicConfig } from './config.ts';
 import type { HostNetwork, NetEvent } from '../net/host.ts';
-import type { WebSocketFactory } from '../net/upstream.ts';
+import { SyntheticNames, UpstreamSelector, type WebSocketFactory } from '../net/upstream.ts';
+import { WispHostNetwork } from '../net/wisp.ts';
 import { WebSocketRelayUplink, type RelayState, type WebSocketRelayCounters } from '../net/ws-relay.ts';
 import { EthernetSwitch, type PortCounters, type SwitchPort } from '../net/switch.ts';
 import { UserNetwork } from '../net/user-net.ts';
@@ -59,6 +60,8 @@ export class MachineNetwork {
   readonly lans = new Map<string, EthernetSwitch>();
   readonly routers = new Map<string, UserNetwork>();
   readonly relays = new Map<string, WebSocketRelayUplink>();
+  /** Routers whose way out is a Wisp server (user,wisp=URL). */
+  readonly wisps = new Map<string, WispHostNetwork>();
   readonly nics: { nic: Ne2000; config: NicConfig; port: SwitchPort | null }[] = [];
 
   constructor(readonly config: NetworkConfig, clock: Clock, env: NetworkEnvironment, nicRom?: Uint8Array) {
@@ -66,7 +69,16 @@ export class MachineNetwork {
       const lan = new EthernetSwitch(clock, nd.id);
       this.lans.set(nd.id, lan);
       if (nd.kind === 'user') {
-        const router = new UserNetwork(clock, env.host ?? null, {
+        let host = env.host ?? null;
+        if (nd.wisp !== undefined) {
+          const factory = env.createWebSocket ?? globalWebSocket();
+          if (!factory) throw new Error(`netdev ${nd.id}: wisp= needs WebSockets, and this host has none`);
+          const names = new SyntheticNames();
+          const wisp = new WispHostNetwork({ url: nd.wisp, createWebSocket: factory, clock, names, onActivity: env.onActivity });
+          this.wisps.set(nd.id, wisp);
+          host = new UpstreamSelector({ names, wisp });
+        }
+        const router = new UserNetwork(clock, host, {
           restrict: nd.restrict,
           hostfwd: nd.hostfwd,
           tftp: nd.tftpDir !== undefined && env.tftpFiles ? env.tftpFiles(nd.tftpDir) : undefined,
@@ -80,7 +92,10 @@ export class MachineNetwork {
         });
         const port = lan.addPort('router', router);
         router.transmit = (frame) => port.send(frame);
-        router.onEvent = (event) => env.onEvent?.(nd.id, event);
+        router.onEvent = (event) => {
+          env.onEvent?.(nd.id, event);
+          if (nd.wisp !== undefined) env.log?.(`netdev ${nd.id}: ${event.message}`);
+        };
         this.routers.set(nd.id, router);
       } else if (nd.kind === 'websocket') {
         const factory = env.createWebSocket ?? globalWebSocket();
@@ -126,6 +141,7 @@ export class MachineNetwork {
   close(): void {
     for (const r of this.routers.values()) r.close();
     for (const r of this.relays.values()) r.close();
+    for (const w of this.wisps.values()) w.close();
   }
 
   /**

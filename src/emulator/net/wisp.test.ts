@@ -7,7 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as crypto from 'node:crypto';
 import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
+import { startTrapdoor, type TestProcess } from '../../cli/testing/process.ts';
+import { PUBLISH_DIR } from '../../../images/paths.ts';
 import { startWispServer, type WispServer, type WispServerOptions } from '../../cli/testing/wisp-server.ts';
 import { nodeWebSocketFactory } from '../../cli/ws-factory.ts';
 import type { NetEvent } from './host.ts';
@@ -193,5 +197,34 @@ describe('Wisp: a guest\'s TCP and UDP through a Wisp server on loopback', () =>
     expect(c.closed).toBe('refused');
     expect(events.find((e) => e.kind === 'wisp-closed')?.message).toMatch(/failed|closed/);
     guest.close();
+  });
+});
+
+const haveTiny = fs.existsSync(path.join(PUBLISH_DIR, 'tiny-linux', 'bzImage'));
+
+describe.skipIf(!haveTiny)('the CLI\'s router through Wisp (-nic user,wisp=URL)', { retry: 1 }, () => {
+  it('tiny-linux moves 1 MiB each way through nc to a host echo server over the test Wisp server, with a small credit', { timeout: 240_000 }, async () => {
+    const server = await startWispServer({ credit: 16 });
+    servers.push(server);
+    const p: TestProcess = startTrapdoor(['--image', 'tiny-linux', '-nic', `user,restrict=on,wisp=${server.url.replace(/^ws:/, 'wisp:')}`, '--timeout', '220']);
+    try {
+      const run = async (command: string, until: RegExp, ms = 60_000) => {
+        const from = p.output().length;
+        p.send(command + '\n');
+        return p.waitFor(until, ms, from);
+      };
+      await p.waitFor(/TRAPDOOR GUEST READY/, 150_000);
+      await run('udhcpc -i eth0 -q', /lease of 10\.0\.2\.15 obtained/);
+      await run('dd if=/dev/urandom of=/tmp/a bs=1024 count=1024 2>/dev/null; echo MADE-$((1+1))', /MADE-2/);
+      // The echo server never closes: the guest's FIN is held, and 5 s of silence close the stream.
+      await run(`nc 10.0.2.2 ${echoPort} < /tmp/a > /tmp/b; echo NC-DONE $?`, /NC-DONE \d/, 150_000);
+      const m = await run('sha256sum /tmp/a /tmp/b', /([0-9a-f]{64})\s+\/tmp\/a\r?\n([0-9a-f]{64})\s+\/tmp\/b/);
+      expect(m[1]).toBe(m[2]);
+      expect(server.stats.bytesIn).toBe(1 << 20);
+      expect(server.stats.creditViolations).toBe(0);
+      expect(server.stats.continues).toBeGreaterThan(10);
+    } finally {
+      p.kill();
+    }
   });
 });

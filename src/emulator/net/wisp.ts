@@ -169,6 +169,8 @@ export interface WispOptions {
   /** What 10.0.2.2 means at the server (default 127.0.0.1: the Wisp server's own host). */
   loopbackHost?: string;
   stallTimeoutNs?: number;
+  /** Called on every message and state change (the CLI wakes its run loop with it). */
+  onActivity?: () => void;
 }
 
 export type WispState = 'idle' | 'connecting' | 'handshake' | 'open' | 'closed';
@@ -246,6 +248,14 @@ export class WispHostNetwork implements HostNetwork {
     }
   }
 
+  private activity(): void {
+    try {
+      this.options.onActivity?.();
+    } catch {
+      // The host's wake-up failing is not the connection's.
+    }
+  }
+
   /** Open the WebSocket now (it is otherwise opened by the first stream). */
   connect(): void {
     if (this._state === 'connecting' || this._state === 'handshake' || this._state === 'open') return;
@@ -277,6 +287,7 @@ export class WispHostNetwork implements HostNetwork {
       } catch (e) {
         this.lost(`internal error on a Wisp message: ${e instanceof Error ? e.message : String(e)}`);
       }
+      this.activity();
     };
     ws.onclose = (ev) => {
       if (this.ws === ws) this.lost(`the Wisp server at ${this.url} closed the WebSocket (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`);
@@ -312,6 +323,7 @@ export class WispHostNetwork implements HostNetwork {
       this.emit('wisp-closed', '', `${why}${had ? `; ${had} connection${had === 1 ? '' : 's'} reset` : ''}.`);
     }
     this._state = 'idle';
+    this.activity();
     const all = [...this.streams.values(), ...this.waiting];
     this.streams.clear();
     this.waiting = [];
