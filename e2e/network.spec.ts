@@ -245,3 +245,34 @@ test('through a WebSocket relay: the page pings a Trapdoor CLI on the same relay
     await relay.close();
   }
 });
+
+test('an uplink that cannot be reached is said in words, and the machine runs on', async ({ page }) => {
+  test.setTimeout(120_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // A port nothing listens on (taken and released at once).
+  const dead = await new Promise<number>((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  await page.goto('/');
+  await chooseUplink(page, 'wisp', { testId: 'uplink-url', value: 'http://not-a-websocket' });
+  await expect(page.getByTestId('uplink-problem')).toContainText(/must be a ws:\/\/, wss:\/\/ or wisp:\/\/ URL/);
+  await page.getByTestId('uplink-url').fill(`ws://127.0.0.1:${dead}/`);
+  await expect(page.getByTestId('uplink-problem')).toHaveCount(0);
+  await page.getByTestId('power').click();
+  await expect(page.getByTestId('net-state')).toHaveAttribute('data-state', 'error', { timeout: 30_000 });
+  await expect(page.getByTestId('net-state')).toContainText(`The Wisp server at ws://127.0.0.1:${dead}/ is not connected`);
+  await expect(page.getByTestId('phase')).toContainText('running');
+  await page.getByTestId('power').click();
+
+  await chooseUplink(page, 'relay', { testId: 'uplink-url', value: `ws://127.0.0.1:${dead}/` });
+  await page.getByTestId('power').click();
+  await expect(page.getByTestId('net-state')).toContainText(/Not on the relay at ws:\/\/127\.0\.0\.1:\d+\/: .*trying again soon/, { timeout: 30_000 });
+  await expect(page.getByTestId('net-events')).toContainText(/relay/i);
+  await expect(page.getByTestId('phase')).toContainText('running');
+  expect(errors).toEqual([]);
+});

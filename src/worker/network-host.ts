@@ -356,8 +356,10 @@ export class NetworkHost {
         const st = w.state;
         const version = w.serverVersion ? ` (Wisp v${w.serverVersion.major}.${w.serverVersion.minor})` : '';
         if (st === 'open') return { state: 'open', text: `Connected to the Wisp server at ${w.url}${version}; HTTP to 10.0.2.2 goes through fetch.` };
-        if (st === 'closed') return { state: w.lastError ? 'error' : 'closed', text: `The Wisp server at ${w.url} is not connected${w.lastError ? `: ${w.lastError}` : ''}.` };
-        return { state: 'connecting', text: `Connecting to the Wisp server at ${w.url}…` };
+        if (st === 'connecting' || st === 'handshake') return { state: 'connecting', text: `Connecting to the Wisp server at ${w.url}…` };
+        // Idle (or closed): a lost connection is opened again by the guest's next connection.
+        if (w.lastError) return { state: 'error', text: `The Wisp server at ${w.url} is not connected: ${w.lastError}; the guest's next connection tries again.` };
+        return { state: st === 'closed' ? 'closed' : 'ready', text: `The Wisp server at ${w.url} is not connected; the guest's first connection opens it.` };
       }
       case 'relay': {
         const r = this.relay;
