@@ -7,7 +7,7 @@
 import { create } from 'zustand';
 import { checkManifest, type ImageEntry, type ImageManifest } from '../../images/manifest.ts';
 import { checkMedium, firmwarePaths, planImage, type MediumRole } from '../emulator/machine/image-config.ts';
-import type { BootRequest, FromWorker, IommuView, MachineStatus, MediumFile, PciFunctionInfo, StatsShare } from '../worker/protocol.ts';
+import type { BootRequest, DevicePathName, DevicePathState, FromWorker, IommuView, MachineStatus, MediumFile, PciFunctionInfo, StatsShare } from '../worker/protocol.ts';
 import { client } from './machine-client.ts';
 import { fetchBytes, readFileBytes } from './load.ts';
 import { onTick } from './tick.ts';
@@ -61,6 +61,19 @@ export interface MachineView {
   iommu: IommuView | null;
 }
 
+/** A device changed path (issue 22): the devices panel marks its plot there. */
+export interface PathMark {
+  name: string;
+  path: DevicePathName;
+  /** The guest's virtual time at the switch. */
+  virtualNs: number;
+  /** The page's clock (performance.now(), ms) at the switch. */
+  at: number;
+}
+
+/** Marks kept: far more than the plots' 30 s show. */
+const PATH_MARKS = 256;
+
 /** A user's file and the role it is to play. */
 export interface ChosenFile {
   file: File;
@@ -83,6 +96,12 @@ interface PageState {
   lastReset: string | null;
   memoryMiB: number | undefined;
   append: string;
+  /** Each switchable device's path, by name, as the worker last said. */
+  paths: Record<string, DevicePathState>;
+  /** Why this page cannot put a device on the emulated path, or null when it can. */
+  emulation: string | null;
+  /** Where devices changed path, oldest first. */
+  pathMarks: PathMark[];
   loadManifest(): Promise<void>;
   select(name: string): void;
   setMemory(mib: number | undefined): void;
@@ -94,6 +113,8 @@ interface PageState {
   pause(): void;
   resume(): void;
   ctrlAltDel(): void;
+  /** Move a switchable device to `path` (the monitor's device_path); `resume` a machine its failure paused. */
+  setDevicePath(name: string, path: DevicePathName, resume?: boolean): void;
   notify(kind: Notice['kind'], message: string, hint?: string): void;
   dismiss(id: number): void;
 }
@@ -163,7 +184,7 @@ export const usePage = create<PageState>((set, get) => {
       .filter((f): f is MediumFile => f !== undefined)
       .map((f) => f.bytes);
     held = null; // nothing of the last machine may show on the new one
-    set({ progress: null, status: null, share: null, statsCopy: null, machineView: null, resets: 0, lastReset: null });
+    set({ progress: null, status: null, share: null, statsCopy: null, machineView: null, resets: 0, lastReset: null, paths: {}, pathMarks: [] });
     client.send({ type: 'boot', request }, buffers);
   };
 
@@ -187,6 +208,9 @@ export const usePage = create<PageState>((set, get) => {
     lastReset: null,
     memoryMiB: undefined,
     append: DEFAULT_APPEND,
+    paths: {},
+    emulation: null,
+    pathMarks: [],
 
     async loadManifest() {
       try {
@@ -295,6 +319,11 @@ export const usePage = create<PageState>((set, get) => {
     ctrlAltDel() {
       client.send({ type: 'ctrl-alt-del' });
     },
+    setDevicePath(name, path, resume) {
+      const now = get().paths[name];
+      if (now) set({ paths: { ...get().paths, [name]: { ...now, note: `switching to ${path}` } } });
+      client.send({ type: 'device-path', name, path, resume });
+    },
     notify(kind, message, hint) {
       // A message already shown (a guest retrying) moves to the end instead of piling up.
       const others = get().notices.filter((n) => n.message !== message);
@@ -349,6 +378,13 @@ function onWorkerMessage(m: FromWorker, set: Set, get: () => PageState): void {
       return;
     case 'error':
       get().notify('error', m.message, m.hint);
+      return;
+    case 'paths':
+      set({ paths: Object.fromEntries(m.devices.map((d) => [d.name, d])), emulation: m.emulation });
+      return;
+    case 'path-switch':
+      // The worker's wall time is on the epoch; the plots use this page's performance.now().
+      set({ pathMarks: [...get().pathMarks.slice(1 - PATH_MARKS), { name: m.name, path: m.path, virtualNs: m.virtualNs, at: m.at - performance.timeOrigin }] });
       return;
     case 'network':
     case 'pcap':

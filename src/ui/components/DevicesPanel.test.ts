@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rttPercentile, sortRows, type DeviceRow } from './DevicesPanel.tsx';
+import { pathSpans, rttPercentile, sortRows, type DeviceRow } from './DevicesPanel.tsx';
 
 const row = (name: string, accessRate: number, extra: Partial<DeviceRow> = {}): DeviceRow => ({ name, totals: {}, rates: {}, accessRate, ...extra });
 
@@ -34,5 +34,27 @@ describe('the round-trip line of a card', () => {
     totals.rtt10 = 2; // 512 µs - 1 ms
     expect(rttPercentile(totals, 0.5)).toBe(4000);
     expect(rttPercentile(totals, 0.99)).toBe(700_000);
+  });
+});
+
+describe('the path marks on a card\'s plot', () => {
+  const mark = (at: number, path: 'direct' | 'emulated') => ({ name: 'ne2k', path, virtualNs: at * 1e6, at });
+
+  it('splits the plotted stretch at each switch, the first stretch on the path the first switch left', () => {
+    const marks = [mark(100, 'emulated'), mark(250, 'direct'), mark(300, 'emulated')];
+    expect(pathSpans(marks, 0, 400, 'emulated')).toEqual([
+      { from: 0, to: 100, path: 'direct' },
+      { from: 100, to: 250, path: 'emulated' },
+      { from: 250, to: 300, path: 'direct' },
+      { from: 300, to: 400, path: 'emulated' },
+    ]);
+    // Switches before the plotted stretch set its path; those after it are not drawn.
+    expect(pathSpans(marks, 260, 280, 'emulated')).toEqual([{ from: 260, to: 280, path: 'direct' }]);
+    expect(pathSpans(marks, 0, 50, 'emulated')).toEqual([{ from: 0, to: 50, path: 'direct' }]);
+  });
+
+  it('without a switch, the whole stretch is on the device\'s path now', () => {
+    expect(pathSpans([], 0, 10, 'direct')).toEqual([{ from: 0, to: 10, path: 'direct' }]);
+    expect(pathSpans([], 0, 10, 'emulated')).toEqual([{ from: 0, to: 10, path: 'emulated' }]);
   });
 });

@@ -13,8 +13,8 @@
 import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { StatsShare } from '../../worker/protocol.ts';
-import { usePage } from '../store.ts';
+import type { DevicePathName, DevicePathState, StatsShare } from '../../worker/protocol.ts';
+import { usePage, type PathMark } from '../store.ts';
 import { onTick, TICK_MS } from '../tick.ts';
 import { SAMPLE_WEIGHT, TIMED_IN_FULL } from '../../emulator/bus/stats.ts';
 
@@ -64,11 +64,13 @@ interface Sampled {
   share: unknown;
   rows: DeviceRow[];
   histories: Map<string, number[]>;
+  /** When each sample of the histories was taken (performance.now(), ms): the plots' x axis. */
+  times: number[];
   /** Samples taken so far. */
   tick: number;
 }
 
-const NO_ROWS: Sampled = { share: null, rows: [], histories: new Map(), tick: 0 };
+const NO_ROWS: Sampled = { share: null, rows: [], histories: new Map(), times: [], tick: 0 };
 
 function useDeviceRows(): Sampled {
   const share = usePage((s) => s.share);
@@ -79,6 +81,7 @@ function useDeviceRows(): Sampled {
     const size = layout.devices.length * layout.stride;
     const live = layout.buffer ? new Float64Array(layout.buffer, 0, size) : null;
     const histories = new Map<string, number[]>();
+    let times: number[] = [];
     let prev: Float64Array | undefined;
     let prevAt = 0;
     let tick = 0;
@@ -94,7 +97,9 @@ function useDeviceRows(): Sampled {
         const h = (histories.get(r.name) ?? []).concat(r.accessRate);
         histories.set(r.name, h.length > HISTORY ? h.slice(h.length - HISTORY) : h);
       }
-      setState({ share, rows, histories: new Map(histories), tick: ++tick });
+      times = times.concat(at);
+      if (times.length > HISTORY) times = times.slice(times.length - HISTORY);
+      setState({ share, rows, histories: new Map(histories), times, tick: ++tick });
     };
     return onTick(sample);
   }, [share]);
@@ -105,11 +110,70 @@ function useDeviceRows(): Sampled {
 /** Plots are redrawn every PLOT_EVERY samples (2 Hz): cheaper than the numbers, and as readable. */
 const PLOT_EVERY = 2;
 
-function RatePlot({ history, label, due }: { history: number[]; label: string; due: number }) {
+/** A stretch of the plot's x axis (ms of the page's clock) a device spent on one path. */
+export interface PathSpan {
+  from: number;
+  to: number;
+  path: DevicePathName;
+}
+
+/**
+ * The stretches of [x0, x1] a device spent on each path, from its switches (oldest first);
+ * before its first switch it was on the path that switch left, or on `now` if it never switched.
+ */
+export function pathSpans(marks: readonly PathMark[], x0: number, x1: number, now: DevicePathName): PathSpan[] {
+  const other = (p: DevicePathName): DevicePathName => (p === 'direct' ? 'emulated' : 'direct');
+  let path: DevicePathName = marks.length ? other(marks[0].path) : now;
+  let from = x0;
+  const spans: PathSpan[] = [];
+  for (const m of marks) {
+    if (m.at > x1) break;
+    if (m.at > from) spans.push({ from, to: m.at, path });
+    from = Math.max(from, m.at);
+    path = m.path;
+  }
+  if (x1 > from) spans.push({ from, to: x1, path });
+  return spans;
+}
+
+const EMULATED_BAND = 'rgba(240,170,80,0.16)';
+const MARK_COLOR = { emulated: '#f0aa50', direct: '#6fb6ff' } as const;
+
+/**
+ * The access rate over the last 30 s; stretches on the emulated path are shaded and each
+ * switch is a vertical line (orange to emulated, blue to direct), drawn from `marks`.
+ */
+function RatePlot({ history, times, marks, path, label, due }: { history: number[]; times: number[]; marks: readonly PathMark[]; path: DevicePathName | null; label: string; due: number }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  /** What the draw hook marks: set before each redraw. */
+  const marking = useRef<{ marks: readonly PathMark[]; path: DevicePathName | null }>({ marks: [], path: null });
   useEffect(() => {
     if (!el.current) return;
+    const drawPaths = (u: uPlot) => {
+      const { marks: ms, path: now } = marking.current;
+      const xs = u.data[0];
+      if (!now || xs.length < 2) return;
+      const ctx = u.ctx;
+      const { top, height } = u.bbox;
+      const px = (ms: number) => u.valToPos(ms, 'x', true);
+      ctx.save();
+      for (const s of pathSpans(ms, xs[0], xs[xs.length - 1], now)) {
+        if (s.path !== 'emulated') continue;
+        ctx.fillStyle = EMULATED_BAND;
+        ctx.fillRect(px(s.from), top, px(s.to) - px(s.from), height);
+      }
+      for (const m of ms) {
+        if (m.at < xs[0] || m.at > xs[xs.length - 1]) continue;
+        ctx.strokeStyle = MARK_COLOR[m.path];
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.moveTo(Math.round(px(m.at)) + 0.5, top);
+        ctx.lineTo(Math.round(px(m.at)) + 0.5, top + height);
+        ctx.stroke();
+      }
+      ctx.restore();
+    };
     plot.current = new uPlot(
       {
         width: 220,
@@ -119,6 +183,7 @@ function RatePlot({ history, label, due }: { history: number[]; label: string; d
         axes: [{ show: false }, { show: false }],
         scales: { x: { time: false } },
         series: [{}, { stroke: '#8fe0a3', width: 1, fill: 'rgba(143,224,163,0.15)' }],
+        hooks: { drawClear: [drawPaths] },
       },
       [[], []],
       el.current,
@@ -127,11 +192,14 @@ function RatePlot({ history, label, due }: { history: number[]; label: string; d
   }, []);
   // A layout effect: the plot changes in the tick's own frame, not in a later one (tick.ts).
   useLayoutEffect(() => {
-    plot.current?.setData([history.map((_, i) => i), history]);
-    // Redrawn when `due` moves on; `history` is read as it is then.
+    marking.current = { marks, path };
+    // The samples' times: a switch is drawn where it happened between two samples.
+    plot.current?.setData([times.slice(times.length - history.length), history]);
+    // Redrawn when `due` moves on (or a switch is to be marked); `history` is read as it is then.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [due]);
-  return <div ref={el} className="rate-plot" role="img" aria-label={label} />;
+  }, [due, marks, path]);
+  const shown = marks.filter((m) => times.length > 0 && m.at >= times[Math.max(0, times.length - history.length)]).length;
+  return <div ref={el} className="rate-plot" role="img" aria-label={label} data-path-marks={shown} />;
 }
 
 function fmt(v: number): string {
@@ -206,6 +274,7 @@ function irqText(r: DeviceRow): string {
 type SortKey = 'rate' | 'name' | 'pci' | 'irq';
 
 const NO_HISTORY: number[] = [];
+const NO_MARKS: PathMark[] = [];
 
 /** The cards in the order `sort` asks for ("rate": the mean access rate over the last RANK_SAMPLES samples). */
 export function sortRows(list: DeviceRow[], sort: SortKey, histories: Map<string, number[]>): DeviceRow[] {
@@ -228,6 +297,13 @@ export function sortRows(list: DeviceRow[], sort: SortKey, histories: Map<string
 interface CardProps {
   row: DeviceRow;
   history: number[];
+  times: number[];
+  /** Its path, when the device is switchable (issue 22). */
+  path: DevicePathState | undefined;
+  /** Its switches, oldest first. */
+  marks: readonly PathMark[];
+  /** Why this page cannot emulate, or null. */
+  emulation: string | null;
   /** Advances when the plots are due for a redraw. */
   plotDue: number;
   showZero: boolean;
@@ -239,7 +315,7 @@ interface CardProps {
  * their cards are left as they are instead of being rendered again with equal values.
  */
 function sameCard(a: CardProps, b: CardProps): boolean {
-  if (a.showZero !== b.showZero || a.row.name !== b.row.name) return false;
+  if (a.showZero !== b.showZero || a.row.name !== b.row.name || a.path !== b.path || a.marks !== b.marks || a.emulation !== b.emulation) return false;
   if (a.plotDue !== b.plotDue && b.history.some((v) => v !== 0)) return false;
   for (const k in b.row.totals) {
     if (a.row.totals[k] !== b.row.totals[k] || a.row.rates[k] !== b.row.rates[k]) return false;
@@ -247,7 +323,50 @@ function sameCard(a: CardProps, b: CardProps): boolean {
   return true;
 }
 
-const DeviceCard = memo(function DeviceCard({ row: r, history, plotDue, showZero }: CardProps) {
+/** What each path means, for the card's title text. */
+const PATH_NOTES: Record<DevicePathName, string> = {
+  direct: 'Direct-assigned: the guest reaches the registers without a trap, its DMA fenced by the IOMMU (the default).',
+  emulated: 'Emulated: every register access traps and is answered by the device model, in a worker of its own.',
+};
+
+/** The card's path line: which path, the switch, and a failure in words with the way out. */
+function PathControl({ name, p, emulation }: { name: string; p: DevicePathState; emulation: string | null }) {
+  const setDevicePath = usePage((s) => s.setDevicePath);
+  const emulated = p.path === 'emulated';
+  const to: DevicePathName = emulated ? 'direct' : 'emulated';
+  const cannot = !emulated && emulation !== null;
+  return (
+    // Styled here: styles.css is shared with panels under way elsewhere.
+    <div className="path" data-testid={`path-${name}`} data-path={p.path} style={{ display: 'flex', flexWrap: 'wrap', gap: '0.4rem', alignItems: 'baseline', marginBottom: '0.3rem' }}>
+      <span title={PATH_NOTES[p.path]}>
+        path: <strong data-testid={`path-now-${name}`}>{p.path}</strong>{emulated ? ' (traps to the device model)' : ' (the default, no trap)'}
+      </span>
+      <button
+        type="button"
+        role="switch"
+        aria-checked={emulated}
+        aria-label={`${name}: emulated path`}
+        data-testid={`path-switch-${name}`}
+        disabled={cannot || p.failed !== null}
+        title={cannot ? emulation! : `Switch ${name} to the ${to} path at the next instruction boundary`}
+        onClick={() => setDevicePath(name, to)}
+      >
+        {emulated ? 'emulated ●' : '○ direct'}
+      </button>
+      {p.note && <span className="path-note" data-testid={`path-note-${name}`} style={{ color: '#e0c080' }}>{p.note}</span>}
+      {p.failed && (
+        <div className="path-failed" role="alert" data-testid={`path-failed-${name}`} style={{ color: '#ff9d9d' }}>
+          <p>{p.failed}. The machine is paused.</p>
+          <button type="button" data-testid={`path-recover-${name}`} onClick={() => setDevicePath(name, 'direct', true)}>
+            Switch {name} to direct and resume
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+const DeviceCard = memo(function DeviceCard({ row: r, history, times, path, marks, emulation, plotDue, showZero }: CardProps) {
   return (
     <article className="card" data-testid={`device-${r.name}`} aria-label={`Device ${r.name}`}>
       <header>
@@ -256,7 +375,15 @@ const DeviceCard = memo(function DeviceCard({ row: r, history, plotDue, showZero
         {r.irq && r.irq.length > 0 && <span className="irq">{irqText(r)}</span>}
         <span className="access-rate" data-testid={`rate-${r.name}`} data-value={r.accessRate}>{fmt(r.accessRate)} accesses/s</span>
       </header>
-      <RatePlot history={history} due={plotDue} label={`${r.name}: register accesses per second over the last 30 seconds, now ${fmt(r.accessRate)}`} />
+      {path && <PathControl name={r.name} p={path} emulation={emulation} />}
+      <RatePlot
+        history={history}
+        times={times}
+        marks={marks}
+        path={path?.path ?? null}
+        due={plotDue}
+        label={`${r.name}: register accesses per second over the last 30 seconds, now ${fmt(r.accessRate)}${path ? `; on the ${path.path} path, emulated stretches shaded, switches marked` : ''}`}
+      />
       <table>
         <tbody>
           {Object.entries(r.totals).filter(([k]) => !RTT_BUCKET.test(k)).map(([k, v]) => (
@@ -280,7 +407,16 @@ const DeviceCard = memo(function DeviceCard({ row: r, history, plotDue, showZero
 }, sameCard);
 
 export function DevicesPanel() {
-  const { rows, histories, tick } = useDeviceRows();
+  const { rows, histories, times, tick } = useDeviceRows();
+  const paths = usePage((s) => s.paths);
+  const emulation = usePage((s) => s.emulation);
+  const pathMarks = usePage((s) => s.pathMarks);
+  // Each device's switches, as arrays that change only when that device switched.
+  const marksOf = useMemo(() => {
+    const by = new Map<string, PathMark[]>();
+    for (const m of pathMarks) by.set(m.name, [...(by.get(m.name) ?? []), m]);
+    return by;
+  }, [pathMarks]);
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState<SortKey>('rate');
   const [showZero, setShowZero] = useState(false);
@@ -320,7 +456,17 @@ export function DevicesPanel() {
       {rows.length === 0 && <p className="muted">Power the machine on to see its devices.</p>}
       <div className="cards">
         {shown.map((r) => (
-          <DeviceCard key={r.name} row={r} history={histories.get(r.name) ?? NO_HISTORY} plotDue={Math.floor(tick / PLOT_EVERY)} showZero={showZero} />
+          <DeviceCard
+            key={r.name}
+            row={r}
+            history={histories.get(r.name) ?? NO_HISTORY}
+            times={times}
+            path={paths[r.name]}
+            marks={marksOf.get(r.name) ?? NO_MARKS}
+            emulation={emulation}
+            plotDue={Math.floor(tick / PLOT_EVERY)}
+            showZero={showZero}
+          />
         ))}
       </div>
     </section>
