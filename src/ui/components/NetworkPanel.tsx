@@ -170,6 +170,13 @@ function time(ns: number): string {
 function PacketList({ lines, total, lost }: { lines: PacketLine[]; total: number; lost: number }) {
   const [filter, setFilter] = useState('');
   const match = useMemo(() => compileFilter(filter), [filter]);
+  // The list follows the newest packets while it is scrolled to its end, as a terminal does.
+  const list = useRef<HTMLPreElement>(null);
+  const atEnd = useRef(true);
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (el && atEnd.current) el.scrollTop = el.scrollHeight;
+  });
   const shown: PacketLine[] = [];
   let matching = 0;
   for (let i = lines.length - 1; i >= 0; i--) {
@@ -190,12 +197,16 @@ function PacketList({ lines, total, lost }: { lines: PacketLine[]; total: number
         </span>
       </div>
       <pre
-        data-testid="packet-list" className="packet-list"
+        data-testid="packet-list" className="packet-list" ref={list} title="virtual time in seconds; out: sent by the guest, in: received by it"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          atEnd.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 24;
+        }}
         style={{ margin: 0, maxHeight: '18rem', overflow: 'auto', fontSize: '0.75rem', lineHeight: 1.35, background: '#0f1216', padding: '0.4rem', borderRadius: 4 }}
       >
         {shown.length === 0 ? <span className="muted">No packets{filter ? ' match' : ' yet'}.</span> : shown.map((l) => (
           <div key={l.n} className={l.summary.proto === 'malformed' ? 'error' : undefined}>
-            {time(l.timeNs)} {l.dir === 0 ? '>' : '<'} {l.summary.text}
+            {time(l.timeNs)} {l.dir === 0 ? 'out' : 'in\u00a0'} {l.summary.text}
           </div>
         ))}
       </pre>
