@@ -62,6 +62,8 @@ describe('QEMU network flags', () => {
     expect(error([nic('websocket,url=http://x/')])).toMatch(/expected a ws:\/\/ or wss:\/\/ URL/);
     expect(error([nic('websocket,url=ws://x/,listen=:1')])).toMatch(/unknown option 'listen'/);
     expect(buildNetworkConfig([nic('user,restrict=on,wisp=wisp://127.0.0.1:8001/')]).netdevs[0]).toMatchObject({ kind: 'user', restrict: true, wisp: 'wisp://127.0.0.1:8001/' });
+    expect(buildNetworkConfig([nic('user,fetch=http://127.0.0.1:8000')]).netdevs[0]).toMatchObject({ fetch: 'http://127.0.0.1:8000' });
+    expect(error([nic('user,fetch=ftp://x/')])).toMatch(/expected an http:\/\/ or https:\/\/ origin/);
     expect(error([nic('user,wisp=http://x/')])).toMatch(/expected a wisp:\/\/, wss:\/\/ or ws:\/\/ URL/);
   });
 

@@ -1,7 +1,7 @@
 /**
  * QEMU's network flags, parsed into the machine's NetworkConfig:
  *
- *   -nic user[,model=ne2k_pci|ne2k_isa][,mac=..][,hostfwd=..][,tftp=DIR][,bootfile=F][,restrict=on][,wisp=URL]
+ *   -nic user[,model=ne2k_pci|ne2k_isa][,mac=..][,hostfwd=..][,tftp=DIR][,bootfile=F][,restrict=on][,wisp=URL][,fetch=ORIGIN]
  *   -nic socket,listen=[HOST]:PORT | connect=HOST:PORT
  *   -nic websocket,url=ws://HOST:PORT/PATH       (a WebSocket relay: one Ethernet frame per message)
  *   -nic none
@@ -123,6 +123,11 @@ function netdevFrom(flag: string, type: string, opts: [string, string][], id: st
           // Not QEMU's: the router's way out is a Wisp server, not this host's sockets.
           if (!/^(wisps?|wss?):\/\/[^/\s]+/i.test(v)) throw new NetArgError(`-${flag}: wisp=${v}: expected a wisp://, wss:// or ws:// URL`);
           n.wisp = v;
+          break;
+        case 'fetch':
+          // Not QEMU's: HTTP to 10.0.2.2:80 replayed with fetch() against this origin (as the page does).
+          if (!/^https?:\/\/[^/\s]+/i.test(v)) throw new NetArgError(`-${flag}: fetch=${v}: expected an http:// or https:// origin`);
+          n.fetch = v;
           break;
         case 'dnsentry': {
           // Not QEMU's: name=ADDRESS entries the DNS forwarder answers itself (dnsentry=host.test=10.0.2.2).

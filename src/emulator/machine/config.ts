@@ -92,6 +92,11 @@ export interface UserNetdevConfig {
    * by the server). Needs the environment's WebSocket factory.
    */
   wisp?: string;
+  /**
+   * fetch=URL (Trapdoor's own): HTTP to 10.0.2.2:80 is replayed with fetch() against this
+   * origin, as the page does with its own (http-fetch.ts); with wisp= the rest goes there.
+   */
+  fetch?: string;
 }
 
 /** QEMU's -netdev socket: frames over TCP with a 4-byte length, to another emulator. */

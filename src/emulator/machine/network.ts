@@ -15,6 +15,7 @@ import type { NetworkConfig, NicConfig } from './config.ts';
 import type { HostNetwork, NetEvent } from '../net/host.ts';
 import { SyntheticNames, UpstreamSelector, type WebSocketFactory } from '../net/upstream.ts';
 import { WispHostNetwork } from '../net/wisp.ts';
+import { FetchHostNetwork, type FetchInit, type FetchLike, type FetchResponseLike } from '../net/http-fetch.ts';
 import { WebSocketRelayUplink, type RelayState, type WebSocketRelayCounters } from '../net/ws-relay.ts';
 import { EthernetSwitch, type PortCounters, type SwitchPort } from '../net/switch.ts';
 import { UserNetwork } from '../net/user-net.ts';
@@ -41,6 +42,8 @@ export interface NetworkEnvironment {
   tftpFiles?: (dir: string) => TftpFiles;
   /** Diagnostics for the user. */
   log?: (message: string) => void;
+  /** fetch() for user,fetch=; absent: the global fetch. */
+  fetch?: FetchLike;
   /** Makes WebSockets for `websocket` netdevs (relays); absent: the global WebSocket if there is one. */
   createWebSocket?: WebSocketFactory;
   /** What the routers' upstreams and the relays report in words, with the netdev's id (the page's network panel). */
@@ -70,13 +73,28 @@ export class MachineNetwork {
       this.lans.set(nd.id, lan);
       if (nd.kind === 'user') {
         let host = env.host ?? null;
-        if (nd.wisp !== undefined) {
-          const factory = env.createWebSocket ?? globalWebSocket();
-          if (!factory) throw new Error(`netdev ${nd.id}: wisp= needs WebSockets, and this host has none`);
+        if (nd.wisp !== undefined || nd.fetch !== undefined) {
+          // The browser's upstreams, asked for by name (the CLI can use them too).
           const names = new SyntheticNames();
-          const wisp = new WispHostNetwork({ url: nd.wisp, createWebSocket: factory, clock, names, onActivity: env.onActivity });
-          this.wisps.set(nd.id, wisp);
-          host = new UpstreamSelector({ names, wisp });
+          let wisp: WispHostNetwork | null = null;
+          let fetchUp: FetchHostNetwork | null = null;
+          if (nd.wisp !== undefined) {
+            const factory = env.createWebSocket ?? globalWebSocket();
+            if (!factory) throw new Error(`netdev ${nd.id}: wisp= needs WebSockets, and this host has none`);
+            wisp = new WispHostNetwork({ url: nd.wisp, createWebSocket: factory, clock, names, onActivity: env.onActivity });
+            this.wisps.set(nd.id, wisp);
+          }
+          if (nd.fetch !== undefined) {
+            const f = env.fetch ?? (globalThis.fetch ? (u: string, i: FetchInit) => globalThis.fetch(u, i) : null);
+            if (!f) throw new Error(`netdev ${nd.id}: fetch= needs fetch(), and this host has none`);
+            const inner = f;
+            fetchUp = new FetchHostNetwork({
+              ownOrigin: nd.fetch, names,
+              // The CLI sleeps while its guest idles: a response's progress must wake it.
+              fetch: async (u, i) => wrapActivity(await inner(u, i), env.onActivity),
+            });
+          }
+          host = new UpstreamSelector({ names, wisp, fetch: fetchUp });
         }
         const router = new UserNetwork(clock, host, {
           restrict: nd.restrict,
@@ -192,4 +210,26 @@ export class MachineNetwork {
 function globalWebSocket(): WebSocketFactory | null {
   const W = (globalThis as { WebSocket?: new (url: string) => unknown }).WebSocket;
   return W ? (url) => new W(url) as ReturnType<WebSocketFactory> : null;
+}
+
+/** A response whose body's every read calls `onActivity` (the CLI's run loop sleeps while its guest idles). */
+function wrapActivity(res: FetchResponseLike, onActivity: (() => void) | undefined): FetchResponseLike {
+  if (!onActivity || !res.body) return res;
+  const body = res.body;
+  return {
+    status: res.status, statusText: res.statusText, type: res.type, url: res.url, redirected: res.redirected, headers: res.headers,
+    body: {
+      getReader() {
+        const r = body.getReader();
+        return {
+          read: async () => {
+            const x = await r.read();
+            onActivity();
+            return x;
+          },
+          cancel: (reason?: unknown) => r.cancel(reason),
+        };
+      },
+    },
+  };
 }
