@@ -10,7 +10,8 @@
  * files (bench-v86.ts; TRAPDOOR_BENCH_V86=0 skips it), interleaved, with the ratio, and
  * tiny-linux's fork/exec shell loop in both (bench-fork.ts; TRAPDOOR_BENCH_FORK=0 skips it).
  * TRAPDOOR_BENCH_REPEAT=N runs N rounds of each comparison and reports medians. Then the two
- * device paths (bench-paths.ts; TRAPDOOR_BENCH_PATHS=0 skips it), the CD read with VT-d off
+ * device paths (bench-paths.ts; TRAPDOOR_BENCH_PATHS=0 skips it) and the emulated path's round trip
+ * in Chromium (bench-paths-page.ts; TRAPDOOR_BENCH_PATHS_PAGE=0 skips it), the CD read with VT-d off
  * and on (bench-iommu.ts; TRAPDOOR_BENCH_IOMMU=0 skips it). Last, the
  * network's throughput, host to guest and guest to guest (bench-net.ts; TRAPDOOR_BENCH_NET=0 skips it).
  */
@@ -275,6 +276,18 @@ if (process.env.TRAPDOOR_BENCH_PATHS !== '0' && fs.existsSync(path.join(PUBLISH_
     } catch (e) {
       process.stdout.write(`paths: ${p}: did NOT finish: ${(e as Error).message.split('\n')[0]}\n`);
     }
+  }
+}
+
+if (process.env.TRAPDOOR_BENCH_PATHS_PAGE !== '0' && process.env.TRAPDOOR_BENCH_BROWSER !== '0') {
+  // The emulated path's round trip in Chromium: the page's Web Worker device model (bench-paths-page.ts).
+  const { benchPathsPage, formatPagePaths } = await import('./bench-paths-page.ts');
+  try {
+    const r = await benchPathsPage();
+    if (typeof r === 'string') process.stdout.write(`paths-page: skipped, ${r}\n`);
+    else for (const d of r.devices) process.stdout.write(formatPagePaths(r.chromium, d) + '\n');
+  } catch (e) {
+    process.stdout.write(`paths-page: did NOT finish: ${(e as Error).message.split('\n')[0]}\n`);
   }
 }
 
