@@ -25,6 +25,7 @@ import { FetchHostNetwork, type FetchLike } from '../emulator/net/http-fetch.ts'
 import { SyntheticNames, UpstreamSelector, type WebSocketFactory } from '../emulator/net/upstream.ts';
 import { WispHostNetwork } from '../emulator/net/wisp.ts';
 import { WebSocketRelayUplink } from '../emulator/net/ws-relay.ts';
+import { RouterProbe } from '../emulator/net/router-probe.ts';
 import type { UserNetwork } from '../emulator/net/user-net.ts';
 import type { NetworkEventView, NetworkView, PacketBatch, UplinkSetting, UplinkState } from './network-protocol.ts';
 
@@ -129,6 +130,8 @@ export class NetworkHost {
   private host: HostNetwork | null = null;
   private relay: WebSocketRelayUplink | null = null;
   private tabLan: BroadcastLan | null = null;
+  /** On a relay: finds a router already on it, and turns ours off then. */
+  private relayProbe: RouterProbe | null = null;
   private router: UserNetwork | null = null;
   private machine: Machine | null = null;
   private readonly ring = new CaptureRing();
@@ -233,9 +236,17 @@ export class NetworkHost {
           url: u.url,
           createWebSocket: this.options.createWebSocket,
           clock: machine.bus.clock,
-          onEvent: (e) => this.event(e.kind, e.flow, e.message),
+          onEvent: (e) => {
+            this.event(e.kind, e.flow, e.message);
+            // Each time the relay (re)opens: is there a router on it already?
+            if (e.kind === 'relay-open') this.relayProbe?.probe();
+          },
           onActivity: this.options.wake,
         });
+        if (router) {
+          this.relayProbe = new RouterProbe(this.relay.port, { mac: router.mac, hostIp: router.hostIp, leases: () => router.stats.dhcp.bound },
+            routerSwitch(lan, router), this.mac, (message) => this.event('relay-router', '', message));
+        }
       } else if (u.kind === 'wisp') {
         this.wispUp?.connect();
       }
@@ -250,6 +261,7 @@ export class NetworkHost {
     this.closed = true;
     this.untap?.();
     this.tabLan?.close();
+    this.relayProbe?.close();
     this.relay?.close();
     this.wispUp?.close();
   }
@@ -305,7 +317,7 @@ export class NetworkHost {
       const d = r.describe();
       const s = r.stats;
       router = {
-        serving: this.tabLan ? this.tabLan.routerServing : true,
+        serving: this.tabLan ? this.tabLan.routerServing : this.relayProbe ? this.relayProbe.serving : true,
         leases: d.leases.map((l) => ({ mac: l.mac, ip: l.ip, state: l.state })),
         tcpFlows: d.tcpFlows.length,
         drops: { ...s.drops },
@@ -364,7 +376,10 @@ export class NetworkHost {
       case 'relay': {
         const r = this.relay;
         if (!r) return { state: 'error', text: 'No relay.' };
-        if (r.state === 'open') return { state: 'open', text: `On the relay at ${r.url}.` };
+        if (r.state === 'open') {
+          const who = this.relayProbe && !this.relayProbe.serving ? "another machine's router serves it" : "this machine's router serves it (no other answered)";
+          return { state: 'open', text: `On the relay at ${r.url}; ${who}.` };
+        }
         if (r.state === 'connecting') return { state: 'connecting', text: `Connecting to the relay at ${r.url}…` };
         return { state: r.state === 'waiting' ? 'waiting' : 'closed', text: `Not on the relay at ${r.url}${r.lastError ? `: ${r.lastError}` : ''}${r.state === 'waiting' ? '; trying again soon' : ''}.` };
       }

@@ -137,7 +137,7 @@ function Status({ view }: { view: NetworkView }) {
       {view.mac && <p className="muted" style={{ margin: 0 }}>NIC <code data-testid="net-mac">{view.mac}</code></p>}
       {r && (
         <p style={{ margin: 0 }} data-testid="net-router">
-          Router 10.0.2.2: {r.serving ? 'serving' : "stepped down (another tab's router serves this LAN)"}
+          Router 10.0.2.2: {r.serving ? 'serving' : "stepped down (another machine's router serves this LAN)"}
           {r.leases.length > 0 && <>; leases {r.leases.map((l) => `${l.ip} → ${l.mac} (${l.state})`).join(', ')}</>}
           {r.tcpFlows > 0 && <>; {r.tcpFlows} TCP flow{r.tcpFlows === 1 ? '' : 's'}</>}
           {Object.keys(r.drops).length > 0 && <span className="muted">; dropped {Object.entries(r.drops).map(([k, v]) => `${k} ${v}`).join(', ')}</span>}
