@@ -14,7 +14,7 @@ import type { Clock } from '../bus/device.ts';
 import type { NetworkConfig, NicConfig } from './config.ts';
 import type { HostNetwork, NetEvent } from '../net/host.ts';
 import { SyntheticNames, UpstreamSelector, type WebSocketFactory } from '../net/upstream.ts';
-import { WispHostNetwork } from '../net/wisp.ts';
+import { WispHostNetwork, type WispStats } from '../net/wisp.ts';
 import { FetchHostNetwork, type FetchInit, type FetchLike, type FetchResponseLike } from '../net/http-fetch.ts';
 import { WebSocketRelayUplink, type RelayState, type WebSocketRelayCounters } from '../net/ws-relay.ts';
 import { EthernetSwitch, type PortCounters, type SwitchPort } from '../net/switch.ts';
@@ -57,6 +57,8 @@ export interface NetworkSnapshot {
   nics: { name: string; model: string; mac: string; netdev: string | null; counters: Record<string, number> }[];
   routers: { id: string; stats: unknown }[];
   relays: { id: string; url: string; state: RelayState; counters: WebSocketRelayCounters; lastError: string | null }[];
+  /** Routers going out through Wisp (user,wisp=URL). */
+  wisps: { id: string; url: string; state: string; version: string | null; stats: WispStats; lastError: string | null }[];
 }
 
 export class MachineNetwork {
@@ -202,6 +204,9 @@ export class MachineNetwork {
       })),
       routers: [...this.routers].map(([id, r]) => ({ id, stats: r.stats })),
       relays: [...this.relays].map(([id, r]) => ({ id, url: r.url, state: r.state, counters: { ...r.counters }, lastError: r.lastError })),
+      wisps: [...this.wisps].map(([id, w]) => ({
+        id, url: w.url, state: w.state, version: w.serverVersion ? `${w.serverVersion.major}.${w.serverVersion.minor}` : null, stats: { ...w.stats }, lastError: w.lastError,
+      })),
     };
   }
 }
