@@ -14,7 +14,7 @@
  *     on the host's loopback through the restricted user network (the NE2000's MB/s).
  * Per device, from the phase that exercises it: traps and direct accesses, traps per host
  * second, and the round trip's median, 99th percentile and maximum (histogram bucket
- * edges). One JSON object per path on stdout. Figures are measurements: nothing is tuned to
+ * edges); `phases` has every device's figures in every phase. One JSON object per path on stdout. Figures are measurements: nothing is tuned to
  * widen a gap.
  */
 import * as fs from 'node:fs';
@@ -123,6 +123,8 @@ export async function benchPaths(path_: DevicePath, wgetMiB = Number(process.env
       scrollSeconds: +seconds.scroll.toFixed(2), scrollLines: SCROLL_LINES,
       wgetMBps: +(size / 1e6 / seconds.wget).toFixed(2), wgetSeconds: +seconds.wget.toFixed(2), wgetMiB,
       devices,
+      // Every device in every phase (the VGA's registers, say, are busy at boot and idle while fbcon scrolls).
+      phases: perPhase,
     };
   } finally {
     m.paths.close();
