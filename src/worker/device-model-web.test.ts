@@ -106,12 +106,12 @@ describe('the page\'s device model, its worker in a Node thread with no synchron
     expect(await s.ready()).toBeNull();
     const logs: string[] = [];
     const r = uartRig(s.connector, (m) => logs.push(m));
-    r.paths.timeoutMs = 300;
+    r.paths.timeoutMs = 1000;
     r.t.out8(COM1 + 7, 0x44);
     r.paths.switchNow('com1', 'emulated');
     r.paths.sabotage('com1', 'hang');
     expect(r.t.in8(COM1 + 5)).toBe(0xff);
-    expect(r.paths.failure).toBe('the device model of com1 stopped answering (no answer within 300 ms) on a port read of 1 at offset 0x5; the machine is paused (switch com1 to direct to resume)');
+    expect(r.paths.failure).toBe('the device model of com1 stopped answering (no answer within 1000 ms) on a port read of 1 at offset 0x5; the machine is paused (switch com1 to direct to resume)');
     r.paths.switchNow('com1', 'direct');
     expect(r.paths.failure).toBeNull();
     expect(r.t.in8(COM1 + 7)).toBe(0x44);
