@@ -61,6 +61,8 @@ describe.skipIf(!fs.existsSync(path.join(PUBLISH_DIR, 'firmware', 'bios.bin')))(
     expect(first.emulation).toBeNull();
     expect(first.devices.map((d) => `${d.name} ${d.path}`)).toEqual(expect.arrayContaining(['com1 direct', 'com2 direct', 'ide direct', 'ne2k direct']));
     const machine = (host as unknown as { machine: Machine }).machine;
+    // How long a round trip may take before the device model is given up (set before it starts).
+    machine.paths.timeoutMs = 2000;
     // Paused, so that the test's own accesses to COM1 are the only ones (a switch works paused too).
     send({ type: 'pause' });
     await until('paused', (m) => m.status.phase === 'paused', 'status');
@@ -83,14 +85,13 @@ describe.skipIf(!fs.existsSync(path.join(PUBLISH_DIR, 'firmware', 'bios.bin')))(
     expect((await until('refusal', () => true, 'error')).message).toMatch(/^pit cannot change path \(switchable: com1, com2, .*ide.*\)\.$/);
 
     // The device model stops answering: on the next access, the machine pauses and says why.
-    machine.paths.timeoutMs = 300;
     machine.paths.sabotage('com1', 'hang');
     expect(machine.bus.io.in8(0x3fd)).toBe(0xff);
     send({ type: 'resume' });
     const card = (await until('paths with the failure', (m) => m.failure !== null, 'paths')).devices.find((d) => d.name === 'com1')!;
     expect(card.failed).toMatch(/^the device model of com1 stopped answering/);
     const failed = await until('the failure', () => true, 'error');
-    expect(failed.message).toBe('A device model failed: the device model of com1 stopped answering (no answer within 300 ms) on a port read of 1 at offset 0x5; the machine is paused (switch com1 to direct to resume).');
+    expect(failed.message).toBe('A device model failed: the device model of com1 stopped answering (no answer within 2000 ms) on a port read of 1 at offset 0x5; the machine is paused (switch com1 to direct to resume).');
     await until('paused', (m) => m.status.phase === 'paused', 'status');
 
     // Direct, and resume: the device carries on from the state it had at its switch (the
