@@ -145,10 +145,11 @@ test('two pages on the BroadcastChannel LAN: one router, two leases, ping and a 
 
   // Both leases come from the first page's router (the second page's never answers).
   await type(page, 'udhcpc -i eth0 -q && echo LEASE-$((40+2))-$(ip -4 -o addr show eth0 | sed -e "s/.*inet //" -e "s/\\/.*//")');
-  await expect(serial(page)).toContainText(/LEASE-42-10\.0\.2\.\d+/, { timeout: 60_000 });
+  await expect(serial(page)).toContainText(/LEASE-42-10\.0\.2\.\d+\s/, { timeout: 60_000 });
   await type(second, 'udhcpc -i eth0 -q && echo LEASE-$((40+2))-$(ip -4 -o addr show eth0 | sed -e "s/.*inet //" -e "s/\\/.*//")');
-  await expect(serial(second)).toContainText(/LEASE-42-10\.0\.2\.\d+/, { timeout: 60_000 });
-  const ipOf = async (p: Page) => /LEASE-42-(10\.0\.2\.\d+)/.exec((await serial(p).textContent()) ?? '')![1];
+  await expect(serial(second)).toContainText(/LEASE-42-10\.0\.2\.\d+\s/, { timeout: 60_000 });
+  // An address is read only once the line has ended (the text may arrive in pieces).
+  const ipOf = async (p: Page) => /LEASE-42-(10\.0\.2\.\d+)\s/.exec((await serial(p).textContent()) ?? '')![1];
   const [ipA, ipB] = [await ipOf(page), await ipOf(second)];
   expect(ipA).not.toBe(ipB);
   await expect(page.getByTestId('net-router')).toContainText(new RegExp(`${ipA.replace(/\./g, '\\.')}.*${ipB.replace(/\./g, '\\.')}|${ipB.replace(/\./g, '\\.')}.*${ipA.replace(/\./g, '\\.')}`));
@@ -233,7 +234,7 @@ test('through a WebSocket relay: the page pings a Trapdoor CLI on the same relay
     await expect(serial(page)).toContainText(/PAGE-42/, { timeout: 60_000 });
     const from = cli.output().length;
     cli.send('udhcpc -i eth0 -q && echo CLI-$((40+2))-$(ip -4 -o addr show eth0 | sed -e "s/.*inet //" -e "s/\\/.*//")\n');
-    const m = await cli.waitFor(/CLI-42-(10\.0\.2\.\d+)/, 120_000, from);
+    const m = await cli.waitFor(/CLI-42-(10\.0\.2\.\d+)\s/, 120_000, from);
     const cliIp = m[1];
     await type(page, `ping -c 3 ${cliIp}`);
     await expect(serial(page)).toContainText('3 packets transmitted, 3 packets received', { timeout: 60_000 });
