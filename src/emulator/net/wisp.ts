@@ -153,6 +153,11 @@ export const STALL_TIMEOUT_NS = 30_000_000_000;
 export const CONNECT_GRACE_NS = 1_000_000_000;
 /** After the guest's FIN, server silence this long closes the stream (Wisp cannot pass the FIN on). */
 export const HALF_CLOSE_LINGER_NS = 5_000_000_000;
+/**
+ * What a stream holds from the server while the guest does not read (Wisp has no credit
+ * that way): past this the stream is reset rather than the page's memory spent.
+ */
+export const MAX_INBOX = 16 << 20;
 /** Largest DATA payload sent (bigger writes are split; each packet is one credit). */
 export const MAX_DATA = 64 * 1024;
 
@@ -554,6 +559,7 @@ class WispTcpStream implements HostStream {
   private blocked = false;
   private readonly outbox: Uint8Array[] = [];
   private readonly inbox: Uint8Array[] = [];
+  private inboxBytes = 0;
   private paused = false;
   /** The server closed voluntarily while data waited in the inbox. */
   private endAfterInbox = false;
@@ -632,8 +638,15 @@ class WispTcpStream implements HostStream {
     if (this.closed) return;
     this.confirm();
     if (this.guestEnded) this.linger();
-    if (this.paused || this.inbox.length > 0) this.inbox.push(payload);
-    else this.onData(payload);
+    if (this.paused || this.inbox.length > 0) {
+      this.inbox.push(payload);
+      this.inboxBytes += payload.length;
+      if (this.inboxBytes > MAX_INBOX) {
+        this.wisp.emit('wisp-overrun', this.flow, `The server sent ${this.inboxBytes} bytes the guest has not read (Wisp cannot ask it to wait): the connection is reset.`);
+        this.wisp.send(WISP_CLOSE, this.id, Uint8Array.of(0x81));
+        this.done('the guest did not read what the server sent');
+      }
+    } else this.onData(payload);
   }
 
   closedByServer(reason: number): void {
@@ -680,6 +693,7 @@ class WispTcpStream implements HostStream {
     clock.cancelTimer(this.lingerTimer);
     this.outbox.length = 0;
     this.inbox.length = 0;
+    this.inboxBytes = 0;
     this.wisp.forget(this);
   }
 
@@ -732,7 +746,11 @@ class WispTcpStream implements HostStream {
 
   resume(): void {
     this.paused = false;
-    while (!this.paused && !this.closed && this.inbox.length > 0) this.onData(this.inbox.shift()!);
+    while (!this.paused && !this.closed && this.inbox.length > 0) {
+      const b = this.inbox.shift()!;
+      this.inboxBytes -= b.length;
+      this.onData(b);
+    }
     if (!this.paused && this.endAfterInbox && this.inbox.length === 0 && !this.closed) {
       this.closed = true;
       this.cleanup();
