@@ -185,6 +185,38 @@ describe('Wisp: a guest\'s TCP and UDP through a Wisp server on loopback', () =>
     guest.close();
   });
 
+  it('a guest that stops reading while the server keeps sending: held up to 16 MiB, then a reset with an event', async () => {
+    // A host server that sends 24 MiB as soon as it is connected, whatever the guest does.
+    const flood = net.createServer((sock) => {
+      sock.on('error', () => {});
+      const chunk = Buffer.alloc(1 << 20, 0x33);
+      let n = 0;
+      const pump = () => {
+        while (n < 24) {
+          n++;
+          if (!sock.write(chunk)) return sock.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    const floodPort = await new Promise<number>((r) => flood.listen(0, '127.0.0.1', () => r((flood.address() as net.AddressInfo).port)));
+    try {
+      const { guest, events, wisp } = await setup();
+      const c = guest.connect(ROUTER_IP, floodPort);
+      await guest.until(() => c.established, 10_000, 'the connection');
+      // The guest's application reads nothing: its window closes.
+      c.ep.setReceiveBacklog(1 << 30);
+      await guest.until(() => c.closed, 60_000, 'the reset');
+      expect(c.closed).toBe('reset');
+      expect(c.receivedBytes).toBeLessThan(8 << 20);
+      expect(events.find((e) => e.kind === 'wisp-overrun')?.message).toMatch(/has not read/);
+      expect(wisp.state).toBe('open');
+      guest.close();
+    } finally {
+      flood.close();
+    }
+  });
+
   it('a Wisp server that is not there: the guest is refused, an event says so', async () => {
     const names = new SyntheticNames();
     const clock = new VirtualClock();
