@@ -134,10 +134,10 @@ test('two pages on the BroadcastChannel LAN: one router, two leases, ping and a 
   await expect(second.getByTestId('uplink-kind')).toHaveValue('tab-lan');
   await expect(second.getByTestId('uplink-channel')).toHaveValue(channel);
 
-  // The first page powers on first: its router's claim is the older one.
+  // The first page's machine is on the LAN before the second powers on: its router's claim is the older one.
   await expect(page.getByTestId('image-tiny-linux').getByRole('radio')).toBeChecked();
   await page.getByTestId('power').click();
-  await second.waitForTimeout(500);
+  await expect(page.getByTestId('net-state')).toContainText(`On the tab LAN '${channel}'`, { timeout: 60_000 });
   await Promise.all([bootToShell(page, false), bootToShell(second)]);
   await expect(page.getByTestId('net-state')).toContainText(/with 1 other machine; this tab's router serves it/);
   await expect(second.getByTestId('net-state')).toContainText(/another tab's router serves it/);
