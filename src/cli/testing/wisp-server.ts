@@ -40,6 +40,8 @@ export interface WispServerOptions {
   closeAfterBytes?: number;
   /** Offer UDP (default true). */
   udp?: boolean;
+  /** v2 in the draft's order: CONTINUE, then INFO (default: INFO, the client's INFO, then CONTINUE). */
+  infoAfterContinue?: boolean;
   log?: (line: string) => void;
 }
 
@@ -102,8 +104,17 @@ export function startWispServer(options: WispServerOptions = {}): Promise<WispSe
     };
     const timer = setInterval(checkResume, 5);
 
-    send(WISP_CONTINUE, 0, u32Payload(credit));
-    if (version === 2) send(WISP_INFO, 0, infoPayload(2, 0, udp ? [{ id: WISP_EXT_UDP, payload: new Uint8Array(0) }] : []));
+    // v1: CONTINUE at once. v2 as released (wisp-js does it so): INFO, the client's INFO,
+    // then CONTINUE; `infoAfterContinue` gives protocol.md's draft order (CONTINUE, INFO).
+    const info = () => send(WISP_INFO, 0, infoPayload(2, 0, udp ? [{ id: WISP_EXT_UDP, payload: new Uint8Array(0) }] : []));
+    let continueSent = false;
+    const sendContinue = () => {
+      if (continueSent) return;
+      continueSent = true;
+      send(WISP_CONTINUE, 0, u32Payload(credit));
+    };
+    if (version === 1 || options.infoAfterContinue) sendContinue();
+    if (version === 2) info();
 
     const toClient = (id: number, data: Uint8Array, socket: net.Socket | null) => {
       for (let o = 0; o < data.length; o += 65536) {
@@ -130,6 +141,7 @@ export function startWispServer(options: WispServerOptions = {}): Promise<WispSe
       if (typeof p === 'string') return;
       if (p.type === WISP_INFO && p.stream === 0) {
         if (parseInfo(p.payload)) stats.clientInfos++;
+        if (version === 2) sendContinue();
         return;
       }
       if (p.type === WISP_CONNECT) {

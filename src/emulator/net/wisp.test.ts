@@ -99,6 +99,17 @@ describe('Wisp: a guest\'s TCP and UDP through a Wisp server on loopback', () =>
     guest.close();
   });
 
+  it('v2 in the draft\'s order (CONTINUE before INFO) works the same', async () => {
+    const { server, wisp, guest } = await setup({ version: 2, infoAfterContinue: true });
+    const c = guest.connect(ROUTER_IP, echoPort);
+    await guest.until(() => c.established, 10_000, 'the connection');
+    c.send(new TextEncoder().encode('draft order'));
+    await guest.until(() => c.receivedBytes >= 11, 10_000, 'the echo');
+    expect(wisp.serverVersion).toEqual({ major: 2, minor: 0 });
+    expect(server.stats.clientInfos).toBe(1);
+    guest.close();
+  });
+
   it('v1: a server without INFO is spoken to as v1; half-close: the guest\'s FIN still lets the reply through', async () => {
     const { server, wisp, guest } = await setup({ version: 1 });
     const c = guest.connect(ROUTER_IP, echoPort);

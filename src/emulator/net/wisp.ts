@@ -6,10 +6,13 @@
  * (v2: u8 major, u8 minor, extensions as `u8 id, u32 LE length, metadata`).
  *
  * Handshake: the server sends CONTINUE on stream 0 (the credit every new stream starts
- * with) and, from v2 on, an INFO; a client that gets the INFO answers with its own (v2,
- * the UDP extension). A server that sends no INFO is v1: after CONTINUE the client waits
- * HANDSHAKE_GRACE_NS for an INFO, then goes on as v1 (an INFO arriving later is still
- * answered). Streams asked for before the handshake wait for it.
+ * with) and, from v2 on, an INFO, in either order (v2 as released, and wisp-js: INFO,
+ * then the client's INFO, then CONTINUE; protocol.md's draft: CONTINUE, then INFO); the
+ * client answers an INFO with its own (v2.0, the UDP extension) before anything else. A
+ * server that sends no INFO is v1: after CONTINUE the client waits HANDSHAKE_GRACE_NS for
+ * an INFO, then goes on as v1 (an INFO arriving later is still answered). Streams asked
+ * for before the handshake wait for it. (wisp-js confirms no connect: a stream silent for
+ * CONNECT_GRACE_NS without a CLOSE counts as connected.)
  *
  * Flow control end to end: each TCP stream spends one credit per DATA packet; with none
  * left, what the guest sends waits here and HostStream.write() says false, so the
