@@ -6,24 +6,22 @@
  * panel lists, batched until it asks.
  *
  * Two phases, because the router is made inside createMachine: `config()` and
- * `environment()` before it (the NIC, the router's HostNetwork), `attach(machine)` after
- * (the uplink, the taps, the machine's clock for the upstreams' timers).
+ * `environment()` before it (the NIC, the router's upstreams as MachineNetwork builds
+ * them from `user,fetch=,wisp=`), `attach(machine)` after (the layer-2 uplink, the taps).
  *
  * Everything that arrives from outside (a fetch's body, a Wisp packet, a relay's or a
- * tab's frame) wakes the run loop, as the CLI's sockets do: a guest idling until its next
- * timer would otherwise see the data only when it wakes.
+ * tab's frame) wakes the run loop (`onActivity`), as the CLI's sockets do: a guest idling
+ * until its next timer would otherwise see the data only when it wakes.
  */
-import type { Clock, TimerId } from '../emulator/bus/device.ts';
 import type { NetworkConfig } from '../emulator/machine/config.ts';
 import type { Machine } from '../emulator/machine/machine.ts';
 import type { NetworkEnvironment } from '../emulator/machine/network.ts';
 import { BroadcastLan, routerSwitch } from '../emulator/net/broadcast-lan.ts';
 import { CaptureRing } from '../emulator/net/capture-ring.ts';
 import { defaultMac, macToString } from '../emulator/net/ethernet.ts';
-import type { HostDatagramSocket, HostNetwork, HostStream, NetEvent } from '../emulator/net/host.ts';
-import { FetchHostNetwork, type FetchLike } from '../emulator/net/http-fetch.ts';
-import { SyntheticNames, UpstreamSelector, type WebSocketFactory } from '../emulator/net/upstream.ts';
-import { WispHostNetwork } from '../emulator/net/wisp.ts';
+import type { FetchLike } from '../emulator/net/http-fetch.ts';
+import type { WebSocketFactory } from '../emulator/net/upstream.ts';
+import type { WispHostNetwork } from '../emulator/net/wisp.ts';
 import { WebSocketRelayUplink } from '../emulator/net/ws-relay.ts';
 import { RouterProbe } from '../emulator/net/router-probe.ts';
 import type { UserNetwork } from '../emulator/net/user-net.ts';
@@ -57,77 +55,12 @@ export interface NetworkHostOptions {
   epochNs: number;
 }
 
-/** Forwards to the machine's clock once there is one (the upstreams are made before the machine). */
-class LateClock implements Clock {
-  target: Clock | null = null;
-  now(): number {
-    return this.target ? this.target.now() : 0;
-  }
-  setTimer(atNs: number, callback: () => void): TimerId {
-    if (!this.target) throw new Error('the network has no clock yet');
-    return this.target.setTimer(atNs, callback);
-  }
-  cancelTimer(id: TimerId): void {
-    this.target?.cancelTimer(id);
-  }
-}
-
-/**
- * A HostNetwork that wakes the run loop whenever one of its streams or sockets hears from
- * the outside (the router's callbacks are wrapped as it sets them).
- */
-function wakingHost(inner: HostNetwork, wake: () => void): HostNetwork {
-  const wrapStream = (s: HostStream): HostStream => {
-    const hooks = ['onConnect', 'onData', 'onEnd', 'onClose', 'onDrain'] as const;
-    for (const h of hooks) {
-      let cb = s[h] as (...a: unknown[]) => void;
-      const wrapped = (...a: unknown[]) => {
-        cb(...a);
-        wake();
-      };
-      Object.defineProperty(s, h, { configurable: true, enumerable: true, get: () => wrapped, set: (f: (...a: unknown[]) => void) => (cb = f) });
-    }
-    return s;
-  };
-  const wrapSocket = (s: HostDatagramSocket): HostDatagramSocket => {
-    for (const h of ['onMessage', 'onError'] as const) {
-      let cb = s[h] as (...a: unknown[]) => void;
-      const wrapped = (...a: unknown[]) => {
-        cb(...a);
-        wake();
-      };
-      Object.defineProperty(s, h, { configurable: true, enumerable: true, get: () => wrapped, set: (f: (...a: unknown[]) => void) => (cb = f) });
-    }
-    return s;
-  };
-  return {
-    get onEvent() {
-      return inner.onEvent;
-    },
-    set onEvent(f) {
-      inner.onEvent = f;
-    },
-    loopback: inner.loopback,
-    connectTcp: (address, port) => wrapStream(inner.connectTcp(address, port)),
-    openUdp: () => wrapSocket(inner.openUdp()),
-    listenTcp: (address, port, onConnection) => inner.listenTcp(address, port, (stream, peer) => onConnection(wrapStream(stream), peer)),
-    listenUdp: async (address, port) => wrapSocket(await inner.listenUdp(address, port)),
-    resolve4: async (name) => {
-      try {
-        return await inner.resolve4(name);
-      } finally {
-        wake();
-      }
-    },
-  };
-}
-
 export class NetworkHost {
-  private readonly clock = new LateClock();
-  private readonly names = new SyntheticNames();
-  private fetchUp: FetchHostNetwork | null = null;
   private wispUp: WispHostNetwork | null = null;
-  private host: HostNetwork | null = null;
+  /** What the router's upstreams are given, once checked: the page's origin for fetch, the Wisp server. */
+  private readonly upstreams: { fetch?: string; wisp?: string } = {};
+  /** fetch() as the upstream calls it, counted for the panel. */
+  private readonly fetches = { requests: 0, failed: 0 };
   private relay: WebSocketRelayUplink | null = null;
   private tabLan: BroadcastLan | null = null;
   /** On a relay: finds a router already on it, and turns ours off then. */
@@ -156,54 +89,65 @@ export class NetworkHost {
     } else {
       this.mac = defaultMac(0);
     }
-    try {
-      this.makeUpstreams();
-    } catch (e) {
-      this.problem = e instanceof Error ? e.message : String(e);
-      this.event('uplink-error', '', `The ${u.kind} uplink cannot start: ${this.problem}`);
-    }
-  }
-
-  private makeUpstreams(): void {
-    const u = this.options.uplink;
-    const wake = this.options.wake;
-    if (u.kind !== 'fetch' && u.kind !== 'wisp') return;
-    if (this.options.fetch && this.options.origin) {
-      this.fetchUp = new FetchHostNetwork({ fetch: this.options.fetch, ownOrigin: this.options.origin, names: this.names });
-    } else if (u.kind === 'fetch') {
-      throw new Error('this host has no fetch or no origin for 10.0.2.2');
+    // What this host can lend the router's upstreams; what it cannot is said, and the
+    // machine runs with the router alone.
+    const why = (kind: string, problem: string) => {
+      this.problem = problem;
+      this.event('uplink-error', '', `The ${kind} uplink cannot start: ${problem}`);
+    };
+    if (u.kind === 'fetch' || u.kind === 'wisp') {
+      if (this.options.fetch && this.options.origin) this.upstreams.fetch = this.options.origin;
+      else if (u.kind === 'fetch') why(u.kind, 'this host has no fetch or no origin for 10.0.2.2');
     }
     if (u.kind === 'wisp') {
-      if (!this.options.createWebSocket) throw new Error('this host has no WebSocket');
-      this.wispUp = new WispHostNetwork({ url: u.url, createWebSocket: this.options.createWebSocket, clock: this.clock, names: this.names });
+      if (this.options.createWebSocket) this.upstreams.wisp = u.url;
+      else why(u.kind, 'this host has no WebSocket');
     }
-    this.host = wakingHost(new UpstreamSelector({ names: this.names, fetch: this.fetchUp, wisp: this.wispUp }), wake);
   }
 
   /** The machine's NICs and LANs for this uplink (MachineInputs.network). */
   config(): NetworkConfig {
     if (this.options.uplink.kind === 'none') return { nics: [], netdevs: [] };
+    const up = this.upstreams;
+    const any = up.fetch !== undefined || up.wisp !== undefined;
     return {
       // The page's router never listens on the host: no hostfwd. `restrict` stays off when an
       // upstream is there to carry connections; with none, the router serves only itself.
-      netdevs: [{ kind: 'user', id: LAN, restrict: this.host === null, hostfwd: [] }],
+      netdevs: [{ kind: 'user', id: LAN, restrict: !any, hostfwd: [], ...(up.fetch !== undefined ? { fetch: up.fetch } : {}), ...(up.wisp !== undefined ? { wisp: up.wisp } : {}) }],
       nics: [{ model: 'ne2k_pci', mac: this.mac, netdev: LAN }],
     };
   }
 
   /** What the machine's network is lent: the router's way out. */
   environment(log: (message: string) => void): NetworkEnvironment {
-    return { host: this.host, log };
+    const f = this.options.fetch;
+    const counted: FetchLike | undefined = f
+      ? async (url, init) => {
+        this.fetches.requests++;
+        try {
+          return await f(url, init);
+        } catch (e) {
+          this.fetches.failed++;
+          throw e;
+        }
+      }
+      : undefined;
+    return {
+      log,
+      fetch: counted,
+      createWebSocket: this.options.createWebSocket ?? undefined,
+      onActivity: this.options.wake,
+      onEvent: (_netdev, e) => this.event(e.kind, e.flow, e.message),
+    };
   }
 
   /** The machine exists: join the uplink, tap the NIC. */
   attach(machine: Machine): void {
     this.machine = machine;
-    this.clock.target = machine.bus.clock;
     const u = this.options.uplink;
     const router = machine.network.routers.get(LAN) ?? null;
     this.router = router;
-    if (router) router.onEvent = (e: NetEvent) => this.event(e.kind, e.flow, e.message);
+    this.wispUp = machine.network.wisps.get(LAN) ?? null;
     const port = machine.network.nics[0]?.port;
     if (port) {
       const ring = this.ring;
@@ -347,7 +291,7 @@ export class NetworkHost {
     };
     if (this.tabLan) add('', this.tabLan.counters);
     if (this.relay) add('', this.relay.counters);
-    if (this.fetchUp) add('fetch.', this.fetchUp.stats);
+    if (this.upstreams.fetch !== undefined) add('fetch.', this.fetches);
     if (this.wispUp) add('wisp.', this.wispUp.stats);
     return out;
   }
