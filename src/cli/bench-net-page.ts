@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 import { startTrapdoor, type TestProcess } from './testing/process.ts';
@@ -69,10 +70,13 @@ export async function benchUpstreams(): Promise<void> {
     return;
   }
   const mib = Math.max(1, Number(process.env.TRAPDOOR_BENCH_NET_PAGE_MIB ?? 16));
+  // The machine is shared: its load moves the figures, so each says what it was.
+  process.stdout.write(`net-page: hosts: Node ${process.version}; ${os.cpus()[0]?.model.trim() || 'unknown CPU'}, ${os.cpus().length} CPUs\n`);
   for (const via of ['fetch', 'wisp'] as const) {
     try {
+      const loadBefore = os.loadavg()[0];
       const r = await benchUpstreamWget(via, mib);
-      process.stdout.write(`net-page: tiny-linux wget of ${mib} MiB through ${via === 'fetch' ? 'fetch (10.0.2.2 as the own origin)' : 'the test Wisp server'}, in the CLI: ${r.mbPerSecond.toFixed(2)} MB/s (${r.seconds.toFixed(1)} s)\n`);
+      process.stdout.write(`net-page: tiny-linux wget of ${mib} MiB through ${via === 'fetch' ? 'fetch (10.0.2.2 as the own origin)' : 'the test Wisp server'}, in the CLI: ${r.mbPerSecond.toFixed(2)} MB/s (${r.seconds.toFixed(1)} s; load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after)\n`);
     } catch (e) {
       process.stdout.write(`net-page: ${via} did NOT finish: ${e instanceof Error ? e.message : String(e)}\n`);
     }

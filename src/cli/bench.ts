@@ -13,7 +13,9 @@
  * device paths (bench-paths.ts; TRAPDOOR_BENCH_PATHS=0 skips it) and the emulated path's round trip
  * in Chromium (bench-paths-page.ts; TRAPDOOR_BENCH_PATHS_PAGE=0 skips it), the CD read with VT-d off
  * and on (bench-iommu.ts; TRAPDOOR_BENCH_IOMMU=0 skips it). Last, the
- * network's throughput, host to guest and guest to guest (bench-net.ts; TRAPDOOR_BENCH_NET=0 skips it).
+ * network's throughput, host to guest and guest to guest (bench-net.ts; TRAPDOOR_BENCH_NET=0 skips it), the
+ * browser's upstreams' code in the CLI (bench-net-page.ts; TRAPDOOR_BENCH_NET_PAGE=0 skips it) and the
+ * page's wget in Chromium through fetch and Wisp (bench-net-browser.ts; TRAPDOOR_BENCH_NET_BROWSER=0 skips it).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -309,4 +311,22 @@ if (process.env.TRAPDOOR_BENCH_IOMMU !== '0' && fs.existsSync(path.join(PUBLISH_
 if (process.env.TRAPDOOR_BENCH_NET !== '0') {
   const { benchNetwork } = await import('./bench-net.ts');
   await benchNetwork();
+}
+
+if (process.env.TRAPDOOR_BENCH_NET_PAGE !== '0') {
+  // The browser's upstreams' code in the CLI (bench-net-page.ts): wget through -nic user,fetch= and wisp=.
+  const { benchUpstreams } = await import('./bench-net-page.ts');
+  await benchUpstreams();
+}
+
+if (process.env.TRAPDOOR_BENCH_NET_BROWSER !== '0' && process.env.TRAPDOOR_BENCH_BROWSER !== '0') {
+  // The page's wget in Chromium through fetch from its own origin and through Wisp (bench-net-browser.ts).
+  const { benchNetBrowser, formatNetBrowser } = await import('./bench-net-browser.ts');
+  try {
+    const r = await benchNetBrowser({ mib: Math.max(1, Number(process.env.TRAPDOOR_BENCH_NET_BROWSER_MIB ?? 16)) });
+    if (typeof r === 'string') process.stdout.write(`net-browser: skipped, ${r}\n`);
+    else for (const line of formatNetBrowser(r)) process.stdout.write(line + '\n');
+  } catch (e) {
+    process.stdout.write(`net-browser: did NOT finish: ${(e as Error).message.split('\n')[0]}\n`);
+  }
 }
