@@ -53,6 +53,8 @@ export interface BrowserWgetFigures {
   loadAfter: number;
   /** The page's Web Worker thread (the machine's) from Enter to the marker: on a CPU, waiting for one; null without scheduler statistics. */
   worker: GuestThreadTime | null;
+  /** Guest instructions from Enter to the marker (and up to 0.6 s after: the status line's tick), from the page's status line. */
+  guestInstructions: number;
   /** Where the worker's CPU profile was written, when asked for. */
   profile?: string;
 }
@@ -196,6 +198,8 @@ async function oneRun(
     await page.keyboard.type(`read a x < /proc/uptime; wget -q -O /tmp/f ${guestUrl}; read b x < /proc/uptime; echo "WGOT $a $b END-$((6*7))"`);
     await profiler?.start();
     const loadBefore = os.loadavg()[0];
+    const instructions = async () => Number(await page.getByTestId('speed').getAttribute('data-instructions'));
+    const instructionsBefore = await instructions();
     const threadsBefore = snapshot(descendants(process.pid));
     const t0 = performance.now();
     await page.keyboard.press('Enter');
@@ -203,6 +207,9 @@ async function oneRun(
     const hostSeconds = (performance.now() - t0) / 1000;
     const worker = guestThreadBetween(threadsBefore, snapshot(descendants(process.pid)), /^DedicatedWorker/);
     const loadAfter = os.loadavg()[0];
+    // The status line's count moves on the page's half-second tick: one more, so the last slices are in.
+    await page.waitForTimeout(600);
+    const guestInstructions = (await instructions()) - instructionsBefore;
     let profile: string | undefined;
     if (profiler && profileDir) {
       profile = path.join(profileDir, `net-browser-${via}.cpuprofile`);
@@ -216,7 +223,7 @@ async function oneRun(
     const shaMatches = (await serialText()).includes(`${blob.sha}  /tmp/f`);
     if (errors.length) throw new Error(`the page threw: ${errors[0]}`);
     if (!(guestSeconds > 0)) throw new Error(`no guest time read (${m?.[0] ?? 'no marker'})`);
-    return { via, bytes: blob.size, guestSeconds, hostSeconds, mbPerSecond: blob.size / 1e6 / hostSeconds, guestMbPerSecond: blob.size / 1e6 / guestSeconds, shaMatches, loadBefore, loadAfter, worker, profile };
+    return { via, bytes: blob.size, guestSeconds, hostSeconds, mbPerSecond: blob.size / 1e6 / hostSeconds, guestMbPerSecond: blob.size / 1e6 / guestSeconds, shaMatches, loadBefore, loadAfter, worker, guestInstructions, profile };
   } finally {
     await context.close();
   }
@@ -236,7 +243,8 @@ export async function benchNetBrowser(options: { mib?: number; profileDir?: stri
   // A build of its own (another run's `vite build` into dist/ cannot change it underfoot),
   // with the file beside the page: the preview server serves it as the page's own origin.
   const out = path.join(root, '.build', `bench-net-browser-${process.pid}`);
-  execFileSync('npx', ['vite', 'build', '--logLevel', 'error', '--outDir', out, '--emptyOutDir'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  // A profile names functions as the source does: unminified then.
+  execFileSync('npx', ['vite', 'build', '--logLevel', 'error', '--outDir', out, '--emptyOutDir', ...(profileDir ? ['--minify', 'false'] : [])], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   fs.mkdirSync(path.join(out, 'bench-net'), { recursive: true });
   fs.writeFileSync(path.join(out, 'bench-net', 'blob.bin'), bytes);
   const port = 5300 + (process.pid % 500);
@@ -289,9 +297,19 @@ export function formatNetBrowser(r: BrowserNetBench): string[] {
       lines.push(`net-browser: tiny-linux wget through ${what} did NOT finish: ${x.error}`);
       continue;
     }
-    const w = x.worker ? `; the page's worker thread ${x.worker.onCpu.toFixed(1)} s on a CPU, ${x.worker.waiting.toFixed(1)} s waiting for one` : '';
+    let w = '';
+    if (x.worker) {
+      // The rest of the host time the worker neither ran nor waited for a CPU: it slept (its
+      // guest idle, waiting for the network). Without the other load its time would have been
+      // on-CPU + asleep: the figure a machine of its own would show, roughly.
+      const asleep = Math.max(0, x.hostSeconds - x.worker.onCpu - x.worker.waiting);
+      const mips = x.worker.onCpu > 0 ? ` (${(x.guestInstructions / 1e6 / x.worker.onCpu).toFixed(0)} MIPS on it)` : '';
+      w = `; the page's worker thread ${x.worker.onCpu.toFixed(1)} s on a CPU${mips}, ${x.worker.waiting.toFixed(1)} s waiting for one, ${asleep.toFixed(1)} s asleep: ` +
+        `${(x.bytes / 1e6 / (x.worker.onCpu + asleep)).toFixed(2)} MB/s without the wait`;
+    }
     lines.push(`net-browser: tiny-linux wget of ${(x.bytes / 2 ** 20).toFixed(0)} MiB in the page (Chromium, wall clock) through ${what}: ${x.mbPerSecond.toFixed(2)} MB/s ` +
-      `(${x.hostSeconds.toFixed(1)} s host time, Enter to marker; the guest's clock saw ${x.guestSeconds.toFixed(1)} s, ${x.guestMbPerSecond.toFixed(2)} MB/s), sha256 ${x.shaMatches ? 'matches' : 'DOES NOT MATCH'}; ` +
+      `(${x.hostSeconds.toFixed(1)} s host time, Enter to marker; the guest's clock saw ${x.guestSeconds.toFixed(1)} s, ${x.guestMbPerSecond.toFixed(2)} MB/s; ` +
+      `${(x.guestInstructions / 1e6).toFixed(0)} M guest instructions, ${(x.guestInstructions / x.bytes).toFixed(1)} per byte), sha256 ${x.shaMatches ? 'matches' : 'DOES NOT MATCH'}; ` +
       `load average ${x.loadBefore.toFixed(1)} before, ${x.loadAfter.toFixed(1)} after${w}${x.profile ? `; worker profile ${x.profile}` : ''}`);
   }
   return lines;

@@ -4,8 +4,8 @@
  * through a Wisp server (the test server on loopback), in the CLI with
  * `-nic user,fetch=ORIGIN` and `-nic user,wisp=URL`: the same FetchHostNetwork and
  * WispHostNetwork the page's worker builds, on Node's fetch and `ws`. The figure in
- * Chromium is the page's own (its Playwright bench drives the page); this one shows what
- * the upstream code costs apart from the browser.
+ * Chromium is the page's own (bench-net-browser.ts drives the page with Playwright); this
+ * one shows what the upstream code costs apart from the browser.
  *
  * The clock starts when the request reaches the HTTP server and stops when the guest
  * says it is done (as bench-net.ts's figures do). TRAPDOOR_BENCH_NET_PAGE_MIB sets the
