@@ -15,7 +15,8 @@
  * connect). The host's CPU and load average are printed with each figure: the machine is
  * shared and its load moves the figures.
  *
- * TRAPDOOR_BENCH_NET_BROWSER_MIB sets the size (default 16). TRAPDOOR_BENCH_NET_BROWSER_PROFILE=DIR
+ * TRAPDOOR_BENCH_NET_BROWSER_MIB sets the size (default 16), TRAPDOOR_BENCH_NET_BROWSER_ONLY=fetch (or
+ * wisp) runs one upstream when run alone. TRAPDOOR_BENCH_NET_BROWSER_PROFILE=DIR
  * records a CPU profile of the page's Web Worker (the machine's thread) during each wget
  * through the DevTools protocol, as DIR/net-browser-{fetch,wisp}.cpuprofile (open in
  * Chromium's DevTools, Performance panel). `npm run bench` calls it
