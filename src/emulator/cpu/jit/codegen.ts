@@ -140,8 +140,12 @@ function lazy(op: number, a: string, b: string, bits: number, mask: number): str
 
 /** What the locals a, b, t hold after an ALU instruction: enough to test a condition directly. */
 interface FlagSource {
-  /** INC_DEC: t is the result, but CF is the one before (only ZF and SF can be fused). */
-  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC | typeof INC_DEC;
+  /**
+   * INC_DEC: t is the result, but CF is the one before (only ZF and SF can be fused).
+   * LAZY_SHIFT (an inline SHL/SHR/SAR by a constant, shiftInline): t is the result and u
+   * the last bit shifted out, CF.
+   */
+  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC | typeof LAZY_SHIFT | typeof INC_DEC;
   readonly bits: number;
 }
 const INC_DEC = 9;
@@ -151,6 +155,7 @@ const INC_DEC = 9;
  * from a, b and t with 32-bit operands (SDM vol.1 §3.4.3.1); null when c.cf() must say.
  */
 function carryOf(f: FlagSource | null): string | null {
+  if (f !== null && f.kind === LAZY_SHIFT) return 'u';
   if (f === null || f.bits !== 32) return null;
   if (f.kind === LAZY_SUB) return '((a >>> 0) < (b >>> 0) ? 1 : 0)';
   if (f.kind === LAZY_ADD) return '((t >>> 0) < (a >>> 0) ? 1 : 0)';
@@ -169,6 +174,8 @@ function fusedCondition(cc: number, f: FlagSource | null): string | null {
   if (f === null) return null;
   if (cc === 4) return 't === 0';
   if (cc === 5) return 't !== 0';
+  // After a shift, CF is the bit shifted out, whatever the width: shr edx, 1; jnc (CRC loops).
+  if (f.kind === LAZY_SHIFT && (cc === 2 || cc === 3)) return cc === 2 ? 'u !== 0' : 'u === 0';
   if (f.bits !== 32) return null;
   if (cc === 8) return 't < 0';
   if (cc === 9) return 't >= 0';
@@ -859,6 +866,7 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
           const inline = count >= 0 ? shiftInline(sop, count & 0x1f, bits) : null;
           lines.push(inline ?? `t = H.shift(c, ${sop}, a, ${count >= 0 ? count : 'r8[4]'}, ${bits});`);
           rmwWrite(bits, rm, 't');
+          if (inline !== null) flagSource = { kind: LAZY_SHIFT, bits };
         }
       } else if (op === 0xc3 && !o16) {
         if (inlineMemory) {

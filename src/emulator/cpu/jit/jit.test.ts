@@ -131,6 +131,8 @@ function randomBody(seed: number, length: number): string {
     () => `${pick(SHIFTS)} ${pick(R16)}, 1`,
     // A shift's flags read by the next instruction (CF, OF and the rest from the lazy shift).
     () => `${pick(['shl', 'shr', 'sar'])} ${pick([...R32, ...R16, ...R8])}, ${1 + (rnd() % 7)}\n    ${pick([`set${pick(CC)} ${pick(R8)}`, `adc ${pick(R32)}, ${pick(R32)}`, 'pushfd\n    pop dword [ebx + 996]'])}`,
+    // INC/DEC after a shift keep the shift's CF (the translator takes it from its locals).
+    () => `${pick(['shl', 'shr', 'sar'])} ${pick([...R32, ...R16, ...R8])}, ${1 + (rnd() % 7)}\n    ${pick(['inc', 'dec'])} ${pick(R32)}\n    set${pick(['b', 'ae', 'be', 'a'])} ${pick(R8)}`,
     () => `imul ${pick(R32)}, ${pick(R32)}`,
     () => `imul ${pick(R32)}, ${mem('dword')}, ${(rnd() % 256) - 128}`,
     () => `imul ${pick(R32)}, ${pick(R32)}, ${imm()}`,
@@ -172,7 +174,9 @@ function randomBody(seed: number, length: number): string {
       // recorded in a sum at [ebx + 1008] so a wrong branch always shows.
       const x = pick(R32);
       const operand = [x, pick(R32), String(rnd() % 4), String(imm())][rnd() % 4];
-      const compare = rnd() % 3 ? [`${pick(['cmp', 'cmp', 'sub', 'test', 'and', 'add'])} ${x}, ${operand}`] : [];
+      // A shift by a constant before the branch too: jc/jnc test the bit shifted out.
+      const compare = rnd() % 3 ? [rnd() % 4 === 0 ? `${pick(['shl', 'shr', 'sar'])} ${x}, ${1 + (rnd() % 31)}`
+        : `${pick(['cmp', 'cmp', 'sub', 'test', 'and', 'add'])} ${x}, ${operand}`] : [];
       const branch = rnd() % 5 === 0 ? pick(['loop', 'loope', 'loopne', 'jecxz']) : `j${pick(CC)}`;
       lines.push(...compare, `${branch} .s${i}`, pick(forms)(), `add dword [ebx + 1008], ${i + 1}`, `.s${i}:`);
     } else lines.push(pick(forms)());
