@@ -37,7 +37,10 @@
  *    everything else ends it.
  * Flags stay lazy: translated arithmetic writes the lz* fields Cpu.setLazy would, and a
  * Jcc/SETcc/CMOVcc right after a CMP, SUB, TEST or logic instruction tests that
- * instruction's operands directly (fusedCondition) instead of reading them back.
+ * instruction's operands directly (fusedCondition) instead of reading them back (after an
+ * inline shift, CF is the bit shifted out); an instruction whose flags the next flag-setting
+ * instruction of its basic block replaces, with nothing between that could see them (a
+ * read, a fault, a call, an exit), stores none (withoutDeadFlags).
  * The lockstep tests (jit.test.ts, boot-lockstep.test.ts) hold all this to the interpreter.
  */
 import * as C from '../constants.ts';
@@ -286,6 +289,41 @@ class LazyStores {
   }
 }
 
+/** An instruction's stores of the lazy-flag record (Cpu.setLazy's fields). */
+const LAZY_STORE = /c\.lz(?:Op|A|B|R|Bits|Mask) = [^;]+; ?/g;
+/** INC/DEC's CF, kept from the flags before (and read from them unless the locals hold it). */
+const KEEP_CF = new RegExp(`u = [^;]*; c\\.flags = \\(c\\.flags & ${~C.CF}\\) \\| u; ?`, 'g');
+/** Anything left that may read the flags, fault, call out or leave: after it the flags must be in the record. */
+const FLAG_BARRIER = /\bc\.|\bH\.|\breturn\b|\bcontinue\b|\bthrow\b/;
+
+/**
+ * The lines of a basic block's instructions with the flag work nobody can see left out
+ * ("flags computed only when read"): an instruction that defines all six status flags
+ * (a lazy record with the whole ARITH mask, or INC/DEC's record and kept CF) stores
+ * nothing when a later instruction of the same basic block defines them all again and
+ * nothing in between can read them, fault, call out or leave (pure register arithmetic
+ * and moves). `inc esi; xor edx, eax` then costs no c.cf() and no stores for the INC.
+ * Everything that stays reads its flags from the record exactly as before; the locals a,
+ * b, t, u that fused conditions read are still computed.
+ */
+function withoutDeadFlags(decoded: readonly Decoded[]): string[][] {
+  const out = decoded.map((d) => d.lines);
+  let live = true; // the flags are read after the basic block (its exits, the next block)
+  for (let j = decoded.length - 1; j >= 0; j--) {
+    const d = decoded[j];
+    const text = d.lines.join('\n');
+    const keepsCf = text.replace(KEEP_CF, '') !== text;
+    const rest = text.replace(LAZY_STORE, '').replace(KEEP_CF, '');
+    const full = text.includes(`c.lzMask = ${ARITH};`) || (keepsCf && text.includes(`c.lzMask = ${ARITH & ~C.CF};`));
+    if (d.kind !== FALLS || FLAG_BARRIER.test(rest)) live = true;
+    else if (full) {
+      if (!live) out[j] = d.lines.map((line) => line.replace(LAZY_STORE, '').replace(KEEP_CF, '')); // before it, nothing is read
+      else live = keepsCf && text.includes('c.cf()'); // it defines them all, reading only INC/DEC's CF
+    } else if (text !== rest) live = true; // a partial record: keep everything before it
+  }
+  return out;
+}
+
 /** A decoded ModRM operand: a register, or a memory offset expression in a segment. */
 interface Operand {
   readonly reg: number; // -1 for memory
@@ -416,10 +454,16 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
     };
     let last: Decoded | null = null;
     const lazyKnown = new LazyStores();
+    const decoded: Decoded[] = [];
     for (let j = 0; j < len; j++) {
-      last = decodeOne(ram, phys, block[j], j, flags, segs, inlineMemory);
-      flags = last.flags;
-      lines.push(`// +${block[j] - phys}`, ...last.lines.map((line) => lazyKnown.prune(line)));
+      const d = decodeOne(ram, phys, block[j], j, flags, segs, inlineMemory);
+      flags = d.flags;
+      decoded.push(d);
+    }
+    const code = withoutDeadFlags(decoded);
+    for (let j = 0; j < len; j++) {
+      last = decoded[j];
+      lines.push(`// +${block[j] - phys}`, ...code[j].map((line) => lazyKnown.prune(line)));
       if (last.kind === JCC) {
         // Taken: to its target; not taken: on in this basic block (or, at its end, to the next).
         lines.push(`if (${last.cond}) {`);

@@ -472,4 +472,52 @@ ${pfHandler(PTE)}
 `));
     expect(blocks.machine.ram[DATA + 4]).toBe(40);
   });
+
+  it('a fault between two instructions that set the flags sees the first one\'s flags (the dead-flag pass keeps them)', () => {
+    // SUB then INC define the flags, the load faults, XOR defines them all again: the #PF
+    // handler adds up the EFLAGS it finds on its stack, so flags left unstored before the
+    // fault would show; the INC right before XOR in the second half stores nothing.
+    const PTE = 0x101000 + (0x400 * 4);
+    const { blocks } = expectSame(protectedMode(`
+${idtSetup([[14, 'flags_pf']], 0x8e00)}
+    mov ecx, 40
+    xor esi, esi
+    xor edi, edi
+.loop:
+    mov dword [${PTE}], 0
+    invlpg [0x400000]
+    mov eax, ecx
+    sub eax, 20
+    inc edi
+    mov edx, [0x400000 + 16]        ; faults; the handler maps the page
+    xor esi, edx
+    sub eax, ecx
+    dec edi
+    inc eax
+    xor esi, eax
+    adc esi, edi
+    loop .loop
+    mov [${DATA}], esi
+    mov eax, [flag_sum]
+    mov [${DATA} + 4], eax
+    mov [${DATA} + 8], edi
+    mov al, 0
+    jmp done
+flags_pf:
+    push eax
+    mov eax, [esp + 16]             ; EFLAGS, above EAX, the error code, EIP and CS
+    and eax, 0x8d5                  ; the status flags
+    add [flag_sum], eax
+    mov eax, cr2
+    and eax, 0xfffff000
+    or eax, 7
+    mov [${PTE}], eax
+    pop eax
+    add esp, 4
+    iretd
+flag_sum: dd 0
+${IDT_DESC}
+`));
+    expect(blocks.machine.ram[DATA + 4] | (blocks.machine.ram[DATA + 5] << 8)).toBeGreaterThan(0);
+  });
 });
