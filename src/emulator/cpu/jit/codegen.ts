@@ -508,64 +508,13 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
     `const b${sg} = c.segBase[${sg}], k${sg} = (c.segRights[${sg}] & 3) === 3 && c.segLo[${sg}] === 0 && c.segHi[${sg}] === 0xffffffff && (b${sg} & 3) === 0;`);
   // The stack inline too when SS is flat and 32-bit (ESP, not SP, moves).
   if (segs.has(C.SS)) prologue.push(`const ks = k${C.SS} && c.ss32;`);
-  const body = out.join('\n');
   const source = [
     'const r = c.r32, r16 = c.r16, r8 = c.r8, e0 = c.eip, tr = c.tlbR, tw = c.tlbW, ram = c.ram, ram32 = c.ram32;',
     ...prologue,
     'let a = 0, b = 0, t = 0, lin = 0, f = false, u = 0, f2 = 0, v = 0, e = 0, p = 0;',
-    ...(inlineMemory ? registersInLocals(body) : [body]),
+    ...out,
   ].join('\n');
   return { source, count: first.length, bytes: high - phys, before: phys - low };
-}
-
-/** Statements storing the register locals into the Cpu's register file, and loading them back. */
-const SYNC_OUT = Array.from({ length: 8 }, (_, i) => `r[${i}] = r${i}`).join(', ');
-const SYNC_IN = Array.from({ length: 8 }, (_, i) => `r${i} = r[${i}]`).join(', ');
-/** Calls that read or write the Cpu's registers themselves: the interpreter, the stack helpers. */
-const REGISTER_CALL = /\bc\.(step|push32|push16|pop32|pop16|peek)\(([^()]*)\)/g;
-
-/**
- * A block's body with the eight general registers in JavaScript locals (r0..r7) instead
- * of the Cpu's Int32Array, which V8 must load and store at every use (it cannot keep a
- * typed-array element in a machine register across the block's calls and stores): loaded
- * on entry; stored back before every return, around every call that reads or writes the
- * register file itself (the interpreter's step(), push/pop/peek), and before whatever may
- * fault (which codegen precedes with `c.instrStart = `: the slow paths of memory accesses,
- * the CS limit checks of jumps), so the run loop and the exception delivery see the
- * registers exactly as the interpreter would have left them. (A try/catch around the body
- * did the last part with less text, and cost 10% of the CPU workload's speed.) The 16- and 8-bit register
- * views become masks and shifts of their dword. Measured on the CRC loop of bench-wasm.ts:
- * registers in locals alone are about 20% of what separates today's blocks from the
- * hand-written JavaScript form.
- */
-function registersInLocals(body: string): string[] {
-  const word = (k: number) => k >> 1;
-  const byteReg = (k: number) => k >> 2;
-  const code = body
-    // Calls that use the register file: store before, load after (the value in w).
-    .replace(REGISTER_CALL, (_call: string, name: string, args: string) => `(__OUT__, w = c.${name}(${args}), __IN__, w)`)
-    // Writes of the 16- and 8-bit views (always whole statements `view[k] = value;`).
-    .replace(/\br16\[(\d+)\] = ([^;]+);/g, (_w: string, k: string, value: string) =>
-      `r${word(+k)} = (r${word(+k)} & -65536) | ((${value}) & 0xffff);`)
-    .replace(/\br8\[(\d+)\] = ([^;]+);/g, (_w: string, k: string, value: string) => (+k & 3) === 0
-      ? `r${byteReg(+k)} = (r${byteReg(+k)} & -256) | ((${value}) & 0xff);`
-      : `r${byteReg(+k)} = (r${byteReg(+k)} & -65281) | (((${value}) & 0xff) << 8);`)
-    // Reads of the views.
-    .replace(/\br16\[(\d+)\]/g, (_r: string, k: string) => `(r${word(+k)} & 0xffff)`)
-    .replace(/\br8\[(\d+)\]/g, (_r: string, k: string) => ((+k & 3) === 0 ? `(r${byteReg(+k)} & 0xff)` : `((r${byteReg(+k)} >> 8) & 0xff)`))
-    // Writes of the dwords as int32, as the Int32Array stored them (a device's read32 may give a uint32).
-    .replace(/\br\[(\d)\] = ([^;]+);/g, 'r[$1] = ($2) | 0;')
-    .replace(/\br\[(\d)\]/g, 'r$1')
-    .replace(/\breturn ([^;]+);/g, 'return (__OUT__, $1);')
-    // Before whatever may fault (it sets c.instrStart first, codegen's contract): the
-    // exception is delivered from the register file.
-    .replace(/\bc\.instrStart = /g, '__OUT__; c.instrStart = ')
-    .replace(/__OUT__/g, SYNC_OUT)
-    .replace(/__IN__/g, SYNC_IN);
-  return [
-    `let ${Array.from({ length: 8 }, (_, i) => `r${i} = r[${i}]`).join(', ')}, w = 0;`,
-    code,
-  ];
 }
 
 function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, flagsBefore: FlagSource | null, segs: Set<number>, inlineMemory: boolean): Decoded {
