@@ -28,7 +28,7 @@
  *    interpreter would have them, so a fault restarts the right instruction and the run
  *    loop counts exactly the instructions that retired; devices that read the clock during
  *    an access see the same sub-slice time;
- *  - after an instruction that accessed memory the block leaves if `c.blockExit` is set
+ *  - after an instruction whose memory access took the slow path (`x`) the block leaves if `c.blockExit` is set
  *    (the INTR line rose because a device answered a read or write, a device asked for
  *    the machine back with Cpu.requestStop, or a store hit a page holding translated
  *    code), so interrupts are taken at the same instruction boundary as in the interpreter;
@@ -511,7 +511,7 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
   const source = [
     'const r = c.r32, r16 = c.r16, r8 = c.r8, e0 = c.eip, tr = c.tlbR, tw = c.tlbW, ram = c.ram, ram32 = c.ram32;',
     ...prologue,
-    'let a = 0, b = 0, t = 0, lin = 0, f = false, u = 0, f2 = 0, v = 0, e = 0, p = 0;',
+    'let a = 0, b = 0, t = 0, lin = 0, f = false, u = 0, f2 = 0, v = 0, e = 0, p = 0, x = 0;',
     ...out,
   ].join('\n');
   return { source, count: first.length, bytes: high - phys, before: phys - low };
@@ -575,7 +575,7 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
        * retired before this one (the clock a device reads during the access). The access
        * may also change the INTR line or hit translated code: checked after the instruction.
        */
-      const state = `c.instrStart = ${here}; c.retired = n + ${i};`;
+      const state = `x = 1; c.instrStart = ${here}; c.retired = n + ${i};`;
       const pre = (): void => {
         lines.push(state);
         accesses = true;
@@ -1009,7 +1009,9 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
   else if (accesses && kind === FALLS) {
     // Leave after this instruction when the INTR line rose (a device answered the access)
     // or translated code was overwritten, as the interpreter would look after it.
-    lines.push(`if (c.blockExit) { c.eip = (e0 + ${pos - phys}) | 0; return n + ${i + 1}; }`);
+    // Only a slow path can have set blockExit (`x`, set with the fault state): the inline
+    // fast path is plain RAM, which neither answers with an interrupt nor holds translations.
+    lines.push(`if (x !== 0) { x = 0; if (c.blockExit) { c.eip = (e0 + ${pos - phys}) | 0; return n + ${i + 1}; } }`);
   }
   return { start, next: pos, lines, kind, target, cond, flags: flagSource };
 }
