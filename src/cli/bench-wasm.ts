@@ -275,7 +275,8 @@ data:
   return results;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+// Run directly (tsx) or from its bundle (bin/run.mjs names the entry in argv[1]).
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href || /(^|\/)bench-wasm\.ts$/.test(process.argv[1] ?? '')) {
   for (const r of benchWasmLoop(Number(process.argv[2] ?? 2))) {
     process.stdout.write(`${r.form}: ${r.mips.toFixed(0)} MIPS${r.onCpu ? ' on a CPU' : ''} (CRC ${r.crc.toString(16)}, ${r.instructions} instructions a pass)\n`);
   }
