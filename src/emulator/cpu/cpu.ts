@@ -944,7 +944,13 @@ export class Cpu {
   decodeModrm(): void {
     const m = this.fetch8();
     this.modrm = m;
-    if (m >= 0xc0) return;
+    // Register forms end here: small enough for V8 to inline into every handler, so only
+    // memory forms pay a call (decodeEa).
+    if (m < 0xc0) this.decodeEa(m);
+  }
+
+  /** The effective address of a memory-form ModRM `m` (its SIB and displacement follow in the code). */
+  private decodeEa(m: number): void {
     const mod = m >> 6;
     const rm = m & 7;
     let seg = C.DS;
@@ -1436,10 +1442,12 @@ export class Cpu {
       this.step();
       this.retired = ++n;
       shadowed = false;
-      const kind = STRAIGHT_LINE[this.lastOp];
-      const length = (this.eip - this.instrStart) >>> 0;
-      boundary = (kind === FALLS_THROUGH ? length > 15 : length !== kind) // moved EIP
-        || ++straight >= MAX_INSTRUCTIONS || ((this.eip ^ this.instrStart) & ~0xfff) !== 0;
+      if (this.blocks !== null) {
+        const kind = STRAIGHT_LINE[this.lastOp];
+        const length = (this.eip - this.instrStart) >>> 0;
+        boundary = (kind === FALLS_THROUGH ? length > 15 : length !== kind) // moved EIP
+          || ++straight >= MAX_INSTRUCTIONS || ((this.eip ^ this.instrStart) & ~0xfff) !== 0;
+      }
       if (this.stopSlice || this.interruptShadow > 0) break;
       if (this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
     }

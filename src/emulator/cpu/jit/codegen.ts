@@ -28,7 +28,7 @@
  *    interpreter would have them, so a fault restarts the right instruction and the run
  *    loop counts exactly the instructions that retired; devices that read the clock during
  *    an access see the same sub-slice time;
- *  - after an instruction that accessed memory the block leaves if `c.blockExit` is set
+ *  - after an instruction whose memory access took the slow path (`x`) the block leaves if `c.blockExit` is set
  *    (the INTR line rose because a device answered a read or write, a device asked for
  *    the machine back with Cpu.requestStop, or a store hit a page holding translated
  *    code), so interrupts are taken at the same instruction boundary as in the interpreter;
@@ -37,7 +37,10 @@
  *    everything else ends it.
  * Flags stay lazy: translated arithmetic writes the lz* fields Cpu.setLazy would, and a
  * Jcc/SETcc/CMOVcc right after a CMP, SUB, TEST or logic instruction tests that
- * instruction's operands directly (fusedCondition) instead of reading them back.
+ * instruction's operands directly (fusedCondition) instead of reading them back (after an
+ * inline shift, CF is the bit shifted out); an instruction whose flags the next flag-setting
+ * instruction of its basic block replaces, with nothing between that could see them (a
+ * read, a fault, a call, an exit), stores none (withoutDeadFlags).
  * The lockstep tests (jit.test.ts, boot-lockstep.test.ts) hold all this to the interpreter.
  */
 import * as C from '../constants.ts';
@@ -140,8 +143,12 @@ function lazy(op: number, a: string, b: string, bits: number, mask: number): str
 
 /** What the locals a, b, t hold after an ALU instruction: enough to test a condition directly. */
 interface FlagSource {
-  /** INC_DEC: t is the result, but CF is the one before (only ZF and SF can be fused). */
-  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC | typeof INC_DEC;
+  /**
+   * INC_DEC: t is the result, but CF is the one before (only ZF and SF can be fused).
+   * LAZY_SHIFT (an inline SHL/SHR/SAR by a constant, shiftInline): t is the result and u
+   * the last bit shifted out, CF.
+   */
+  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC | typeof LAZY_SHIFT | typeof INC_DEC;
   readonly bits: number;
 }
 const INC_DEC = 9;
@@ -151,6 +158,7 @@ const INC_DEC = 9;
  * from a, b and t with 32-bit operands (SDM vol.1 §3.4.3.1); null when c.cf() must say.
  */
 function carryOf(f: FlagSource | null): string | null {
+  if (f !== null && f.kind === LAZY_SHIFT) return 'u';
   if (f === null || f.bits !== 32) return null;
   if (f.kind === LAZY_SUB) return '((a >>> 0) < (b >>> 0) ? 1 : 0)';
   if (f.kind === LAZY_ADD) return '((t >>> 0) < (a >>> 0) ? 1 : 0)';
@@ -169,6 +177,8 @@ function fusedCondition(cc: number, f: FlagSource | null): string | null {
   if (f === null) return null;
   if (cc === 4) return 't === 0';
   if (cc === 5) return 't !== 0';
+  // After a shift, CF is the bit shifted out, whatever the width: shr edx, 1; jnc (CRC loops).
+  if (f.kind === LAZY_SHIFT && (cc === 2 || cc === 3)) return cc === 2 ? 'u !== 0' : 'u === 0';
   if (f.bits !== 32) return null;
   if (cc === 8) return 't < 0';
   if (cc === 9) return 't >= 0';
@@ -277,6 +287,41 @@ class LazyStores {
       return store;
     });
   }
+}
+
+/** An instruction's stores of the lazy-flag record (Cpu.setLazy's fields). */
+const LAZY_STORE = /c\.lz(?:Op|A|B|R|Bits|Mask) = [^;]+; ?/g;
+/** INC/DEC's CF, kept from the flags before (and read from them unless the locals hold it). */
+const KEEP_CF = new RegExp(`u = [^;]*; c\\.flags = \\(c\\.flags & ${~C.CF}\\) \\| u; ?`, 'g');
+/** Anything left that may read the flags, fault, call out or leave: after it the flags must be in the record. */
+const FLAG_BARRIER = /\bc\.|\bH\.|\breturn\b|\bcontinue\b|\bthrow\b/;
+
+/**
+ * The lines of a basic block's instructions with the flag work nobody can see left out
+ * ("flags computed only when read"): an instruction that defines all six status flags
+ * (a lazy record with the whole ARITH mask, or INC/DEC's record and kept CF) stores
+ * nothing when a later instruction of the same basic block defines them all again and
+ * nothing in between can read them, fault, call out or leave (pure register arithmetic
+ * and moves). `inc esi; xor edx, eax` then costs no c.cf() and no stores for the INC.
+ * Everything that stays reads its flags from the record exactly as before; the locals a,
+ * b, t, u that fused conditions read are still computed.
+ */
+function withoutDeadFlags(decoded: readonly Decoded[]): string[][] {
+  const out = decoded.map((d) => d.lines);
+  let live = true; // the flags are read after the basic block (its exits, the next block)
+  for (let j = decoded.length - 1; j >= 0; j--) {
+    const d = decoded[j];
+    const text = d.lines.join('\n');
+    const keepsCf = text.replace(KEEP_CF, '') !== text;
+    const rest = text.replace(LAZY_STORE, '').replace(KEEP_CF, '');
+    const full = text.includes(`c.lzMask = ${ARITH};`) || (keepsCf && text.includes(`c.lzMask = ${ARITH & ~C.CF};`));
+    if (d.kind !== FALLS || FLAG_BARRIER.test(rest)) live = true;
+    else if (full) {
+      if (!live) out[j] = d.lines.map((line) => line.replace(LAZY_STORE, '').replace(KEEP_CF, '')); // before it, nothing is read
+      else live = keepsCf && text.includes('c.cf()'); // it defines them all, reading only INC/DEC's CF
+    } else if (text !== rest) live = true; // a partial record: keep everything before it
+  }
+  return out;
 }
 
 /** A decoded ModRM operand: a register, or a memory offset expression in a segment. */
@@ -409,10 +454,16 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
     };
     let last: Decoded | null = null;
     const lazyKnown = new LazyStores();
+    const decoded: Decoded[] = [];
     for (let j = 0; j < len; j++) {
-      last = decodeOne(ram, phys, block[j], j, flags, segs, inlineMemory);
-      flags = last.flags;
-      lines.push(`// +${block[j] - phys}`, ...last.lines.map((line) => lazyKnown.prune(line)));
+      const d = decodeOne(ram, phys, block[j], j, flags, segs, inlineMemory);
+      flags = d.flags;
+      decoded.push(d);
+    }
+    const code = withoutDeadFlags(decoded);
+    for (let j = 0; j < len; j++) {
+      last = decoded[j];
+      lines.push(`// +${block[j] - phys}`, ...code[j].map((line) => lazyKnown.prune(line)));
       if (last.kind === JCC) {
         // Taken: to its target; not taken: on in this basic block (or, at its end, to the next).
         lines.push(`if (${last.cond}) {`);
@@ -460,7 +511,7 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
   const source = [
     'const r = c.r32, r16 = c.r16, r8 = c.r8, e0 = c.eip, tr = c.tlbR, tw = c.tlbW, ram = c.ram, ram32 = c.ram32;',
     ...prologue,
-    'let a = 0, b = 0, t = 0, lin = 0, f = false, u = 0, f2 = 0, v = 0, e = 0, p = 0;',
+    'let a = 0, b = 0, t = 0, lin = 0, f = false, u = 0, f2 = 0, v = 0, e = 0, p = 0, x = 0;',
     ...out,
   ].join('\n');
   return { source, count: first.length, bytes: high - phys, before: phys - low };
@@ -524,7 +575,7 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
        * retired before this one (the clock a device reads during the access). The access
        * may also change the INTR line or hit translated code: checked after the instruction.
        */
-      const state = `c.instrStart = ${here}; c.retired = n + ${i};`;
+      const state = `x = 1; c.instrStart = ${here}; c.retired = n + ${i};`;
       const pre = (): void => {
         lines.push(state);
         accesses = true;
@@ -859,6 +910,7 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
           const inline = count >= 0 ? shiftInline(sop, count & 0x1f, bits) : null;
           lines.push(inline ?? `t = H.shift(c, ${sop}, a, ${count >= 0 ? count : 'r8[4]'}, ${bits});`);
           rmwWrite(bits, rm, 't');
+          if (inline !== null) flagSource = { kind: LAZY_SHIFT, bits };
         }
       } else if (op === 0xc3 && !o16) {
         if (inlineMemory) {
@@ -957,7 +1009,9 @@ function decodeOne(ram: Uint8Array, phys: number, start: number, index: number, 
   else if (accesses && kind === FALLS) {
     // Leave after this instruction when the INTR line rose (a device answered the access)
     // or translated code was overwritten, as the interpreter would look after it.
-    lines.push(`if (c.blockExit) { c.eip = (e0 + ${pos - phys}) | 0; return n + ${i + 1}; }`);
+    // Only a slow path can have set blockExit (`x`, set with the fault state): the inline
+    // fast path is plain RAM, which neither answers with an interrupt nor holds translations.
+    lines.push(`if (x !== 0) { x = 0; if (c.blockExit) { c.eip = (e0 + ${pos - phys}) | 0; return n + ${i + 1}; } }`);
   }
   return { start, next: pos, lines, kind, target, cond, flags: flagSource };
 }
