@@ -13,11 +13,7 @@ export default defineConfig({
   timeout: 120_000,
   fullyParallel: false,
   workers: 1,
-  // KNOWN BUG, not fixed: about one boot in four of the page's tiny-linux test stops
-  // answering on the serial console (deterministic mode, so the typing's timing decides it;
-  // with and without VT-d, the NIC and the translator's regions alike). A second try keeps
-  // main landing while the cause is found; Playwright reports such a test as flaky.
-  retries: 1,
+  retries: 0,
   reporter: [['list']],
   outputDir: 'test-results',
   use: {
