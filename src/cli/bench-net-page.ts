@@ -12,11 +12,10 @@
  * size (default 16 MiB). `node bin/run.mjs src/cli/bench-net-page.ts` runs it alone.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PUBLISH_DIR } from '../../images/paths.ts';
+import { startBulkServer } from './testing/bulk-server.ts';
 import { startTrapdoor, type TestProcess } from './testing/process.ts';
 import { startWispServer } from './testing/wisp-server.ts';
 
@@ -29,23 +28,8 @@ async function type(p: TestProcess, command: string, until: RegExp, timeoutMs: n
 /** The guest's wget of `mib` MiB through one upstream, in MB/s (10^6 bytes). */
 export async function benchUpstreamWget(via: 'fetch' | 'wisp', mib: number): Promise<{ mbPerSecond: number; seconds: number }> {
   const size = mib << 20;
-  const chunk = Buffer.alloc(1 << 20, 0x5a);
-  let started = 0;
-  const server = http.createServer((_req, res) => {
-    started = performance.now();
-    res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' });
-    let sent = 0;
-    const pump = () => {
-      while (sent < size) {
-        sent += chunk.length;
-        if (!res.write(chunk)) return res.once('drain', pump);
-      }
-      res.end();
-    };
-    pump();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
+  const server = await startBulkServer(size);
+  const port = server.port;
   const wisp = via === 'wisp' ? await startWispServer() : null;
   const nic = via === 'fetch' ? `user,restrict=on,fetch=http://127.0.0.1:${port}` : `user,restrict=on,wisp=${wisp!.url}`;
   const url = via === 'fetch' ? 'http://10.0.2.2/blob' : `http://10.0.2.2:${port}/blob`;
@@ -54,8 +38,8 @@ export async function benchUpstreamWget(via: 'fetch' | 'wisp', mib: number): Pro
     await p.waitFor(/TRAPDOOR GUEST READY/, 300_000);
     await type(p, 'udhcpc -i eth0 -q', /lease of 10\.0\.2\.15 obtained/, 60_000);
     await type(p, `wget -q -O /dev/null ${url} && echo WGET-$((1+1))`, /WGET-2/, 800_000);
-    if (started === 0) throw new Error('the guest finished before its request reached the server');
-    const seconds = (performance.now() - started) / 1000;
+    if (server.firstRequestAt === 0) throw new Error('the guest finished before its request reached the server');
+    const seconds = (performance.now() - server.firstRequestAt) / 1000;
     return { mbPerSecond: size / 1e6 / seconds, seconds };
   } finally {
     p.kill();

@@ -8,10 +8,10 @@
  * TRAPDOOR_BENCH_NET_MIB sets the transfer size (default 64 MiB host to guest, a quarter
  * of it guest to guest); TRAPDOOR_BENCH_NET=0 skips this part.
  */
-import * as http from 'node:http';
 import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { startBulkServer } from './testing/bulk-server.ts';
 import { startTrapdoor, type TestProcess } from './testing/process.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 
@@ -36,31 +36,16 @@ function freePort(): Promise<number> {
 /** Host to guest: the guest's wget of `mib` MiB from the host's loopback, in MB/s (10^6 bytes). */
 export async function benchWget(mib: number): Promise<{ mbPerSecond: number; seconds: number }> {
   const size = mib << 20;
-  const chunk = Buffer.alloc(1 << 20, 0x5a);
-  let started = 0;
-  const server = http.createServer((_req, res) => {
-    started = performance.now();
-    res.writeHead(200, { 'content-length': size });
-    let sent = 0;
-    const pump = () => {
-      while (sent < size) {
-        sent += chunk.length;
-        if (!res.write(chunk)) return res.once('drain', pump);
-      }
-      res.end();
-    };
-    pump();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
+  const server = await startBulkServer(size);
+  const port = server.port;
   const p = startTrapdoor(['--image', 'tiny-linux', '-nic', 'user,restrict=on', '--timeout', '900']);
   try {
     await p.waitFor(READY, 300_000);
     await type(p, 'udhcpc -i eth0 -q', /lease of 10\.0\.2\.15 obtained/, 60_000);
     // Markers the shell computes: the echo of the typed line cannot match them.
     await type(p, `wget -q -O /dev/null http://10.0.2.2:${port}/blob && echo WGET-$((1+1))`, /WGET-2/, 800_000);
-    if (started === 0) throw new Error('the guest finished before its request reached the server');
-    const seconds = (performance.now() - started) / 1000;
+    if (server.firstRequestAt === 0) throw new Error('the guest finished before its request reached the server');
+    const seconds = (performance.now() - server.firstRequestAt) / 1000;
     return { mbPerSecond: size / 1e6 / seconds, seconds };
   } finally {
     p.kill();

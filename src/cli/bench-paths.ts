@@ -18,7 +18,6 @@
  * widen a gap.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 import { INITRD } from '../../images/tiny-linux/recipe.ts';
@@ -29,6 +28,7 @@ import type { DevicePath, DevicePathInfo } from '../emulator/bus/device-paths.ts
 import { nodeDeviceModelConnector } from '../worker/device-model-spawn.ts';
 import { nodeHostNetwork } from './node-host-network.ts';
 import { bundle } from '../../bin/bundle.mjs';
+import { startBulkServer } from './testing/bulk-server.ts';
 
 const read = (f: string) => new Uint8Array(fs.readFileSync(path.join(PUBLISH_DIR, f)));
 const DEVICES = ['com1', 'com2', 'vga', 'ide', 'ne2k'];
@@ -55,21 +55,8 @@ function figures(list: DevicePathInfo[], seconds: number): Record<string, Device
 
 export async function benchPaths(path_: DevicePath, wgetMiB = Number(process.env.TRAPDOOR_BENCH_PATHS_MIB ?? 4)): Promise<Record<string, unknown>> {
   const size = wgetMiB << 20;
-  const chunk = Buffer.alloc(1 << 20, 0x5a);
-  const server = http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-length': size });
-    let sent = 0;
-    const pump = () => {
-      while (sent < size) {
-        sent += chunk.length;
-        if (!res.write(chunk)) return res.once('drain', pump);
-      }
-      res.end();
-    };
-    pump();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
+  const server = await startBulkServer(size);
+  const port = server.port;
   const deviceModel = nodeDeviceModelConnector(await bundle('src/worker/device-model-node.ts'));
   const host = nodeHostNetwork();
   let serial = '';
