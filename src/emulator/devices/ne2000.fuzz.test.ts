@@ -11,6 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createTestBus } from '../bus/test-harness.ts';
+import { ns8390Open } from './ne2000.testing.ts';
 import { Ne2000, type Ne2000Counters, RX_QUEUE_FRAMES } from './ne2000.ts';
 
 const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
@@ -45,26 +46,9 @@ function setup() {
   return { t, nic, sent: () => sent };
 }
 
-/** What Linux's ne2k-pci open does, through the ports (see ne2000.test.ts). */
+/** What Linux's ne2k-pci open does (ne2000.testing.ts), here with broadcast, multicast and promiscuous receive. */
 function linuxOpen(t: ReturnType<typeof createTestBus>): void {
-  const io = BAR0;
-  t.in8(io + 0x1f);
-  t.out8(io, 0x21);
-  t.out8(io + 0x0e, 0x49);
-  t.out8(io + 0x0c, 0x20);
-  t.out8(io + 0x0d, 0x02);
-  t.out8(io + 0x04, 0x40);
-  t.out8(io + 0x01, 0x4c);
-  t.out8(io + 0x03, 0x7f);
-  t.out8(io + 0x02, 0x80);
-  t.out8(io + 0x07, 0xff);
-  t.out8(io, 0x61);
-  for (let i = 0; i < 6; i++) t.out8(io + 1 + i, MAC[i]);
-  t.out8(io + 0x07, 0x4c);
-  t.out8(io, 0x22);
-  t.out8(io + 0x0f, 0x3f);
-  t.out8(io + 0x0d, 0x00);
-  t.out8(io + 0x0c, 0x1c);
+  ns8390Open(t, BAR0, MAC, 0x1c);
 }
 
 const COUNTERS: (keyof Ne2000Counters)[] = [

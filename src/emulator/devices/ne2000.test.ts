@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createTestBus, type TestBus } from '../bus/test-harness.ts';
+import { ns8390Open } from './ne2000.testing.ts';
 import {
   ISR_CNT, ISR_OVW, ISR_PRX, ISR_PTX, ISR_RDC, ISR_RST, ISR_TXE, NE2000_MAX_FRAME, Ne2000, RSR_MPA, RSR_PHY, RSR_PRX,
   RX_QUEUE_FRAMES, TSR_ABT, TSR_PTX, ethernetFcs, multicastHashIndex, patchOptionRom,
@@ -75,34 +76,9 @@ const DATA = 0x10, RESET = 0x1f;
 const NODMA = 0x20, RREAD = 0x08, RWRITE = 0x10, START = 0x02, STOP = 0x01, TRANS = 0x04, PAGE1 = 0x40, PAGE2 = 0x80, PAGE3 = 0xc0;
 const TX_START = 0x40, RX_START = 0x4c, RX_STOP = 0x80;
 
-/** Linux ne2k-pci's open: reset through 0x1F, then NS8390_init(dev, 1) and start (8390.c). */
+/** Linux ne2k-pci's open (ne2000.testing.ts: it checks that the reset it starts with is done). */
 function linuxOpen(r: Rig, rcr = 0x04): void {
-  const { t, io } = r;
-  t.out8(io + RESET, t.in8(io + RESET));
-  expect(t.in8(io + ISR) & ISR_RST).toBe(ISR_RST);
-  t.out8(io + ISR, ISR_RST);
-  t.out8(io + CR, NODMA | STOP);
-  t.out8(io + DCR, 0x49); // word-wide, FIFO threshold 8, normal (LS)
-  t.out8(io + RBCR0, 0);
-  t.out8(io + RBCR1, 0);
-  t.out8(io + RCR, 0x20); // monitor while setting up
-  t.out8(io + TCR, 0x02); // internal loopback while setting up
-  t.out8(io + TPSR, TX_START);
-  t.out8(io + PSTART, RX_START);
-  t.out8(io + BNRY, RX_STOP - 1);
-  t.out8(io + PSTOP, RX_STOP);
-  t.out8(io + ISR, 0xff);
-  t.out8(io + IMR, 0);
-  t.out8(io + CR, NODMA | PAGE1 | STOP);
-  for (let i = 0; i < 6; i++) t.out8(io + 1 + i, MAC[i]);
-  for (let i = 0; i < 8; i++) t.out8(io + 8 + i, 0);
-  t.out8(io + CURR, RX_START);
-  t.out8(io + CR, NODMA | STOP);
-  t.out8(io + ISR, 0xff);
-  t.out8(io + IMR, 0x3f); // ENISR_ALL
-  t.out8(io + CR, NODMA | START);
-  t.out8(io + TCR, 0x00);
-  t.out8(io + RCR, rcr);
+  ns8390Open(r.t, r.io, MAC, rcr);
 }
 
 /** Remote write of `bytes` at `addr` with 32-bit outsl and the tail in 16-bit (ne2k-pci block_output), waiting for RDC. */

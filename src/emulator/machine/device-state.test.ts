@@ -23,6 +23,7 @@ import { Piix3Ide } from '../devices/ide/piix3-ide.ts';
 import { IoApic82093 } from '../devices/io-apic.ts';
 import { LAPIC, LocalApic } from '../devices/local-apic.ts';
 import { Ne2000 } from '../devices/ne2000.ts';
+import { ns8390Open } from '../devices/ne2000.testing.ts';
 import { I8259Pic } from '../devices/pic.ts';
 import { Pit8254 } from '../devices/pit.ts';
 import { Port92 } from '../devices/port92.ts';
@@ -129,32 +130,9 @@ function ethFrame(size: number, seed: number): Uint8Array {
   for (let i = 14; i < size; i++) f[i] = (seed * 31 + i) & 0xff;
   return f;
 }
-/** Linux ne2k-pci's open (8390.c NS8390_init then start): ring 0x4C-0x80, all interrupts on. */
+/** Linux ne2k-pci's open (ne2000.testing.ts): ring 0x4C-0x80, all interrupts on. */
 function nicOpen(t: TestBus): void {
-  const io = NIC_IO;
-  t.out8(io + 0x1f, t.in8(io + 0x1f));
-  t.out8(io + 0x07, 0xff);
-  t.out8(io, 0x21);
-  t.out8(io + 0x0e, 0x49);
-  t.out8(io + 0x0a, 0);
-  t.out8(io + 0x0b, 0);
-  t.out8(io + 0x0c, 0x20);
-  t.out8(io + 0x0d, 0x02);
-  t.out8(io + 0x04, 0x40);
-  t.out8(io + 0x01, 0x4c);
-  t.out8(io + 0x03, 0x7f);
-  t.out8(io + 0x02, 0x80);
-  t.out8(io + 0x07, 0xff);
-  t.out8(io + 0x0f, 0);
-  t.out8(io, 0x61);
-  for (let i = 0; i < 6; i++) t.out8(io + 1 + i, MAC[i]);
-  t.out8(io + 0x07, 0x4c);
-  t.out8(io, 0x21);
-  t.out8(io + 0x07, 0xff);
-  t.out8(io + 0x0f, 0x3f);
-  t.out8(io, 0x22);
-  t.out8(io + 0x0d, 0x00);
-  t.out8(io + 0x0c, 0x04);
+  ns8390Open(t, NIC_IO, MAC);
 }
 
 const BMIBA = 0xc000;
