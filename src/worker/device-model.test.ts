@@ -5,30 +5,13 @@
  * stops answering is reported in plain words, the machine pauses, and switching the
  * device to direct carries on from the state it had when it left.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundle } from '../../bin/bundle.mjs';
-import { nodeDeviceModelConnector } from './device-model-spawn.ts';
-import type { DeviceModelConnector, DeviceModelLink } from '../emulator/bus/device-paths.ts';
+import { describe, expect, it } from 'vitest';
+import { workerDeviceModels } from './device-model-node.testing.ts';
 import { COM1, pathCases, runCase, uartRig } from '../emulator/bus/device-paths.cases.ts';
 import { Uart16550A } from '../emulator/devices/uart.ts';
 import { uartSpec } from '../emulator/machine/switchable.ts';
 
-let connect: DeviceModelConnector;
-const links: DeviceModelLink[] = [];
-
-beforeAll(async () => {
-  const url = await bundle('src/worker/device-model-node.ts');
-  const spawn = nodeDeviceModelConnector(url);
-  connect = () => {
-    const link = spawn();
-    links.push(link);
-    return link;
-  };
-}, 60_000);
-
-afterAll(() => {
-  for (const l of links) l.close();
-});
+const connect = workerDeviceModels();
 
 describe('the device model in a worker thread', () => {
   it.each(['edu (MMIO, timers, DMA)', 'ide (PIIX3, ATA disk and ATAPI CD)', 'uart (com1)', 'ne2000 (RTL8029 on PCI)', 'ne2000 (ISA)'])('%s: the same trace direct, emulated and switched', (name) => {

@@ -5,6 +5,7 @@ import { ipFromString, IPPROTO_TCP } from './ipv4.ts';
 import { decodeFrame, ethernetFrame, ipv4Frame } from './packets.ts';
 import { encodeTcpSegment, parseTcpSegment, TCP_ACK, TCP_RST, TCP_SYN, TcpEndpoint, type TcpCloseReason, type TcpSegment } from './tcp.ts';
 import { makeNet } from './test-guest.ts';
+import { concat } from './test-guest-tcp.ts';
 import { TCP_CONNECT_TIMEOUT_NS } from './tcp-nat.ts';
 import { TestHost, type TestStream } from './test-host.ts';
 import type { UserNetwork } from './user-net.ts';
@@ -129,16 +130,6 @@ function bytes(n: number, seed: number): Uint8Array {
     b[i] = x >>> 24;
   }
   return b;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {

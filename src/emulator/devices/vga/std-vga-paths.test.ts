@@ -9,14 +9,13 @@
  * two copies, so a switch moves the registers only: it marks no page dirty, and the next
  * frame redraws nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { createTestBus, type TestBus } from '../../bus/test-harness.ts';
-import { DevicePaths, type DeviceModelConnector, type DeviceModelLink, type DevicePath } from '../../bus/device-paths.ts';
+import { DevicePaths, type DeviceModelConnector, type DevicePath } from '../../bus/device-paths.ts';
 import { vgaSpec } from '../../machine/switchable.ts';
 import { inThreadDeviceModel } from '../../../worker/device-model.ts';
-import { nodeDeviceModelConnector } from '../../../worker/device-model-spawn.ts';
-import { bundle } from '../../../../bin/bundle.mjs';
+import { workerDeviceModels } from '../../../worker/device-model-node.testing.ts';
 import { DISPI, DISPI_ENABLED, DISPI_LFB_ENABLED, STD_VGA_HANDOVER, StdVga, VRAM_BYTES } from './std-vga.ts';
 import { MAX_HEIGHT, MAX_WIDTH, VgaRenderer } from './renderer.ts';
 
@@ -275,19 +274,7 @@ describe('the std VGA on both paths (device model in this thread)', () => {
 });
 
 describe('the std VGA on both paths (device model in a worker thread)', () => {
-  let connect: DeviceModelConnector;
-  const links: DeviceModelLink[] = [];
-  beforeAll(async () => {
-    const spawn = nodeDeviceModelConnector(await bundle('src/worker/device-model-node.ts'));
-    connect = () => {
-      const link = spawn();
-      links.push(link);
-      return link;
-    };
-  }, 60_000);
-  afterAll(() => {
-    for (const l of links) l.close();
-  });
+  const connect = workerDeviceModels();
 
   it('shares video memory and the dirty log with the worker: the same trace switched at every step', () => {
     const direct = runPlan(connect, 'direct');
