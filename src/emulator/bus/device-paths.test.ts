@@ -16,6 +16,7 @@ import { inThreadDeviceModel } from '../../worker/device-model.ts';
 import { COM1, pathCases, runCase, uartRig } from './device-paths.cases.ts';
 import { Ne2000 } from '../devices/ne2000.ts';
 import { ne2000Spec } from '../machine/switchable.ts';
+import { ns8390Open } from '../devices/ne2000.testing.ts';
 
 const cases = pathCases(inThreadDeviceModel);
 
@@ -132,6 +133,53 @@ describe('DevicePaths', () => {
     paths.switchNow('ne2k', 'direct');
     expect(Object.getOwnPropertyDescriptor(nic, 'counters')).toBeUndefined();
     expect(nic.counters.dropStopped).toBe(1);
+  });
+
+  it('carries REP OUTS and REP INS as one ioreq each: the same bytes in the NIC as direct, one trap per run', () => {
+    const IO = 0x300;
+    const run = (path: 'direct' | 'emulated', sabotage = false) => {
+      const t = createTestBus();
+      const paths = new DevicePaths(t.bus, inThreadDeviceModel);
+      const nic = new Ne2000({ mac: Uint8Array.of(2, 0, 0, 0, 0, 1), model: 'isa', isa: { port: IO, irq: 9 } });
+      paths.register(nic, ne2000Spec(nic));
+      t.attach(nic);
+      ns8390Open(t, IO, Uint8Array.of(2, 0, 0, 0, 0, 1));
+      paths.switchNow('ne2k', path);
+      // Remote DMA (DP8390 datasheet, "Remote DMA"): 600 bytes written to the transmit
+      // buffer through the data port as 300 words, then read back as 150 dwords.
+      const remote = (cr: number, bytes: number) => {
+        t.out8(IO + 0x0a, bytes & 0xff); // RBCR0/1
+        t.out8(IO + 0x0b, bytes >> 8);
+        t.out8(IO + 0x08, 0); // RSAR0/1: page 0x40
+        t.out8(IO + 0x09, 0x40);
+        t.out8(IO + 0x00, cr);
+      };
+      const out = Uint8Array.from({ length: 600 }, (_, i) => (i * 13 + 7) & 0xff);
+      remote(0x12, 600);
+      const trapsBefore = t.stats('ne2k').traps;
+      expect(t.bus.io.outsString(IO + 0x10, 2, out, 300)).toBe(true);
+      const outTraps = t.stats('ne2k').traps - trapsBefore;
+      remote(0x0a, 600);
+      if (sabotage) paths.sabotage('ne2k', 'throw');
+      const back = new Uint8Array(600);
+      expect(t.bus.io.insString(IO + 0x10, 2, back, 300)).toBe(true);
+      return { back, out, outTraps, stats: t.stats('ne2k'), failure: paths.failure, isr: t.in8(IO + 0x07) };
+    };
+    const direct = run('direct');
+    const emulated = run('emulated');
+    expect(Array.from(direct.back)).toEqual(Array.from(direct.out));
+    expect(Array.from(emulated.back)).toEqual(Array.from(direct.out));
+    // Remote DMA complete (ISR.RDC) after both, on both paths.
+    expect(emulated.isr & 0x40).toBe(0x40);
+    expect(emulated.isr).toBe(direct.isr);
+    expect(emulated.outTraps).toBe(1);
+    expect(direct.outTraps).toBe(0);
+    expect(emulated.stats.portReads).toBe(direct.stats.portReads);
+    expect(emulated.stats.bytesWritten).toBe(direct.stats.bytesWritten);
+    expect(direct.stats.directAccesses - emulated.stats.directAccesses).toBeGreaterThanOrEqual(600);
+    const failed = run('emulated', true);
+    expect(failed.failure).toContain('REP INS of 300 × 2 bytes at offset 0x10');
+    expect(Array.from(failed.back).every((b) => b === 0xff)).toBe(true);
   });
 
   it('a machine snapshot and reboot reach the copy that runs: the same as direct', () => {

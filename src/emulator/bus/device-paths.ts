@@ -485,7 +485,7 @@ export class DevicePaths implements RemoteDispatch {
     const key = e.keys.get(block);
     // Not one of the device's own blocks (the PCI bus's ROM BAR): plain data of the bus.
     if (key === undefined || e.failed !== null) return this.unanswered(e, block, offset, size, false, 0);
-    const v = this.roundTrip(e, mmio ? IOREQ_TYPE_COPY : IOREQ_TYPE_PIO, key, offset, IOREQ_READ, 0, `${mmio ? 'MMIO' : 'port'} read of ${size} at offset ${hex(offset)}`, false, size);
+    const v = this.roundTrip(e, mmio ? IOREQ_TYPE_COPY : IOREQ_TYPE_PIO, key, offset, IOREQ_READ, 0, null, false, size);
     return v;
   }
 
@@ -501,7 +501,48 @@ export class DevicePaths implements RemoteDispatch {
       this.bus.stats.count(e.row, BUFFERED_WRITES);
       return;
     }
-    this.roundTrip(e, mmio ? IOREQ_TYPE_COPY : IOREQ_TYPE_PIO, key, offset, IOREQ_WRITE, value >>> 0, `${mmio ? 'MMIO' : 'port'} write of ${hex(value >>> 0)} (${size} bytes) at offset ${hex(offset)}`, false, size);
+    this.roundTrip(e, mmio ? IOREQ_TYPE_COPY : IOREQ_TYPE_PIO, key, offset, IOREQ_WRITE, value >>> 0, null, false, size);
+  }
+
+  readString(row: number, block: RegisterBlock, offset: number, size: AccessSize, bytes: Uint8Array, count: number): void {
+    this.string(row, block, offset, size, bytes, count, IOREQ_READ);
+  }
+
+  writeString(row: number, block: RegisterBlock, offset: number, size: AccessSize, bytes: Uint8Array, count: number): void {
+    this.string(row, block, offset, size, bytes, count, IOREQ_WRITE);
+  }
+
+  /**
+   * REP INS/OUTS as ioreqs with a repeat count (Xen's data_is_ptr): the elements travel
+   * in the data area, as many per request as it holds. A run the device model fails on
+   * reads all ones from there on, as single reads of a failed device do.
+   */
+  private string(row: number, block: RegisterBlock, offset: number, size: AccessSize, bytes: Uint8Array, count: number, dir: number): void {
+    const e = this.byRow[row]!;
+    const key = e.keys.get(block);
+    const write = dir === IOREQ_WRITE;
+    if (key === undefined || e.failed !== null) {
+      for (let i = 0, o = 0; i < count; i++, o += size) {
+        if (write) this.unanswered(e, block, offset, size, true, elementAt(bytes, o, size));
+        else storeElement(bytes, o, size, this.unanswered(e, block, offset, size, false, 0));
+      }
+      return;
+    }
+    const data = this.link!.page.data;
+    const most = Math.floor(data.length / size);
+    for (let done = 0; done < count; ) {
+      const k = Math.min(count - done, most);
+      const from = done * size;
+      const n = k * size;
+      if (write) data.set(bytes.subarray(from, from + n));
+      this.roundTrip(e, IOREQ_TYPE_PIO, key, offset, dir, 0, null, false, size, k);
+      if (e.failed !== null) {
+        if (!write) bytes.fill(0xff, from);
+        return;
+      }
+      if (!write) bytes.set(data.subarray(0, n), from);
+      done += k;
+    }
   }
 
   /** An access the device model will not see: the bus's own blocks answer; a failed device reads all ones. */
@@ -516,7 +557,12 @@ export class DevicePaths implements RemoteDispatch {
     return write ? 0 : size === 4 ? -1 : (1 << (size * 8)) - 1;
   }
 
-  private roundTrip(e: Entry, type: number, key: number, addr: number, dir: number, data: number, what: string, control: boolean, size = 0): number {
+  /**
+   * One answered request. `what` names it in a failure report; null for the register
+   * accesses, which are described from their fields only if they fail (formatting a
+   * string on every trap would cost more than the handler it reports on).
+   */
+  private roundTrip(e: Entry, type: number, key: number, addr: number, dir: number, data: number, what: string | null, control: boolean, size = 0, count = 1): number {
     const requester = this.requester!;
     // Anything but a control request may change the device: what was read of it is stale.
     if (!control) e.cache.clear();
@@ -524,11 +570,11 @@ export class DevicePaths implements RemoteDispatch {
     const t0 = performance.now();
     let v: number;
     try {
-      v = requester.request({ type, device: e.id, key, addr, size, dir, data, count: 1, df: 0 }, this.bus.clock.now());
+      v = requester.request({ type, device: e.id, key, addr, size, dir, data, count, df: 0 }, this.bus.clock.now());
     } catch (err) {
       this.current = null;
       if (control) throw err;
-      this.fail(e, what, err);
+      this.fail(e, what ?? describeAccess(type, dir, size, addr, data, count), err);
       return dir === IOREQ_READ ? (size === 4 ? -1 : (1 << (size * 8)) - 1) : 0;
     }
     this.current = null;
@@ -687,4 +733,21 @@ export class DevicePaths implements RemoteDispatch {
 
 function hex(v: number): string {
   return '0x' + v.toString(16);
+}
+
+/** Element of `size` bytes at byte `o` of a string run (little-endian). */
+function elementAt(bytes: Uint8Array, o: number, size: number): number {
+  return size === 1 ? bytes[o] : size === 2 ? bytes[o] | (bytes[o + 1] << 8) : (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24)) >>> 0;
+}
+
+function storeElement(bytes: Uint8Array, o: number, size: number, v: number): void {
+  for (let i = 0; i < size; i++) bytes[o + i] = v >>> (8 * i);
+}
+
+/** A register access in words, for a failure report: "port read of 4 at offset 0x10". */
+function describeAccess(type: number, dir: number, size: number, addr: number, data: number, count: number): string {
+  const space = type === IOREQ_TYPE_COPY ? 'MMIO' : 'port';
+  if (count > 1) return `${dir === IOREQ_READ ? 'REP INS' : 'REP OUTS'} of ${count} × ${size} bytes at offset ${hex(addr)}`;
+  if (dir === IOREQ_READ) return `${space} read of ${size} at offset ${hex(addr)}`;
+  return `${space} write of ${hex(data)} (${size} bytes) at offset ${hex(addr)}`;
 }

@@ -9,7 +9,7 @@
  */
 import type { AccessSize, Mapping, RegisterBlock } from './device.ts';
 import type { PortBus } from '../memory/physical-bus.ts';
-import { BYTES_READ, BYTES_WRITTEN, PATH_DIRECT, PATH_EMULATED, PORT_READS, PORT_WRITES, TRAPS, type DeviceStats } from './stats.ts';
+import { BYTES_READ, BYTES_WRITTEN, DIRECT_ACCESSES, PATH_DIRECT, PATH_EMULATED, PORT_READS, PORT_WRITES, TRAPS, type DeviceStats } from './stats.ts';
 
 /**
  * Where accesses to a device on the emulated path go (bus/device-paths.ts): `block` is
@@ -18,6 +18,9 @@ import { BYTES_READ, BYTES_WRITTEN, PATH_DIRECT, PATH_EMULATED, PORT_READS, PORT
 export interface RemoteDispatch {
   read(row: number, block: RegisterBlock, offset: number, size: AccessSize, mmio: boolean): number;
   write(row: number, block: RegisterBlock, offset: number, size: AccessSize, value: number, mmio: boolean): void;
+  /** String I/O (REP INS/OUTS) at one port: `count` elements between the port and `bytes`, one ioreq. */
+  readString(row: number, block: RegisterBlock, offset: number, size: AccessSize, bytes: Uint8Array, count: number): void;
+  writeString(row: number, block: RegisterBlock, offset: number, size: AccessSize, bytes: Uint8Array, count: number): void;
 }
 
 interface PortMapping {
@@ -144,6 +147,90 @@ export class IoBus implements PortBus {
       return;
     }
     for (let i = 0; i < size; i++) this.write((port + i) & 0xffff, 1, (value >>> (i * 8)) & 0xff);
+  }
+
+  /**
+   * REP INS as one access (PortBus.insString): the elements are read from the device in
+   * order, as one at a time would read them. On the emulated path the run is one ioreq
+   * with a repeat count, one trap, as Xen carries a string instruction (data_is_ptr) in
+   * one exit; on the direct path it counts as `count` direct accesses. False when no
+   * single mapping covers the port (unclaimed, or straddling): the CPU goes element by element.
+   */
+  insString(port: number, size: AccessSize, bytes: Uint8Array, count: number): boolean {
+    const m = this.covering(port, size);
+    if (m === null) return false;
+    const off = port - m.start;
+    const stats = this.stats;
+    stats.count(m.device, PORT_READS, count);
+    stats.count(m.device, BYTES_READ, count * size);
+    const path = stats.paths[m.device];
+    if (path === PATH_EMULATED && this.remote) {
+      stats.count(m.device, TRAPS);
+      this.remote.readString(m.device, m.block, off, size, bytes, count);
+      return true;
+    }
+    const weight = this.countRun(m.device, path, count);
+    const timed = weight !== 0 && this.timing;
+    const t0 = timed ? performance.now() : 0;
+    const block = m.block;
+    for (let i = 0, o = 0; i < count; i++, o += size) {
+      const v = block.read(off, size);
+      bytes[o] = v;
+      if (size === 1) continue;
+      bytes[o + 1] = v >>> 8;
+      if (size === 2) continue;
+      bytes[o + 2] = v >>> 16;
+      bytes[o + 3] = v >>> 24;
+    }
+    if (timed) stats.addTime(m.device, (performance.now() - t0) * 1e6, weight);
+    return true;
+  }
+
+  /** REP OUTS as one access: insString's counterpart, the elements written in order. */
+  outsString(port: number, size: AccessSize, bytes: Uint8Array, count: number): boolean {
+    const m = this.covering(port, size);
+    if (m === null) return false;
+    const off = port - m.start;
+    const stats = this.stats;
+    stats.count(m.device, PORT_WRITES, count);
+    stats.count(m.device, BYTES_WRITTEN, count * size);
+    const path = stats.paths[m.device];
+    if (path === PATH_EMULATED && this.remote) {
+      stats.count(m.device, TRAPS);
+      this.remote.writeString(m.device, m.block, off, size, bytes, count);
+      return true;
+    }
+    const weight = this.countRun(m.device, path, count);
+    const timed = weight !== 0 && this.timing;
+    const t0 = timed ? performance.now() : 0;
+    const block = m.block;
+    for (let i = 0, o = 0; i < count; i++, o += size) {
+      const v = size === 1 ? bytes[o] : size === 2 ? bytes[o] | (bytes[o + 1] << 8) : bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24);
+      block.write(off, size, v);
+    }
+    if (timed) stats.addTime(m.device, (performance.now() - t0) * 1e6, weight);
+    return true;
+  }
+
+  /** The mapping that answers `size` bytes at `port` whole, or null. */
+  private covering(port: number, size: AccessSize): PortMapping | null {
+    port &= 0xffff;
+    const index = this.table[port];
+    if (index === NONE) return null;
+    const m = this.mappings[index - 1];
+    return port - m.start + size <= m.length ? m : null;
+  }
+
+  /**
+   * Count a string run in this thread: `count` direct accesses on the direct path, one
+   * trap on the core path (a hypervisor's in-kernel device takes a string instruction in
+   * one exit). Returns the weight to time the whole run with (DeviceStats' sampling).
+   */
+  private countRun(device: number, path: number, count: number): number {
+    const stats = this.stats;
+    if (path !== PATH_DIRECT) return stats.trap(device);
+    stats.count(device, DIRECT_ACCESSES, count - 1);
+    return stats.direct(device);
   }
 
   in8(port: number): number {

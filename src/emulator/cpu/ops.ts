@@ -459,10 +459,10 @@ function stringOp(kind: number, size: number): Op {
     let count = repeat ? (a32 ? c.r32[C.ECX] >>> 0 : c.r16[C.ECX << 1]) : 1;
     if (count === 0) return;
     let n = 0;
-    const bulk = repeat && a32 && step > 0 && (kind === MOVS || kind === STOS);
+    const bulk = repeat && a32 && step > 0 && (kind === MOVS || kind === STOS || kind === INS || kind === OUTS);
     while (count > 0) {
       if (bulk) {
-        const k = bulkString(c, kind, size, src, count, STRING_CHUNK - n);
+        const k = kind === INS || kind === OUTS ? bulkPortString(c, kind, size, src, count, STRING_CHUNK - n) : bulkString(c, kind, size, src, count, STRING_CHUNK - n);
         if (k > 0) {
           count -= k;
           c.r32[C.ECX] = count;
@@ -592,6 +592,36 @@ function bulkString(c: Cpu, kind: number, size: number, src: number, count: numb
   c.ram.copyWithin(dPhys, sPhys, sPhys + bytes);
   c.r32[C.ESI] = (si + bytes) | 0;
   c.r32[C.EDI] = (di + bytes) | 0;
+  return k;
+}
+
+/**
+ * REP INS/OUTS forwards (32-bit addressing) between a port and plain RAM: the elements that
+ * stay within one page and the segment's limit, in one call to the bus (PortBus.insString),
+ * which on the emulated path is one ioreq for the run instead of one per element. The
+ * device sees the same reads or writes in the same order; the RAM side needs no checks
+ * between elements, since a direct TLB entry is neither watched (code, dirty logging) nor
+ * a device. Returns how many it did; 0 leaves the next element to the loop.
+ */
+function bulkPortString(c: Cpu, kind: number, size: number, src: number, count: number, room: number): number {
+  const io = c.io;
+  if (io.insString === undefined || io.outsString === undefined) return 0;
+  const ins = kind === INS;
+  const seg = ins ? C.ES : src;
+  const reg = ins ? C.EDI : C.ESI;
+  const ptr = c.r32[reg];
+  const off = ptr >>> 0;
+  if ((c.segRights[seg] & (ins ? 2 : 1)) === 0 || off < c.segLo[seg]) return 0;
+  const lin = (c.segBase[seg] + ptr) | 0;
+  const k = Math.min(count, room, Math.floor((c.segHi[seg] - off + 1) / size), ((0x1000 - (lin & 0xfff)) / size) | 0);
+  const e = ins ? c.tlbW[lin >>> 12] : c.tlbR[lin >>> 12];
+  if (k < 2 || e === C.TLB_MISS || (e & 0xfff) !== 0) return 0;
+  const phys = (e >>> 0) + (lin & 0xfff);
+  const bytes = c.ram.subarray(phys, phys + k * size);
+  const port = c.r16[C.EDX << 1];
+  const sz = size as 1 | 2 | 4;
+  if (!(ins ? io.insString(port, sz, bytes, k) : io.outsString(port, sz, bytes, k))) return 0;
+  c.r32[reg] = (ptr + k * size) | 0;
   return k;
 }
 

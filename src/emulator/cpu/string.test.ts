@@ -13,6 +13,8 @@ import { FlatTestMachine } from './flat-machine.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { DirtyBitmap } from '../memory/dirty-bitmap.ts';
 import { DeviceStats } from '../bus/stats.ts';
+import { IoBus } from '../bus/io-bus.ts';
+import type { PortBus } from '../memory/physical-bus.ts';
 
 const BASE = 0x200000;
 /** Each case works in its own window of the pattern, so no case hides another's result. */
@@ -209,5 +211,96 @@ describe('REP MOVS and REP STOS on video memory', () => {
     // One access per element, except the word at +0x7fff, which straddles a page: two byte writes.
     expect(single.counters[1]).toBe(3000 + 5000 + 700 + 2100 + 300 + 1500 + 100 + 1);
     expect(single.counters[4]).toBe(0); // backed: no trap into the device model
+  });
+});
+
+/**
+ * REP INS and REP OUTS through the port bus: runs within a page of RAM go to the bus in one
+ * call (PortBus.insString, one ioreq on the emulated path), and must leave RAM, the
+ * registers and the device's sequence of accesses exactly as one element at a time.
+ */
+describe('REP INS and REP OUTS', () => {
+  const RAM = 0x200000;
+  const PORT = 0x300;
+  const program = protectedMode(`
+    cld
+    mov dx, ${PORT}
+    mov edi, ${RAM + 0x0ffd}       ; bytes across a page boundary
+    mov ecx, 9000                  ; and past a chunk
+    rep insb
+    mov edi, ${RAM + 0x4001}       ; unaligned words
+    mov ecx, 3000
+    rep insw
+    mov edi, ${RAM + 0x6000}
+    mov ecx, 4500                  ; dwords past a chunk
+    rep insd
+    mov esi, ${RAM + 0x0ff0}       ; out again, across pages
+    mov ecx, 2500
+    rep outsd
+    mov esi, ${RAM + 0x4003}
+    mov ecx, 777
+    rep outsw
+    mov esi, ${RAM + 0x5001}
+    mov ecx, 5000
+    rep outsb
+    std
+    mov edi, ${RAM + 0xc000}       ; backwards: one element at a time
+    mov ecx, 100
+    rep insd
+    cld
+    mov al, 0
+    jmp done
+`);
+
+  function run(bulk: boolean) {
+    const stats = new DeviceStats();
+    const row = stats.add({ name: 'fifo' });
+    const exitRow = stats.add({ name: 'exit' });
+    const memory = new PhysicalMemory(8 << 20, stats);
+    const io = new IoBus(stats);
+    // A port that counts its reads (each answer a different value, so order shows) and
+    // records what is written to it.
+    let n = 0;
+    const written: number[] = [];
+    io.map(row, PORT, 4, {
+      read: (_o, size) => {
+        n++;
+        const v = Math.imul(n, 0x9e3779b1) >>> 0;
+        return size === 4 ? v | 0 : v & (size === 2 ? 0xffff : 0xff);
+      },
+      write: (_o, size, v) => void written.push(size, v >>> 0),
+    });
+    let exit = -1;
+    io.map(exitRow, 0xf4, 1, { read: () => 0xff, write: (_o, _s, v) => void (exit = v) });
+    let runs = 0;
+    const ports: PortBus = bulk
+      ? Object.assign(Object.create(io) as IoBus, {
+        insString: (...a: Parameters<IoBus['insString']>) => (runs++, io.insString(...a)),
+        outsString: (...a: Parameters<IoBus['outsString']>) => (runs++, io.outsString(...a)),
+      })
+      : { in8: (p) => io.in8(p), in16: (p) => io.in16(p), in32: (p) => io.in32(p), out8: (p, v) => io.out8(p, v), out16: (p, v) => io.out16(p, v), out32: (p, v) => io.out32(p, v) };
+    memory.ram.set(assemble(program), LOAD_ADDRESS);
+    const cpu = new Cpu({ memory, io: ports, intrAcknowledge: () => 0, readTsc: () => 0, ferr: () => {}, shutdown: (r) => { throw new Error(r); } });
+    startAtLoadAddress(cpu);
+    for (let i = 0; i < 1000 && exit < 0; i++) cpu.run(100_000);
+    return { exit, ram: memory.ram.slice(RAM, RAM + 0x10000), regs: Array.from(cpu.r32), written, reads: n, runs, counters: [stats.get(row, 'portReads'), stats.get(row, 'portWrites'), stats.get(row, 'bytesRead'), stats.get(row, 'bytesWritten')] };
+  }
+
+  it('gives what one element at a time gives, with the same accesses in the same order', () => {
+    const bulk = run(true);
+    const single = run(false);
+    expect(single.exit).toBe(0);
+    expect(bulk.exit).toBe(0);
+    expect(single.runs).toBe(0);
+    // Each page of each run, split further at each 4096-element chunk: far fewer calls than elements.
+    expect(bulk.runs).toBeGreaterThanOrEqual(15);
+    expect(bulk.runs).toBeLessThan(100);
+    expect(single.reads).toBe(9000 + 3000 + 4500 + 100);
+    expect(bulk.reads).toBe(single.reads);
+    expect(bulk.written).toEqual(single.written);
+    expect(single.written.length).toBe(2 * (2500 + 777 + 5000));
+    expect(Array.from(bulk.ram)).toEqual(Array.from(single.ram));
+    expect(bulk.regs).toEqual(single.regs);
+    expect(bulk.counters).toEqual(single.counters);
   });
 });

@@ -80,4 +80,13 @@ export interface PortBus {
   out8(port: number, value: number): void;
   out16(port: number, value: number): void;
   out32(port: number, value: number): void;
+  /**
+   * REP INS/OUTS in one call (the CPU's bulk path for a run of elements that stays in one
+   * page of plain RAM): `count` elements of `size` bytes between `port` and `bytes`, in
+   * the order the CPU moves them, little-endian. False, with nothing done, when the bus
+   * cannot take the run whole (no device or one that does not cover the access): the CPU
+   * then goes element by element.
+   */
+  insString?(port: number, size: 1 | 2 | 4, bytes: Uint8Array, count: number): boolean;
+  outsString?(port: number, size: 1 | 2 | 4, bytes: Uint8Array, count: number): boolean;
 }
