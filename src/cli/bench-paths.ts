@@ -35,7 +35,8 @@ const DEVICES = ['com1', 'com2', 'vga', 'ide', 'ne2k'];
 /** Which phase exercises each device: its figures are that phase's. */
 const PHASE_OF: Record<string, Phase> = { com1: 'boot', com2: 'boot', vga: 'scroll', ide: 'cd', ne2k: 'wget' };
 type Phase = 'boot' | 'cd' | 'scroll' | 'wget';
-const SCROLL_LINES = 10_000;
+/** The 10,000 lines; TRAPDOOR_BENCH_PATHS_LINES sets fewer for a quick look at the other phases. */
+const SCROLL_LINES = Number(process.env.TRAPDOOR_BENCH_PATHS_LINES ?? 10_000);
 
 export interface DeviceFigures {
   traps: number;
@@ -122,6 +123,8 @@ export async function benchPaths(path_: DevicePath, wgetMiB = Number(process.env
 }
 
 if (process.argv[1]?.endsWith('bench-paths.ts')) {
-  for (const p of ['direct', 'emulated'] as const) process.stdout.write(JSON.stringify(await benchPaths(p)) + '\n');
+  // TRAPDOOR_BENCH_PATHS_ONLY=direct (or emulated) runs one path.
+  const only = process.env.TRAPDOOR_BENCH_PATHS_ONLY;
+  for (const p of ['direct', 'emulated'] as const) if (!only || only === p) process.stdout.write(JSON.stringify(await benchPaths(p)) + '\n');
   process.exit(0);
 }

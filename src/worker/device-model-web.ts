@@ -16,15 +16,15 @@
  *   - the device model's replies (a saved state, a property's value) go back through a
  *     shared mailbox (mailbox.ts) the vCPU reads with Atomics, since the vCPU's thread is
  *     blocked in the round trip and then reads the reply before it returns to its loop.
- * Between requests the loop waits synchronously (spinning, then Atomics.wait), as the
- * Node host does, so an answered round trip costs the same thread switch; while idle it
+ * Between requests the loop waits synchronously (polling, then Atomics.wait: ioreq.ts's
+ * RequestPoller), as the Node host does, so an answered round trip costs the same thread switch; while idle it
  * gives the event loop a turn once a second.
  *
  * Messages: the first is `{ type: 'init', ioreq, replies }` (the two SharedArrayBuffers);
  * the worker answers `{ type: 'ready' }` once its loop runs. Every later message is a
  * DeviceModelControl.
  */
-import { IOREQ_TYPE_CONTROL, IoreqPage, STATE_READY } from '../emulator/bus/ioreq.ts';
+import { IOREQ_TYPE_CONTROL, IoreqPage, RequestPoller, STATE_READY } from '../emulator/bus/ioreq.ts';
 import { DeviceModel } from './device-model.ts';
 import { MailboxSender } from './mailbox.ts';
 
@@ -79,10 +79,11 @@ export function runWebDeviceModel(port: DeviceModelPort): void {
     const page = new IoreqPage(init.ioreq);
     const replies = new MailboxSender(init.replies);
     const model = new DeviceModel(page, () => inbox.shift(), (reply) => replies.send(reply));
+    const poller = new RequestPoller(page);
     page.markModelReady();
     port.postMessage({ type: 'ready' });
     for (;;) {
-      if (!waitForRequest(page, IDLE_MS)) {
+      if (!poller.wait(IDLE_MS)) {
         await turn();
         continue;
       }
@@ -93,18 +94,6 @@ export function runWebDeviceModel(port: DeviceModelPort): void {
       if (replies.pending) replies.flush(FLUSH_MS, () => page.state === STATE_READY);
     }
   }
-}
-
-/** Block until a request is READY (true) or timeoutMs passed (false). */
-function waitForRequest(page: IoreqPage, timeoutMs: number): boolean {
-  const deadline = performance.now() + timeoutMs;
-  let s = page.state;
-  while (s !== STATE_READY) {
-    const left = deadline - performance.now();
-    if (left <= 0) return false;
-    s = page.waitWhile(s, left);
-  }
-  return true;
 }
 
 // In a browser worker, serve on the worker's own scope.

@@ -3,6 +3,7 @@ import {
   CB_DMA_WRITE, CB_IRQ, I_RING_READ, I_RING_WRITE, IOREQ_READ, IOREQ_TYPE_PIO, IOREQ_WRITE, IoreqError, IoreqPage,
   IoreqRequester, IoreqResponder, RING_SLOTS, STATE_CALLBACK, STATE_IDLE, STATE_INPROCESS, STATE_READY, STATE_RESPONSE,
   createIoreqBuffer, maxElements, packElements, unpackElements, type Ioreq,
+  nextPollMs, POLL_MAX_MS, POLL_MIN_MS,
 } from './ioreq.ts';
 
 const req = (over: Partial<Ioreq> = {}): Ioreq => ({ type: IOREQ_TYPE_PIO, device: 3, key: 1, addr: 5, size: 1, dir: IOREQ_READ, data: 0, count: 1, df: 0, ...over });
@@ -166,5 +167,18 @@ describe('buffered ring', () => {
       expect(page.pushBuffered(2, 1, 0, 1, 0, 0)).toBe(false);
       expect(drain(page).map((e) => e[4])).toEqual(Array.from({ length: RING_SLOTS }, (_, i) => i));
     }
+  });
+});
+
+describe('the device model\'s poll window (halt polling)', () => {
+  it('grows when a request found the model asleep soon after it began waiting, and shrinks after long idle', () => {
+    // Caught asleep 0.5 ms in: the next window covers such a gap with room to spare.
+    expect(nextPollMs(POLL_MIN_MS, 0.5)).toBe(0.75);
+    // Doubling when that is more, up to the cap.
+    expect(nextPollMs(0.75, 0.3)).toBe(1.5);
+    expect(nextPollMs(1.5, 1.9)).toBe(POLL_MAX_MS);
+    // Asleep longer than any window would poll: halve, down to the floor.
+    expect(nextPollMs(POLL_MAX_MS, 50)).toBe(POLL_MAX_MS / 2);
+    expect(nextPollMs(POLL_MIN_MS, Infinity)).toBe(POLL_MIN_MS);
   });
 });
