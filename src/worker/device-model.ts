@@ -14,7 +14,7 @@ import type { AccessSize, Device, DeviceContext, DeviceState, IrqLine, Mapping, 
 import {
   CB_BUS_MASTER, CB_CANCEL_TIMER, CB_DMA_READ, CB_DMA_WRITE, CB_IRQ, CB_LOG, CB_MAP, CB_OUTBOUND, CB_SET_TIMER,
   IOREQ_READ, IOREQ_TYPE_CALL, IOREQ_TYPE_CONTROL, IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_TYPE_TIMER,
-  IoreqPage, IoreqResponder, createIoreqBuffer, type Ioreq, type IoreqRequester,
+  IoreqPage, IoreqResponder, createIoreqBuffer, loadElement, storeElement, type Ioreq, type IoreqRequester,
 } from '../emulator/bus/ioreq.ts';
 import { BAR_KEY, type DeviceModelControl, type HandOver, type DeviceModelLink, type DeviceModelReply } from '../emulator/bus/device-paths.ts';
 import { Uart16550A, type UartOptions } from '../emulator/devices/uart.ts';
@@ -166,16 +166,9 @@ export class DeviceModel {
       // String I/O: every element in the data area, in the order the CPU moves them, little-endian.
       const data = this.page.data;
       if (r.dir === IOREQ_READ) {
-        for (let i = 0, o = 0; i < r.count; i++, o += size) {
-          const v = block.read(r.addr, size);
-          for (let b = 0; b < size; b++) data[o + b] = v >>> (8 * b);
-        }
+        for (let i = 0, o = 0; i < r.count; i++, o += size) storeElement(data, o, size, block.read(r.addr, size));
       } else {
-        for (let i = 0, o = 0; i < r.count; i++, o += size) {
-          let v = 0;
-          for (let b = 0; b < size; b++) v |= data[o + b] << (8 * b);
-          block.write(r.addr, size, size === 4 ? v >>> 0 : v);
-        }
+        for (let i = 0, o = 0; i < r.count; i++, o += size) block.write(r.addr, size, loadElement(data, o, size));
       }
       return 0;
     }

@@ -28,7 +28,7 @@ import type { RemoteDispatch } from './io-bus.ts';
 import {
   CB_BUS_MASTER, CB_CANCEL_TIMER, CB_DMA_READ, CB_DMA_WRITE, CB_IRQ, CB_LOG, CB_MAP, CB_OUTBOUND, CB_SET_TIMER,
   IOREQ_READ, IOREQ_TYPE_CALL, IOREQ_TYPE_CONTROL, IOREQ_TYPE_COPY, IOREQ_TYPE_PCI_CONFIG, IOREQ_TYPE_PIO, IOREQ_TYPE_TIMER, IOREQ_WRITE,
-  IoreqError, IoreqRequester, type IoreqPage,
+  IoreqError, IoreqRequester, loadElement, storeElement, type IoreqPage,
 } from './ioreq.ts';
 import {
   BUFFERED_WRITES, DIRECT_ACCESSES, MODEL_TIME_NS, PATH_DIRECT, PATH_EMULATED, PATH_SWITCHES, RTT_MAX_NS, STAT_STRIDE, TIME_NS, TRAPS,
@@ -523,7 +523,7 @@ export class DevicePaths implements RemoteDispatch {
     const write = dir === IOREQ_WRITE;
     if (key === undefined || e.failed !== null) {
       for (let i = 0, o = 0; i < count; i++, o += size) {
-        if (write) this.unanswered(e, block, offset, size, true, elementAt(bytes, o, size));
+        if (write) this.unanswered(e, block, offset, size, true, loadElement(bytes, o, size));
         else storeElement(bytes, o, size, this.unanswered(e, block, offset, size, false, 0));
       }
       return;
@@ -733,15 +733,6 @@ export class DevicePaths implements RemoteDispatch {
 
 function hex(v: number): string {
   return '0x' + v.toString(16);
-}
-
-/** Element of `size` bytes at byte `o` of a string run (little-endian). */
-function elementAt(bytes: Uint8Array, o: number, size: number): number {
-  return size === 1 ? bytes[o] : size === 2 ? bytes[o] | (bytes[o + 1] << 8) : (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24)) >>> 0;
-}
-
-function storeElement(bytes: Uint8Array, o: number, size: number, v: number): void {
-  for (let i = 0; i < size; i++) bytes[o + i] = v >>> (8 * i);
 }
 
 /** A register access in words, for a failure report: "port read of 4 at offset 0x10". */

@@ -9,6 +9,7 @@
  */
 import type { AccessSize, Mapping, RegisterBlock } from './device.ts';
 import type { PortBus } from '../memory/physical-bus.ts';
+import { loadElement, storeElement } from './ioreq.ts';
 import { BYTES_READ, BYTES_WRITTEN, DIRECT_ACCESSES, PATH_DIRECT, PATH_EMULATED, PORT_READS, PORT_WRITES, TRAPS, type DeviceStats } from './stats.ts';
 
 /**
@@ -157,57 +158,42 @@ export class IoBus implements PortBus {
    * single mapping covers the port (unclaimed, or straddling): the CPU goes element by element.
    */
   insString(port: number, size: AccessSize, bytes: Uint8Array, count: number): boolean {
-    const m = this.covering(port, size);
-    if (m === null) return false;
-    const off = port - m.start;
-    const stats = this.stats;
-    stats.count(m.device, PORT_READS, count);
-    stats.count(m.device, BYTES_READ, count * size);
-    const path = stats.paths[m.device];
-    if (path === PATH_EMULATED && this.remote) {
-      stats.count(m.device, TRAPS);
-      this.remote.readString(m.device, m.block, off, size, bytes, count);
-      return true;
-    }
-    const weight = this.countRun(m.device, path, count);
-    const timed = weight !== 0 && this.timing;
-    const t0 = timed ? performance.now() : 0;
-    const block = m.block;
-    for (let i = 0, o = 0; i < count; i++, o += size) {
-      const v = block.read(off, size);
-      bytes[o] = v;
-      if (size === 1) continue;
-      bytes[o + 1] = v >>> 8;
-      if (size === 2) continue;
-      bytes[o + 2] = v >>> 16;
-      bytes[o + 3] = v >>> 24;
-    }
-    if (timed) stats.addTime(m.device, (performance.now() - t0) * 1e6, weight);
-    return true;
+    return this.string(port, size, bytes, count, false);
   }
 
   /** REP OUTS as one access: insString's counterpart, the elements written in order. */
   outsString(port: number, size: AccessSize, bytes: Uint8Array, count: number): boolean {
+    return this.string(port, size, bytes, count, true);
+  }
+
+  private string(port: number, size: AccessSize, bytes: Uint8Array, count: number, write: boolean): boolean {
     const m = this.covering(port, size);
     if (m === null) return false;
     const off = port - m.start;
     const stats = this.stats;
-    stats.count(m.device, PORT_WRITES, count);
-    stats.count(m.device, BYTES_WRITTEN, count * size);
+    stats.count(m.device, write ? PORT_WRITES : PORT_READS, count);
+    stats.count(m.device, write ? BYTES_WRITTEN : BYTES_READ, count * size);
     const path = stats.paths[m.device];
     if (path === PATH_EMULATED && this.remote) {
       stats.count(m.device, TRAPS);
-      this.remote.writeString(m.device, m.block, off, size, bytes, count);
+      if (write) this.remote.writeString(m.device, m.block, off, size, bytes, count);
+      else this.remote.readString(m.device, m.block, off, size, bytes, count);
       return true;
     }
-    const weight = this.countRun(m.device, path, count);
+    // In this thread: `count` direct accesses on the direct path, one trap on the core path
+    // (a hypervisor's in-kernel device takes a string instruction in one exit).
+    let weight: number;
+    if (path === PATH_DIRECT) {
+      stats.count(m.device, DIRECT_ACCESSES, count - 1);
+      weight = stats.direct(m.device);
+    } else {
+      weight = stats.trap(m.device);
+    }
     const timed = weight !== 0 && this.timing;
     const t0 = timed ? performance.now() : 0;
     const block = m.block;
-    for (let i = 0, o = 0; i < count; i++, o += size) {
-      const v = size === 1 ? bytes[o] : size === 2 ? bytes[o] | (bytes[o + 1] << 8) : bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24);
-      block.write(off, size, v);
-    }
+    if (write) for (let o = 0; o < count * size; o += size) block.write(off, size, loadElement(bytes, o, size));
+    else for (let o = 0; o < count * size; o += size) storeElement(bytes, o, size, block.read(off, size));
     if (timed) stats.addTime(m.device, (performance.now() - t0) * 1e6, weight);
     return true;
   }
@@ -219,18 +205,6 @@ export class IoBus implements PortBus {
     if (index === NONE) return null;
     const m = this.mappings[index - 1];
     return port - m.start + size <= m.length ? m : null;
-  }
-
-  /**
-   * Count a string run in this thread: `count` direct accesses on the direct path, one
-   * trap on the core path (a hypervisor's in-kernel device takes a string instruction in
-   * one exit). Returns the weight to time the whole run with (DeviceStats' sampling).
-   */
-  private countRun(device: number, path: number, count: number): number {
-    const stats = this.stats;
-    if (path !== PATH_DIRECT) return stats.trap(device);
-    stats.count(device, DIRECT_ACCESSES, count - 1);
-    return stats.direct(device);
   }
 
   in8(port: number): number {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CB_DMA_WRITE, CB_IRQ, I_RING_READ, I_RING_WRITE, IOREQ_READ, IOREQ_TYPE_PIO, IOREQ_WRITE, IoreqError, IoreqPage,
   IoreqRequester, IoreqResponder, RING_SLOTS, STATE_CALLBACK, STATE_IDLE, STATE_INPROCESS, STATE_READY, STATE_RESPONSE,
-  createIoreqBuffer, maxElements, packElements, unpackElements, type Ioreq,
+  createIoreqBuffer, loadElement, maxElements, storeElement, type Ioreq,
   nextPollMs, POLL_MAX_MS, POLL_MIN_MS,
 } from './ioreq.ts';
 
@@ -116,12 +116,14 @@ describe('string I/O', () => {
       expect(page.dataIsPtr).toBe(true);
       expect([r.count, r.df, r.size]).toEqual([5, 1, 2]);
       // The device model answers an INS: five words, in the order the CPU stores them.
-      packElements(page, 2, unpackElements(page, 2, r.count).map((v) => v + 1));
+      for (let i = 0; i < r.count; i++) storeElement(page.data, 2 * i, 2, loadElement(page.data, 2 * i, 2) + 1);
       responder.respond(0, 0);
     });
-    packElements(p.page, 2, [10, 20, 0xffff, 40, 50]);
+    [10, 20, 0xffff, 40, 50].forEach((v, i) => storeElement(p.page.data, 2 * i, 2, v));
     p.requester.request(req({ size: 2, count: 5, df: 1 }), 0);
-    expect(unpackElements(p.page, 2, 5)).toEqual([11, 21, 0x10000 & 0xffff, 41, 51]);
+    expect([0, 1, 2, 3, 4].map((i) => loadElement(p.page.data, 2 * i, 2))).toEqual([11, 21, 0x10000 & 0xffff, 41, 51]);
+    storeElement(p.page.data, 0, 4, -2);
+    expect(loadElement(p.page.data, 0, 4)).toBe(0xfffffffe);
     expect(maxElements(p.page, 4)).toBe(1024);
   });
 

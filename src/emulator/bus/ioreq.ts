@@ -307,23 +307,21 @@ export class IoreqPage {
 
 /**
  * String I/O (REP INS/OUTS as one ioreq, Xen's data_is_ptr): element `i` of `count`
- * sits in the data area at i * size, in the order the CPU would move them; `df` says
- * whether the guest's addresses walk down, which the element order already reflects.
+ * sits in the data area at i * size, little-endian, in the order the CPU moves them; `df`
+ * says whether the guest's addresses walk down, which the element order already reflects.
+ * The same layout serves the bus's string runs in guest RAM (IoBus.insString).
  */
-export function packElements(page: IoreqPage, size: number, values: readonly number[]): void {
-  const view = new DataView(page.buffer, page.data.byteOffset, page.data.byteLength);
-  values.forEach((v, i) => {
-    if (size === 1) view.setUint8(i, v & 0xff);
-    else if (size === 2) view.setUint16(i * 2, v & 0xffff, true);
-    else view.setUint32(i * 4, v >>> 0, true);
-  });
+export function loadElement(bytes: Uint8Array, o: number, size: number): number {
+  return size === 1 ? bytes[o] : size === 2 ? bytes[o] | (bytes[o + 1] << 8) : (bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24)) >>> 0;
 }
 
-export function unpackElements(page: IoreqPage, size: number, count: number): number[] {
-  const view = new DataView(page.buffer, page.data.byteOffset, page.data.byteLength);
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) out.push(size === 1 ? view.getUint8(i) : size === 2 ? view.getUint16(i * 2, true) : view.getUint32(i * 4, true));
-  return out;
+export function storeElement(bytes: Uint8Array, o: number, size: number, v: number): void {
+  bytes[o] = v;
+  if (size === 1) return;
+  bytes[o + 1] = v >>> 8;
+  if (size === 2) return;
+  bytes[o + 2] = v >>> 16;
+  bytes[o + 3] = v >>> 24;
 }
 
 /** Most elements of `size` bytes one string ioreq can carry. */
