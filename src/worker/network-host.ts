@@ -189,7 +189,7 @@ export class NetworkHost {
         });
         if (router) {
           this.relayProbe = new RouterProbe(this.relay.port, { mac: router.mac, hostIp: router.hostIp, leases: () => router.stats.dhcp.bound },
-            routerSwitch(lan, router), this.mac, (message) => this.event('relay-router', '', message));
+            routerSwitch(lan, router), this.mac, machine.bus.clock, (message) => this.event('relay-router', '', message));
         }
       } else if (u.kind === 'wisp') {
         this.wispUp?.connect();

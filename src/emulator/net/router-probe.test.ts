@@ -1,7 +1,8 @@
 /**
  * Two LANs joined by a wire between one port of each (what a relay is for them: frames
  * out of one port enter the other), each with its own router: the joining side's probe
- * finds the other router and its own steps down; a router already leasing stays.
+ * finds the other router and its own steps down; a router already leasing stays; two
+ * machines joining at once keep exactly one router between them.
  */
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../machine/clock.ts';
@@ -21,6 +22,15 @@ function side(clock: VirtualClock, name: string) {
   const got: Uint8Array[] = [];
   const station = sw.addPort('nic', { receive: (f) => got.push(f) });
   return { sw, router, got, station };
+}
+
+/** A relay between switches: a frame out of one's "relay" port enters every other's. */
+function hub(...switches: EthernetSwitch[]): SwitchPort[] {
+  const ports: SwitchPort[] = [];
+  switches.forEach((sw, i) => {
+    ports.push(sw.addPort('relay', { receive: (f) => ports.forEach((p, j) => { if (j !== i) p.send(f); }) }));
+  });
+  return ports;
 }
 
 /** Join two switches: each one's "relay" port delivers into the other's. */
@@ -54,7 +64,7 @@ describe('RouterProbe', () => {
     const link = wire(first.sw, joining.sw);
     const nicMac = Uint8Array.of(0x52, 0x54, 0, 0xaa, 0xbb, 0xcc);
     const events: string[] = [];
-    const probe = new RouterProbe(link.b, { mac: joining.router.mac, hostIp: joining.router.hostIp, leases: leasesOf(joining.router) }, routerSwitch(joining.sw, joining.router), nicMac, (m) => events.push(m));
+    const probe = new RouterProbe(link.b, { mac: joining.router.mac, hostIp: joining.router.hostIp, leases: leasesOf(joining.router) }, routerSwitch(joining.sw, joining.router), nicMac, clock, (m) => events.push(m));
     probe.probe();
     clock.advanceTo(1e9);
     expect(probe.serving).toBe(false);
@@ -86,7 +96,7 @@ describe('RouterProbe', () => {
 
     const link = wire(a.sw, b.sw);
     const events: string[] = [];
-    const probe = new RouterProbe(link.a, { mac: a.router.mac, hostIp: a.router.hostIp, leases: leasesOf(a.router) }, routerSwitch(a.sw, a.router), mac, (m) => events.push(m));
+    const probe = new RouterProbe(link.a, { mac: a.router.mac, hostIp: a.router.hostIp, leases: leasesOf(a.router) }, routerSwitch(a.sw, a.router), mac, clock, (m) => events.push(m));
     probe.probe();
     probe.probe();
     clock.advanceTo(3e9);
@@ -102,12 +112,67 @@ describe('RouterProbe', () => {
     const a = side(clock, 'a');
     const b = new EthernetSwitch(clock, 'empty');
     const link = wire(a.sw, b);
-    const probe = new RouterProbe(link.a, { mac: a.router.mac, hostIp: a.router.hostIp, leases: leasesOf(a.router) }, routerSwitch(a.sw, a.router), Uint8Array.of(2, 0, 0, 0, 0, 1));
+    const probe = new RouterProbe(link.a, { mac: a.router.mac, hostIp: a.router.hostIp, leases: leasesOf(a.router) }, routerSwitch(a.sw, a.router), Uint8Array.of(2, 0, 0, 0, 0, 1), clock);
     probe.probe();
     link.a.send(dhcp(Uint8Array.of(0x52, 0x54, 0, 9, 9, 9), DHCPDISCOVER)); // a station beyond the relay
     clock.advanceTo(1e9);
     expect(probe.serving).toBe(true);
     expect(probe.othersHeard).toBe(0);
     expect(a.router.stats.dhcp.discover).toBe(1); // and it serves the segment's stations
+  });
+
+  it('two machines joining at the same moment keep one router: the lower NIC address\'s; both stations lease from it', () => {
+    const clock = new VirtualClock();
+    const a = side(clock, 'a');
+    const b = side(clock, 'b');
+    const [pa, pb] = hub(a.sw, b.sw);
+    const macA = Uint8Array.of(0x52, 0x54, 0, 0, 0, 0x0a);
+    const macB = Uint8Array.of(0x52, 0x54, 0, 0, 0, 0x0b);
+    const probeA = new RouterProbe(pa, { mac: a.router.mac, hostIp: a.router.hostIp, leases: leasesOf(a.router) }, routerSwitch(a.sw, a.router), macA, clock);
+    const probeB = new RouterProbe(pb, { mac: b.router.mac, hostIp: b.router.hostIp, leases: leasesOf(b.router) }, routerSwitch(b.sw, b.router), macB, clock);
+    // Both probes out before either router hears anything back (the switches deliver on the clock).
+    probeB.probe();
+    probeA.probe();
+    clock.advanceTo(2e9);
+    expect(probeA.serving).toBe(true);
+    expect(probeB.serving).toBe(false);
+    // A asked again after the tie, and no router answered that time.
+    expect(probeA.probesSent).toBe(2);
+    a.station.send(dhcp(macA, DHCPDISCOVER));
+    b.station.send(dhcp(macB, DHCPDISCOVER));
+    clock.advanceTo(3e9);
+    // Each station's offer (a broadcast reaches both) comes from A's router.
+    const mine = (got: Uint8Array[], mac: Uint8Array) => offers(got).filter((o) => o.chaddr.subarray(0, 6).every((v, i) => v === mac[i]));
+    expect(mine(a.got, macA)).toHaveLength(1);
+    expect(mine(b.got, macB)).toHaveLength(1);
+    expect(a.router.stats.dhcp.offer).toBe(2);
+    expect(b.router.stats.dhcp.discover).toBe(0);
+    probeA.close();
+    probeB.close();
+  });
+
+  it('two machines joining at once where a router already serves: both step down for it', () => {
+    const clock = new VirtualClock();
+    const c = side(clock, 'c');
+    const a = side(clock, 'a');
+    const b = side(clock, 'b');
+    // C's router is in use: it has leased an address.
+    const macC = Uint8Array.of(0x52, 0x54, 0, 0, 0, 0x0c);
+    c.station.send(dhcp(macC, DHCPDISCOVER));
+    clock.advanceTo(1e9);
+    c.station.send(dhcp(macC, DHCPREQUEST, [[OPT_REQUESTED_IP, ipOption(offers(c.got)[0].yiaddr)], [OPT_SERVER_ID, ipOption(c.router.hostIp)]]));
+    clock.advanceTo(2e9);
+    expect(c.router.stats.dhcp.bound).toBe(1);
+    const [pc, pa, pb] = hub(c.sw, a.sw, b.sw);
+    const probeC = new RouterProbe(pc, { mac: c.router.mac, hostIp: c.router.hostIp, leases: leasesOf(c.router) }, routerSwitch(c.sw, c.router), macC, clock);
+    const probeA = new RouterProbe(pa, { mac: a.router.mac, hostIp: a.router.hostIp, leases: leasesOf(a.router) }, routerSwitch(a.sw, a.router), Uint8Array.of(0x52, 0x54, 0, 0, 0, 0x0a), clock);
+    const probeB = new RouterProbe(pb, { mac: b.router.mac, hostIp: b.router.hostIp, leases: leasesOf(b.router) }, routerSwitch(b.sw, b.router), Uint8Array.of(0x52, 0x54, 0, 0, 0, 0x0b), clock);
+    probeA.probe();
+    probeB.probe();
+    clock.advanceTo(4e9);
+    expect(probeC.serving).toBe(true);
+    expect(probeA.serving).toBe(false);
+    expect(probeB.serving).toBe(false);
+    for (const p of [probeA, probeB, probeC]) p.close();
   });
 });
