@@ -7,16 +7,15 @@
  * panel lists them in the fence's log in words (device, read or write, address, what lies
  * there), edu's card counts three DMA faults, and the guest's own VT-d unit recorded none.
  */
-import * as fs from 'node:fs';
 import { test, expect } from '@playwright/test';
-import { assemble, nasmAvailable } from '../src/emulator/cpu/testing/nasm.ts';
+import { assembleFile, nasmAvailable } from '../src/emulator/cpu/testing/nasm.ts';
 
 const SOURCE = new URL('../src/emulator/iommu/testdata/fence-test.asm', import.meta.url);
 
 test('a direct-assigned edu DMAs into RAM; outside RAM the VMM fence refuses it, and the page shows it', async ({ page }, testInfo) => {
   test.skip(!nasmAvailable(), 'nasm is not installed (scripts/setup.sh installs it)');
   test.setTimeout(120_000);
-  const kernel = Buffer.from(assemble(fs.readFileSync(SOURCE, 'utf8')));
+  const kernel = Buffer.from(assembleFile(SOURCE));
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
 

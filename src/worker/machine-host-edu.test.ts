@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MachineHost } from './machine-host.ts';
 import type { FromWorker, IommuView, MediumFile } from './protocol.ts';
-import { assemble, nasmAvailable } from '../emulator/cpu/testing/nasm.ts';
+import { assembleFile, nasmAvailable } from '../emulator/cpu/testing/nasm.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 
 const BIOS = path.join(PUBLISH_DIR, 'firmware', 'bios.bin');
@@ -29,7 +29,7 @@ async function boot(options: { edu?: boolean; iommu?: boolean }): Promise<{ seri
     }
     throw new Error(`no ${what} within ${ms} ms; got ${messages.map((m) => m.type).join(' ')}`);
   };
-  const kernel = assemble(fs.readFileSync(new URL('../emulator/iommu/testdata/fence-test.asm', import.meta.url), 'utf8'));
+  const kernel = assembleFile(new URL('../emulator/iommu/testdata/fence-test.asm', import.meta.url));
   host.handle({ type: 'boot', request: { label: 'fence-test.bin', bios: medium('bios.bin', fs.readFileSync(BIOS)), vgaBios: medium('vgabios-stdvga.bin', fs.readFileSync(VGA_BIOS)), kernel: medium('fence-test.bin', kernel), deterministic: true, ...options } });
   // The program ends with cli; hlt (port 0xF4 is not wired in the page): the machine stops.
   const stopped = await until('the guest stopping the machine', (m) => m.type === 'error' && /guest stopped the machine/.test(m.message));

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assemble, nasmAvailable } from '../cpu/testing/nasm.ts';
+import { assembleFile, nasmAvailable } from '../cpu/testing/nasm.ts';
 import { startTrapdoor } from '../../cli/testing/process.ts';
 import { PUBLISH_DIR } from '../../../images/paths.ts';
 
@@ -21,7 +21,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function kernel(): string {
   const file = path.join(tmp, 'fence-test.bin');
-  if (!fs.existsSync(file)) fs.writeFileSync(file, assemble(fs.readFileSync(new URL('./testdata/fence-test.asm', import.meta.url), 'utf8')));
+  if (!fs.existsSync(file)) fs.writeFileSync(file, assembleFile(new URL('./testdata/fence-test.asm', import.meta.url)));
   return file;
 }
 

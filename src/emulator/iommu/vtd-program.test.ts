@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assemble, nasmAvailable } from '../cpu/testing/nasm.ts';
+import { assembleFile, nasmAvailable } from '../cpu/testing/nasm.ts';
 import { startTrapdoor } from '../../cli/testing/process.ts';
 import { PUBLISH_DIR } from '../../../images/paths.ts';
 
@@ -19,7 +19,7 @@ function files(): { kernel: string; disk: string } {
   const kernel = path.join(tmp, 'vtd-test.bin');
   const disk = path.join(tmp, 'disk.img');
   if (!fs.existsSync(kernel)) {
-    fs.writeFileSync(kernel, assemble(fs.readFileSync(new URL('./testdata/vtd-test.asm', import.meta.url), 'utf8')));
+    fs.writeFileSync(kernel, assembleFile(new URL('./testdata/vtd-test.asm', import.meta.url)));
     fs.writeFileSync(disk, new Uint8Array(64 * 1024));
   }
   return { kernel, disk };

@@ -21,6 +21,7 @@
 ; page, where port 0xF4 is not wired, that halt stops the machine).
 bits 32
 org 0x100000
+%include "edu.inc"
 
 COM1     equ 0x3f8
 BUF      equ 0x600000              ; a RAM page for the in-RAM DMA
@@ -29,11 +30,7 @@ VGA_TEXT equ 0xb8000
 BIOS     equ 0xf0000
 EDU_REACH equ 0x10000000           ; edu's 28-bit DMA mask
 
-header:
-    dd 0x1badb002
-    dd 0x00010003
-    dd -(0x1badb002 + 0x00010003)
-    dd header, header, load_end, bss_end, start
+multiboot_header
 
 %macro check 3                      ; check <condition code>, <step>, <message>: fail unless the condition holds
     j%1 %%ok
@@ -64,41 +61,8 @@ start:
     mov [ram_top], eax
 
     ; --- step 1: find edu (1234:11e8) on bus 0 ---
-    xor ebx, ebx
-.scan:
-    mov eax, ebx
-    shl eax, 11
-    or eax, 0x80000000
-    mov dx, 0xcf8
-    out dx, eax
-    mov dx, 0xcfc
-    in eax, dx
-    cmp eax, 0x11e81234
-    je .found
-    inc ebx
-    cmp ebx, 32
-    jb .scan
-    mov al, 1
-    mov esi, no_edu
-    jmp fail
-.found:
-    shl ebx, 11
-    mov eax, ebx
-    or eax, 0x80000010              ; BAR0
-    mov dx, 0xcf8
-    out dx, eax
-    mov dx, 0xcfc
-    in eax, dx
-    and eax, 0xfffffff0
-    mov [edu_bar], eax
-    mov eax, ebx
-    or eax, 0x80000004              ; command: memory decode and bus master
-    mov dx, 0xcf8
-    out dx, eax
-    mov dx, 0xcfc
-    in ax, dx
-    or ax, 6
-    out dx, ax
+    call find_edu
+    check nc, 1, no_edu
     mov esi, found_text
     call print
     mov eax, [edu_bar]
@@ -203,25 +167,6 @@ start:
     out 0xf4, al
     cli
     hlt
-
-; edu DMA: eax source, ebx destination, ecx count, edx command (bit 1: from the device to
-; memory); waits until the engine is done (edu.rst: DMA command bit 0 clears). Clobbers ecx.
-edu_dma:
-    mov esi, [edu_bar]
-    mov [esi + 0x80], eax
-    mov dword [esi + 0x84], 0
-    mov [esi + 0x88], ebx
-    mov dword [esi + 0x8c], 0
-    mov [esi + 0x90], ecx
-    mov dword [esi + 0x94], 0
-    mov [esi + 0x98], edx
-.wait:
-    mov ecx, 200                    ; look at the register now and then: on the emulated path each read is a trap
-.spin:
-    loop .spin
-    test dword [esi + 0x98], 1
-    jnz .wait
-    ret
 
 ; Does the screen's first row hold vga_row, white on blue? Fails with step al if not
 ; (step 4: the CPU's own write did not stick; step 5: a DMA changed it).
@@ -341,6 +286,6 @@ vga_row:     db ' VMM fence test: this row stays '
 align 4
 mbinfo:  dd 0
 ram_top: dd 0
-edu_bar: dd 0
+edu_routines
 load_end:
 bss_end:

@@ -17,6 +17,7 @@
 ; Exit through port 0xF4: 0x10 for success (process status 33), else the failing step.
 bits 32
 org 0x100000
+%include "edu.inc"
 
 VTD      equ 0xfed90000
 FRCD     equ VTD + 0x220
@@ -32,11 +33,7 @@ HOLE     equ 0x1800000              ; 24 MiB: not mapped for edu
 PRD_IOVA equ 0x300000               ; the IDE's PRD table address: IDE has no context entry
 VECTOR   equ 0x41
 
-header:
-    dd 0x1badb002
-    dd 0x00010003
-    dd -(0x1badb002 + 0x00010003)
-    dd header, header, load_end, bss_end, start
+multiboot_header
 
 %macro check 2                      ; check <condition code>, <step>: fail with <step> unless the condition holds
     j%1 %%ok
@@ -80,43 +77,9 @@ start:
     check e, 1
 
     ; --- find edu (1234:11e8) on bus 0 ---
-    xor ebx, ebx
-.scan:
-    mov eax, ebx
-    shl eax, 11
-    or eax, 0x80000000
-    mov dx, 0xcf8
-    out dx, eax
-    mov dx, 0xcfc
-    in eax, dx
-    cmp eax, 0x11e81234
-    je .found
-    inc ebx
-    cmp ebx, 32
-    jb .scan
-    mov al, 2
-    jmp fail
-.found:
-    shl ebx, 3                      ; devfn (function 0) = the source id on bus 0
+    call find_edu
+    check nc, 2
     mov [edu_sid], ebx
-    mov eax, ebx
-    shl eax, 8
-    or eax, 0x80000010              ; BAR0
-    mov dx, 0xcf8
-    out dx, eax
-    mov dx, 0xcfc
-    in eax, dx
-    and eax, 0xfffffff0
-    mov [edu_bar], eax
-    mov eax, ebx
-    shl eax, 8
-    or eax, 0x80000004              ; command: memory decode and bus master
-    mov dx, 0xcf8
-    out dx, eax
-    mov dx, 0xcfc
-    in ax, dx
-    or ax, 6
-    out dx, ax
     ; The IDE function 00:01.1: its bus-master base (BAR4) and bus mastering on.
     mov eax, 0x80000920
     mov dx, 0xcf8
@@ -291,21 +254,6 @@ start:
     cli
     hlt
 
-; edu DMA: eax source, ebx destination, ecx count, edx command; waits until done.
-edu_dma:
-    mov esi, [edu_bar]
-    mov [esi + 0x80], eax
-    mov dword [esi + 0x84], 0
-    mov [esi + 0x88], ebx
-    mov dword [esi + 0x8c], 0
-    mov [esi + 0x90], ecx
-    mov dword [esi + 0x94], 0
-    mov [esi + 0x98], edx
-.wait:
-    test dword [esi + 0x98], 1
-    jnz .wait
-    ret
-
 ; edu buffer -> the unmapped page: faults.
 edu_fault:
     mov eax, 0x40000
@@ -386,9 +334,9 @@ idtr:
     dw 256 * 8 - 1
     dd idt
 edu_sid: dd 0
-edu_bar: dd 0
 bm_base: dd 0
 msi_count: dd 0
+edu_routines
 load_end:
 align 8
 idt: times 256 * 8 db 0
