@@ -21,6 +21,7 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { listening } from './ws-listen.ts';
 import {
   decodeWisp, encodeWisp, infoPayload, parseConnect, parseInfo, u32Payload, WISP_CLOSE, WISP_CONNECT, WISP_CONTINUE, WISP_DATA,
   WISP_EXT_UDP, WISP_INFO, WISP_TCP, WISP_UDP,
@@ -73,7 +74,7 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
 /** Bytes unsent on the WebSocket before TCP sockets feeding it are paused. */
 const WS_HIGH = 1 << 20;
 
-export function startWispServer(options: WispServerOptions = {}): Promise<WispServer> {
+export async function startWispServer(options: WispServerOptions = {}): Promise<WispServer> {
   const version = options.version ?? 2;
   const credit = options.misbehave === 'no-credit' ? 0 : options.credit ?? 64;
   const udp = options.udp ?? true;
@@ -245,21 +246,7 @@ export function startWispServer(options: WispServerOptions = {}): Promise<WispSe
     ws.on('error', () => {});
   });
 
-  return new Promise((resolve, reject) => {
-    wss.once('error', reject);
-    wss.once('listening', () => {
-      const port = (wss.address() as net.AddressInfo).port;
-      resolve({
-        port,
-        url: `ws://127.0.0.1:${port}/`,
-        stats,
-        close: () => new Promise<void>((r) => {
-          for (const c of wss.clients) c.terminate();
-          wss.close(() => r());
-        }),
-      });
-    });
-  });
+  return { ...(await listening(wss)), stats };
 }
 
 if (process.argv[1]?.endsWith('wisp-server.ts')) {

@@ -9,7 +9,7 @@
  *
  * By hand: `node bin/run.mjs src/cli/testing/ws-relay-server.ts --port 8002`.
  */
-import type * as net from 'node:net';
+import { listening } from './ws-listen.ts';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 export interface RelayServerStats {
@@ -32,7 +32,7 @@ export interface RelayServer {
   close(): Promise<void>;
 }
 
-export function startRelayServer(options: { port?: number } = {}): Promise<RelayServer> {
+export async function startRelayServer(options: { port?: number } = {}): Promise<RelayServer> {
   const stats: RelayServerStats = { connections: 0, messagesIn: 0, messagesOut: 0, textIn: 0 };
   const wss = new WebSocketServer({ host: '127.0.0.1', port: options.port ?? 0 });
   wss.on('connection', (ws: WebSocket) => {
@@ -51,27 +51,16 @@ export function startRelayServer(options: { port?: number } = {}): Promise<Relay
     });
     ws.on('error', () => {});
   });
-  return new Promise((resolve, reject) => {
-    wss.once('error', reject);
-    wss.once('listening', () => {
-      const port = (wss.address() as net.AddressInfo).port;
-      resolve({
-        port,
-        url: `ws://127.0.0.1:${port}/`,
-        stats,
-        get clients() {
-          return wss.clients.size;
-        },
-        sendToAll(data) {
-          for (const c of wss.clients) if (c.readyState === c.OPEN) c.send(data);
-        },
-        close: () => new Promise<void>((r) => {
-          for (const c of wss.clients) c.terminate();
-          wss.close(() => r());
-        }),
-      });
-    });
-  });
+  return {
+    ...(await listening(wss)),
+    stats,
+    get clients() {
+      return wss.clients.size;
+    },
+    sendToAll(data) {
+      for (const c of wss.clients) if (c.readyState === c.OPEN) c.send(data);
+    },
+  };
 }
 
 if (process.argv[1]?.endsWith('ws-relay-server.ts')) {
