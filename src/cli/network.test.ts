@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { startProcess, startTrapdoor, type TestProcess } from './testing/process.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
 import { readPcap } from '../emulator/net/pcap.ts';
+import { xorshiftWords } from '../emulator/testing/xorshift.ts';
 
 const TINY = path.join(PUBLISH_DIR, 'tiny-linux');
 const haveTiny = fs.existsSync(path.join(TINY, 'bzImage'));
@@ -70,12 +71,7 @@ const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('
 
 beforeAll(async () => {
   // Deterministic bytes so a failure can be reproduced; random enough that nothing compresses them.
-  blob = Buffer.alloc(16 << 20);
-  let x = 0x12345678;
-  for (let i = 0; i < blob.length; i += 4) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    blob.writeUInt32LE(x, i);
-  }
+  blob = Buffer.from(xorshiftWords(16 << 20, 0x12345678));
   blobSha = sha256(blob);
   httpPort = await listen(http.createServer((req, res) => {
     if (req.url === '/blob') {

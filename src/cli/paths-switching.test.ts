@@ -27,6 +27,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startTrapdoor, type TestProcess } from './testing/process.ts';
 import { PUBLISH_DIR } from '../../images/paths.ts';
+import { xorshiftWords } from '../emulator/testing/xorshift.ts';
 
 const ISO = path.join(PUBLISH_DIR, 'tiny-linux-iso', 'tiny-linux.iso');
 const have = fs.existsSync(path.join(PUBLISH_DIR, 'tiny-linux', 'bzImage')) && fs.existsSync(ISO);
@@ -45,12 +46,7 @@ const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('
 
 beforeAll(async () => {
   // Deterministic bytes that do not compress, as network.test.ts serves.
-  const blob = Buffer.alloc(MIB << 20);
-  let x = 0x2468ace1;
-  for (let i = 0; i < blob.length; i += 4) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    blob.writeUInt32LE(x, i);
-  }
+  const blob = Buffer.from(xorshiftWords(MIB << 20, 0x2468ace1));
   blobSha = sha256(blob);
   server = http.createServer((req, res) => {
     if (req.url !== '/blob') {

@@ -17,6 +17,7 @@ import { COM1, pathCases, runCase, uartRig } from './device-paths.cases.ts';
 import { Ne2000 } from '../devices/ne2000.ts';
 import { ne2000Spec } from '../machine/switchable.ts';
 import { ns8390Open } from '../devices/ne2000.testing.ts';
+import { xorshift32 } from '../testing/xorshift.ts';
 
 const cases = pathCases(inThreadDeviceModel);
 
@@ -221,13 +222,7 @@ describe('DevicePaths', () => {
       expect(list.every((p) => r.t.bus.io.claimed(p))).toBe(true);
       const [base, bytes] = c.mmio ?? [0, 0];
       expect(list.length + bytes).toBeGreaterThan(0);
-      let x = 0x12345678;
-      const rnd = () => {
-        x ^= x << 13;
-        x ^= x >>> 17;
-        x ^= x << 5;
-        return x >>> 0;
-      };
+      const rnd = xorshift32(0x12345678);
       const seen: number[] = [];
       for (let i = 0; i < 1500; i++) {
         if (i % 100 === 99) r.t.advance(100_000);

@@ -13,23 +13,12 @@ import { describe, expect, it } from 'vitest';
 import { createTestBus } from '../bus/test-harness.ts';
 import { ns8390Open } from './ne2000.testing.ts';
 import { Ne2000, type Ne2000Counters, RX_QUEUE_FRAMES } from './ne2000.ts';
+import { xorshift32 } from '../testing/xorshift.ts';
 
 const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
 const BAR0 = 0xc100;
 const IRQ = 11;
 
-/** xorshift32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
 function setup() {
   const t = createTestBus();
@@ -58,7 +47,7 @@ const COUNTERS: (keyof Ne2000Counters)[] = [
 describe('NE2000 fuzz', () => {
   it('survives 1,000,000 random port accesses interleaved with random frames', () => {
     const { t, nic, sent } = setup();
-    const rnd = prng(0x8029);
+    const rnd = xorshift32(0x8029);
     const ACCESSES = 1_000_000;
     let last = { ...nic.counters };
     let frames = 0;
@@ -151,7 +140,7 @@ describe('NE2000 fuzz', () => {
     const b = setup();
     linuxOpen(a.t);
     linuxOpen(b.t);
-    const rnd = prng(0x32);
+    const rnd = xorshift32(0x32);
     const both = (f: (t: ReturnType<typeof createTestBus>) => void) => {
       f(a.t);
       f(b.t);

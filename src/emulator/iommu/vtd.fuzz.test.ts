@@ -11,19 +11,8 @@ import { createTestBus } from '../bus/test-harness.ts';
 import { FRCD_HI_F, FSTS_PPF, GSTS_RTPS, GSTS_TES, VTD, VTD_BASE, VTD_FRCD, VTD_NFR } from './vtd-regs.ts';
 import { IntelIommu } from './vtd.ts';
 import { write64 } from './vtd-test-tables.ts';
+import { xorshift32 } from '../testing/xorshift.ts';
 
-/** xorshift32: deterministic, so a failure repeats. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
 
 const TABLES = 0x100000; // 64 pages of tables the garbage points into
 const TABLE_PAGES = 64;
@@ -55,7 +44,7 @@ describe('VT-d fuzz', () => {
     t.attach(iommu);
     let msis = 0;
     iommu.msi = () => msis++;
-    const rand = rng(0x5eed1234);
+    const rand = xorshift32(0x5eed1234);
     const pick = <T>(xs: readonly T[]): T => xs[rand() % xs.length];
     const tablePage = () => TABLES + (rand() % TABLE_PAGES) * 4096;
     /** A plausible entry: present bits, a pointer into the table pages (often its own, or the root), sometimes junk. */
@@ -166,7 +155,7 @@ describe('VT-d fuzz', () => {
     const t = createTestBus({ ramBytes: 8 << 20 });
     const iommu = new IntelIommu({ ramBytes: t.ram.length });
     t.attach(iommu);
-    const rand = rng(77);
+    const rand = xorshift32(77);
     const seen = new Set<number>();
     let ok = 0;
     t.mmioWrite32(VTD_BASE + VTD.GCMD, 1 << 31);

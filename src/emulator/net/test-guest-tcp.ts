@@ -14,6 +14,7 @@ import { ipFromString, IPPROTO_TCP, IPPROTO_UDP, ipToString } from './ipv4.ts';
 import { decodeFrame, ethernetFrame, ipv4Frame, udpFrame } from './packets.ts';
 import { encodeTcpSegment, parseTcpSegment, TcpEndpoint, type TcpCloseReason } from './tcp.ts';
 import { UserNetwork, type UserNetOptions } from './user-net.ts';
+import { xorshiftBytes } from '../testing/xorshift.ts';
 
 export const GUEST_IP = ipFromString('10.0.2.15')!;
 export const ROUTER_IP = ipFromString('10.0.2.2')!;
@@ -193,15 +194,5 @@ export function concat(parts: Uint8Array[]): Uint8Array {
 
 /** Deterministic bytes that do not compress. */
 export function testBytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
+  return xorshiftBytes(n, seed);
 }
