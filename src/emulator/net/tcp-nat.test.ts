@@ -1,124 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { ARP_REQUEST, encodeArp, ARP_REPLY } from './arp.ts';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from './ethernet.ts';
-import { ipFromString, IPPROTO_TCP } from './ipv4.ts';
-import { decodeFrame, ethernetFrame, ipv4Frame } from './packets.ts';
-import { encodeTcpSegment, parseTcpSegment, TCP_ACK, TCP_RST, TCP_SYN, TcpEndpoint, type TcpCloseReason, type TcpSegment } from './tcp.ts';
+import { ipFromString } from './ipv4.ts';
+import { TCP_ACK, TCP_RST, TCP_SYN } from './tcp.ts';
 import { makeNet } from './test-guest.ts';
-import { concat } from './test-guest-tcp.ts';
+import { concat, GuestTcpStack } from './test-guest-tcp.ts';
 import { TCP_CONNECT_TIMEOUT_NS } from './tcp-nat.ts';
 import { TestHost, type TestStream } from './test-host.ts';
-import type { UserNetwork } from './user-net.ts';
-import type { VirtualClock } from '../machine/clock.ts';
-import { defaultMac } from './ethernet.ts';
 
 const ip = (s: string) => ipFromString(s)!;
-const GUEST = ip('10.0.2.15');
 const ROUTER = ip('10.0.2.2');
 const MS = 1_000_000;
-
-interface GuestConn {
-  ep: TcpEndpoint;
-  received: Uint8Array[];
-  established: boolean;
-  remoteClosed: boolean;
-  closed: TcpCloseReason | null;
-}
-
-/**
- * The guest's side: a real TCP (tcp.ts's TcpEndpoint) speaking through Ethernet frames to
- * the router. Frames cross in a queue, never inside the call that sent them, as the
- * switch delivers them.
- */
-class GuestStack {
-  readonly mac = defaultMac(0);
-  readonly conns = new Map<string, GuestConn>();
-  /** TCP segments from the router that no guest connection took. */
-  readonly stray: { seg: TcpSegment; src: number }[] = [];
-  /** When set, SYNs to this guest port are accepted (a listening server). */
-  listening = new Set<number>();
-  answerArp = true;
-  private toRouter: Uint8Array[] = [];
-  private fromRouter: Uint8Array[] = [];
-  private nextPort = 40000;
-
-  constructor(readonly net: UserNetwork, readonly clock: VirtualClock) {
-    net.transmit = (f) => this.fromRouter.push(f);
-  }
-
-  private key(localPort: number, remoteIp: number, remotePort: number): string {
-    return `${localPort}/${remoteIp}:${remotePort}`;
-  }
-
-  private makeConn(localPort: number, remoteIp: number, remotePort: number, options = {}): GuestConn {
-    const c: GuestConn = { ep: null!, received: [], established: false, remoteClosed: false, closed: null };
-    c.ep = new TcpEndpoint(this.clock, { ip: GUEST, port: localPort }, { ip: remoteIp, port: remotePort }, {
-      output: (seg) => this.toRouter.push(ipv4Frame(this.net.mac, this.mac, { src: GUEST, dst: remoteIp, protocol: IPPROTO_TCP, payload: encodeTcpSegment(seg, GUEST, remoteIp) })),
-      established: () => (c.established = true),
-      data: (b) => c.received.push(b),
-      remoteClosed: () => (c.remoteClosed = true),
-      writable: () => {},
-      closed: (r) => (c.closed = r),
-    }, { iss: 1000, ...options });
-    this.conns.set(this.key(localPort, remoteIp, remotePort), c);
-    return c;
-  }
-
-  connect(dstIp: number, dstPort: number, options = {}): GuestConn {
-    const c = this.makeConn(this.nextPort++, dstIp, dstPort, options);
-    c.ep.connect();
-    return c;
-  }
-
-  /** Send a hand-made segment. */
-  sendSegment(dstIp: number, seg: TcpSegment): void {
-    this.toRouter.push(ipv4Frame(this.net.mac, this.mac, { src: GUEST, dst: dstIp, protocol: IPPROTO_TCP, payload: encodeTcpSegment(seg, GUEST, dstIp) }));
-  }
-
-  /** Move frames both ways until none are left. */
-  pump(): void {
-    for (let rounds = 0; rounds < 100000; rounds++) {
-      if (this.toRouter.length) {
-        this.net.receive(this.toRouter.shift()!);
-        continue;
-      }
-      const f = this.fromRouter.shift();
-      if (!f) return;
-      const d = decodeFrame(f)!;
-      if (d.etherType === ETHERTYPE_ARP && d.arp?.oper === ARP_REQUEST && d.arp.tpa === GUEST && this.answerArp) {
-        this.toRouter.push(ethernetFrame(this.net.mac, this.mac, ETHERTYPE_ARP, encodeArp({ oper: ARP_REPLY, sha: this.mac, spa: GUEST, tha: d.arp.sha, tpa: d.arp.spa })));
-        continue;
-      }
-      if (d.etherType !== ETHERTYPE_IPV4 || d.ip?.protocol !== IPPROTO_TCP) continue;
-      const seg = parseTcpSegment(d.ip.payload, d.ip.src, d.ip.dst);
-      expect(seg, 'the router sent a TCP segment with a bad checksum').not.toBeNull();
-      const c = this.conns.get(this.key(seg!.dstPort, d.ip.src, seg!.srcPort));
-      if (c && c.closed === null) {
-        c.ep.input(seg!);
-      } else if (!c && this.listening.has(seg!.dstPort) && seg!.flags === TCP_SYN) {
-        this.makeConn(seg!.dstPort, d.ip.src, seg!.srcPort).ep.acceptSyn(seg!);
-      } else {
-        this.stray.push({ seg: seg!, src: d.ip.src });
-      }
-    }
-    throw new Error('frames kept flowing');
-  }
-
-  /** Pump and let virtual time pass in small steps (delayed ACKs, retransmissions, TIME-WAIT). */
-  run(ns: number, step = MS): void {
-    const end = this.clock.now() + ns;
-    this.pump();
-    while (this.clock.now() < end) {
-      this.clock.advanceTo(Math.min(end, this.clock.now() + step));
-      this.pump();
-    }
-  }
-}
 
 function setup(options: Parameters<typeof makeNet>[0] = {}) {
   const host = new TestHost();
   const { clock, net } = makeNet({ restrict: true, ...options }, host);
-  const guest = new GuestStack(net, clock);
+  const guest = new GuestTcpStack(net, {}, clock);
   return { host, clock, net, guest };
 }
 

@@ -1,10 +1,12 @@
 /**
- * For tests of the upstreams: a guest at 10.0.2.15 with a real TCP (tcp.ts's TcpEndpoint)
- * and a DNS and UDP client, speaking Ethernet frames to a real UserNetwork whose
- * HostNetwork reaches real servers on loopback (a node:http server through fetch, a Wisp
- * server). Frames cross in queues, never inside the call that sent them. Virtual time
- * runs alongside real time: `until()` pumps frames, advances the clock a millisecond per
- * turn and yields to Node's event loop so sockets progress.
+ * For tests of the router and its upstreams: a guest at 10.0.2.15 with a real TCP (tcp.ts's
+ * TcpEndpoint), listening ports and hand-made segments, and a DNS and UDP client, speaking
+ * Ethernet frames to a real UserNetwork (tcp-nat's tests give it one on a TestHost; the
+ * upstreams' tests one whose HostNetwork reaches real servers on loopback: a node:http
+ * server through fetch, a Wisp server). Frames cross in queues, never inside the call that
+ * sent them, as the switch delivers them. `run()` lets virtual time pass alone; `until()`
+ * runs it alongside real time, advancing the clock a millisecond per turn and yielding to
+ * Node's event loop so sockets progress.
  */
 import { VirtualClock } from '../machine/clock.ts';
 import { ARP_REPLY, ARP_REQUEST, encodeArp } from './arp.ts';
@@ -12,7 +14,7 @@ import { defaultMac, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from './ethernet.ts';
 import type { HostNetwork } from './host.ts';
 import { ipFromString, IPPROTO_TCP, IPPROTO_UDP, ipToString } from './ipv4.ts';
 import { decodeFrame, ethernetFrame, ipv4Frame, udpFrame } from './packets.ts';
-import { encodeTcpSegment, parseTcpSegment, TcpEndpoint, type TcpCloseReason } from './tcp.ts';
+import { encodeTcpSegment, parseTcpSegment, TCP_SYN, TcpEndpoint, type TcpCloseReason, type TcpOptions, type TcpSegment } from './tcp.ts';
 import { UserNetwork, type UserNetOptions } from './user-net.ts';
 import { xorshiftBytes } from '../testing/xorshift.ts';
 
@@ -39,7 +41,14 @@ export class GuestTcpStack {
   readonly mac = defaultMac(0);
   readonly clock: VirtualClock;
   readonly net: UserNetwork;
-  private readonly conns = new Map<string, GuestTcpConn & { outbox: Uint8Array[] }>();
+  /** The guest's connections by `localPort/remoteIp:remotePort`. */
+  readonly conns = new Map<string, GuestTcpConn & { outbox: Uint8Array[] }>();
+  /** TCP segments from the router that no guest connection took. */
+  readonly stray: { seg: TcpSegment; src: number }[] = [];
+  /** Guest ports with a listening server: a SYN to one is accepted. */
+  readonly listening = new Set<number>();
+  /** Whether the guest answers the router's ARP requests. */
+  answerArp = true;
   private toRouter: Uint8Array[] = [];
   private fromRouter: Uint8Array[] = [];
   private nextPort = 40000;
@@ -47,14 +56,24 @@ export class GuestTcpStack {
   /** UDP datagrams the guest received: source, ports, payload. */
   readonly udp: { src: number; srcPort: number; dstPort: number; payload: Uint8Array }[] = [];
 
-  constructor(host: HostNetwork, options: UserNetOptions = {}, clock = new VirtualClock()) {
+  /**
+   * A guest on a new router whose upstream is `network` (unrestricted unless `options` say
+   * otherwise), or on `network` itself when it is a router already (then `clock` must be its clock).
+   */
+  constructor(network: HostNetwork | UserNetwork, options: UserNetOptions = {}, clock = new VirtualClock()) {
     this.clock = clock;
-    this.net = new UserNetwork(this.clock, host, { restrict: false, ...options });
+    this.net = network instanceof UserNetwork ? network : new UserNetwork(this.clock, network, { restrict: false, ...options });
     this.net.transmit = (f) => this.fromRouter.push(f);
   }
 
-  connect(dstIp: number, dstPort: number): GuestTcpConn {
-    const localPort = this.nextPort++;
+  /** Open a connection from the next guest port; `options` go to its TcpEndpoint (buffer sizes, iss). */
+  connect(dstIp: number, dstPort: number, options: TcpOptions = {}): GuestTcpConn {
+    const c = this.makeConn(this.nextPort++, dstIp, dstPort, options);
+    c.ep.connect();
+    return c;
+  }
+
+  private makeConn(localPort: number, dstIp: number, dstPort: number, options: TcpOptions = {}): GuestTcpConn & { outbox: Uint8Array[] } {
     const outbox: Uint8Array[] = [];
     const c = {
       ep: null as unknown as TcpEndpoint, received: [] as Uint8Array[], receivedBytes: 0, established: false, remoteClosed: false,
@@ -79,10 +98,14 @@ export class GuestTcpStack {
       remoteClosed: () => (c.remoteClosed = true),
       writable: () => this.flush(c),
       closed: (r) => (c.closed = r),
-    }, { iss: 1000 + localPort });
+    }, { iss: 1000 + localPort, ...options });
     this.conns.set(`${localPort}/${dstIp}:${dstPort}`, c);
-    c.ep.connect();
     return c;
+  }
+
+  /** Send a hand-made segment. */
+  sendSegment(dstIp: number, seg: TcpSegment): void {
+    this.toRouter.push(ipv4Frame(this.net.mac, this.mac, { src: GUEST_IP, dst: dstIp, protocol: IPPROTO_TCP, payload: encodeTcpSegment(seg, GUEST_IP, dstIp) }));
   }
 
   private flush(c: GuestTcpConn & { outbox: Uint8Array[] }): void {
@@ -142,7 +165,7 @@ export class GuestTcpStack {
       if (!f) return;
       const d = decodeFrame(f);
       if (!d) continue;
-      if (d.etherType === ETHERTYPE_ARP && d.arp?.oper === ARP_REQUEST && d.arp.tpa === GUEST_IP) {
+      if (d.etherType === ETHERTYPE_ARP && d.arp?.oper === ARP_REQUEST && d.arp.tpa === GUEST_IP && this.answerArp) {
         this.toRouter.push(ethernetFrame(this.net.mac, this.mac, ETHERTYPE_ARP, encodeArp({ oper: ARP_REPLY, sha: this.mac, spa: GUEST_IP, tha: d.arp.sha, tpa: d.arp.spa })));
         continue;
       }
@@ -156,8 +179,20 @@ export class GuestTcpStack {
       if (!seg) throw new Error('the router sent a TCP segment with a bad checksum');
       const c = this.conns.get(`${seg.dstPort}/${d.ip.src}:${seg.srcPort}`);
       if (c && c.closed === null) c.ep.input(seg);
+      else if (!c && this.listening.has(seg.dstPort) && seg.flags === TCP_SYN) this.makeConn(seg.dstPort, d.ip.src, seg.srcPort).ep.acceptSyn(seg);
+      else this.stray.push({ seg, src: d.ip.src });
     }
     throw new Error('frames kept flowing');
+  }
+
+  /** Pump and let virtual time pass in steps of `stepNs` (delayed ACKs, retransmissions, TIME-WAIT). */
+  run(ns: number, stepNs = MS): void {
+    const end = this.clock.now() + ns;
+    this.pump();
+    while (this.clock.now() < end) {
+      this.clock.advanceTo(Math.min(end, this.clock.now() + stepNs));
+      this.pump();
+    }
   }
 
   /**
