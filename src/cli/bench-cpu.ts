@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { boot, protectedMode } from '../emulator/cpu/testing/programs.ts';
 import { ownThreadTime } from './thread-time.ts';
 
-const WORKLOAD = `
+export const WORKLOAD = `
     mov ebp, 1000000            ; outer iterations: more than a few seconds' worth
 outer:
     ; sieve of Eratosthenes over 4096 bytes at 0x200000

@@ -34,8 +34,14 @@ export interface CpuHost {
 /** Thrown (as this one object) to abandon an instruction; the vector waits in the CPU. */
 export const FAULT = { fault: true } as const;
 
-/** How many TLB fills are remembered for cheap flushing before a full clear. */
-const TLB_LOG_SIZE = 8192;
+/**
+ * How many linear pages with TLB entries are remembered for cheap flushing before a full
+ * clear. Global pages stay listed across MOV CR3 (CR4.PGE), so the kernel's working set
+ * stays in the list: with 8,192, tiny-linux's fork/exec loop overflowed it every few
+ * passes, and each overflow cost a 17 MB clear and, for each page that became code, a
+ * scan of the 2 x 1 M write entries (Cpu.protectCodePage).
+ */
+const TLB_LOG_SIZE = 32768;
 /** Not page-aligned, so no linear address matches it. */
 const FETCH_NONE = 1;
 
@@ -120,6 +126,14 @@ export class Cpu {
   segOverride = -1;
   rep = 0; // 0 none, 0xF3 rep/repe, 0xF2 repne
   lock = false;
+  /**
+   * The prefix state above (o32, a32, segOverride, rep, lock, fetchEnd) may differ from an
+   * unprefixed instruction's: set by prefixes and by a change of CS's size or limit, cleared
+   * by step() resetting it. Most instructions have no prefix, and skipping the six stores
+   * of the reset for them is a measurable share of the interpreter's fixed cost per
+   * instruction.
+   */
+  prefixDirty = true;
   modrm = 0;
   eaOff = 0;
   eaSeg = C.DS;
@@ -132,6 +146,13 @@ export class Cpu {
   /** Linear page whose RAM offset is fetchPhys; FETCH_NONE when no page is cached. */
   fetchPage = FETCH_NONE;
   fetchPhys = 0;
+  /**
+   * The last offset the fast fetch path may read: the CS limit, or (in a prefixed
+   * instruction) 15 bytes from the instruction's start if that comes first (SDM vol.2
+   * §2.3.11). An instruction without prefixes is at most 11 bytes long (0F-map opcode,
+   * ModRM, SIB, disp32, imm32 ... C7 /0 with SIB, disp32 and imm32), so it can only
+   * reach the 15-byte limit with prefixes in front.
+   */
   fetchEnd = 0;
 
   // ---- run state ----
@@ -178,6 +199,8 @@ export class Cpu {
   private readonly tlbLog = new Int32Array(TLB_LOG_SIZE);
   private tlbLogLength = 0;
   private tlbOverflow = false;
+  /** Linear pages in tlbLog, so a page filled again (read then write, user then supervisor, after INVLPG) is listed once. */
+  private readonly tlbLogged = new Uint8Array(1 << 20);
   /** Linear pages filled from global PTEs (survive MOV CR3 when CR4.PGE). */
   private readonly tlbGlobal = new Uint8Array(1 << 20);
   private a20Mask: number;
@@ -405,6 +428,7 @@ export class Cpu {
     this.csBase = this.segBase[C.CS];
     this.eipMask = this.cs32 ? -1 : 0xffff;
     this.fetchPage = FETCH_NONE;
+    this.prefixDirty = true; // o32/a32 follow cs32
   }
 
   setCpl(cpl: number): void {
@@ -436,6 +460,7 @@ export class Cpu {
     if (s === C.CS) {
       this.csBase = this.segBase[C.CS];
       this.fetchPage = FETCH_NONE;
+      this.prefixDirty = true; // fetchEnd follows the CS limit
     }
     const acc = this.segAccess[s];
     const limit = this.segLimit[s];
@@ -785,8 +810,12 @@ export class Cpu {
     tr[page] = rEntry;
     if (writable) tw[page] = wEntry;
     if (global) this.tlbGlobal[page] = 1;
-    if (this.tlbLogLength < TLB_LOG_SIZE) this.tlbLog[this.tlbLogLength++] = page;
-    else this.tlbOverflow = true;
+    if (this.tlbLogged[page] === 0) {
+      if (this.tlbLogLength < TLB_LOG_SIZE) {
+        this.tlbLog[this.tlbLogLength++] = page;
+        this.tlbLogged[page] = 1;
+      } else this.tlbOverflow = true;
+    }
     return phys;
   }
 
@@ -814,6 +843,7 @@ export class Cpu {
       this.tlbUsrR.fill(C.TLB_MISS);
       this.tlbUsrW.fill(C.TLB_MISS);
       this.tlbGlobal.fill(0);
+      this.tlbLogged.fill(0);
       this.tlbLogLength = 0;
       this.tlbOverflow = false;
       return;
@@ -830,6 +860,7 @@ export class Cpu {
       this.tlbUsrR[page] = C.TLB_MISS;
       this.tlbUsrW[page] = C.TLB_MISS;
       this.tlbGlobal[page] = 0;
+      this.tlbLogged[page] = 0;
     }
     this.tlbLogLength = kept;
   }
@@ -888,8 +919,7 @@ export class Cpu {
   /**
    * Instruction fetch. The current code page's RAM offset is cached (fetchPage/fetchPhys),
    * so a fetch is a compare and a typed-array read; everything else takes fetchSlow.
-   * fetchEnd is the last offset this instruction may fetch: the CS limit or 15 bytes
-   * from its start, whichever comes first (SDM vol.2 §2.3.11).
+   * fetchEnd bounds the fast path by the CS limit and, with prefixes, the 15-byte limit.
    */
   fetch8(): number {
     const eip = this.eip;
@@ -909,6 +939,9 @@ export class Cpu {
     if ((e & 0xfff) === 0) {
       this.fetchPage = lin & ~0xfff;
       this.fetchPhys = e >>> 0;
+      // The CS limit may have changed with the page (a CS load resets fetchPage); in a
+      // prefixed instruction the 15-byte limit stays.
+      this.fetchEnd = this.prefixDirty ? this.fifteenBytes() : this.segHi[C.CS];
     }
     return v;
   }
@@ -1544,17 +1577,8 @@ export class Cpu {
 
   /** Execute one instruction: prefixes, then the handler of its opcode. */
   step(): void {
-    const eip = this.eip;
-    this.instrStart = eip;
-    // The last offset this instruction may fetch from without the slow path's checks.
-    const end = (eip + 14) >>> 0;
-    const limit = this.segHi[C.CS];
-    this.fetchEnd = end < limit ? end : limit;
-    this.o32 = this.cs32;
-    this.a32 = this.cs32;
-    this.segOverride = -1;
-    this.rep = 0;
-    this.lock = false;
+    this.instrStart = this.eip;
+    if (this.prefixDirty) this.clearPrefixes();
     let op = this.fetch8();
     if (IS_PREFIX[op] !== 0) op = this.prefixed(op);
     else if (op === 0x0f) op = 0x100 | this.fetch8();
@@ -1568,8 +1592,28 @@ export class Cpu {
     OPS[op](this);
   }
 
+  /** An unprefixed instruction's decoding state: operand and address size from CS, no override, no REP or LOCK. */
+  private clearPrefixes(): void {
+    this.prefixDirty = false;
+    this.o32 = this.cs32;
+    this.a32 = this.cs32;
+    this.segOverride = -1;
+    this.rep = 0;
+    this.lock = false;
+    this.fetchEnd = this.segHi[C.CS];
+  }
+
+  /** The last offset a prefixed instruction may fetch: 15 bytes from its start or the CS limit, whichever comes first. */
+  private fifteenBytes(): number {
+    const end = (this.instrStart + 14) >>> 0;
+    const limit = this.segHi[C.CS];
+    return end < limit ? end : limit;
+  }
+
   /** The rest of decoding once a prefix was seen: the opcode, and LOCK's check (only prefixes set it). */
   private prefixed(first: number): number {
+    this.prefixDirty = true;
+    this.fetchEnd = this.fifteenBytes();
     let op = this.prefixes(first);
     if (op === 0x0f) op = 0x100 | this.fetch8();
     if (this.lock && !LOCKABLE[op]) this.checkLock(op);
