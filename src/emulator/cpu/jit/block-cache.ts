@@ -15,6 +15,9 @@
  *    wrote into its own page leaves after that instruction and the new bytes are decoded;
  *  - a page rewritten again and again (code and data sharing a page) is given up on after
  *    GIVE_UP invalidations and stays interpreted.
+ * Chaining: each block keeps links to the blocks that ran after it (chain()), which
+ * Cpu.runBlock follows without a lookup while a link's block is `valid` (every way a
+ * block stops being the cache's translation for its address clears it).
  * Translations depend only on the bytes (and 32-bit code), so equal sources share one
  * compiled function: a block recompiled after an invalidation, or the same code at
  * another address, costs a decode and a Map lookup, not a new function for V8 to optimise.
