@@ -1489,25 +1489,57 @@ export class Cpu {
 
   /**
    * The translated block for the code at CS:EIP, run, if there is one and it fits the
-   * budget and the CS limit: returns the new count, or -1 to interpret the instruction.
+   * budget and the CS limit, then the blocks that follow it (block chaining): returns the
+   * new count, or -1 to interpret the instruction.
    * (Kept out of runStraight() so the interpreter's step() stays inlined there.)
+   *
+   * Chaining: after a block, the next one is run from here rather than from
+   * runStraight(), found through the links of the block just run (BlockCache.chain: the
+   * blocks it led to before, checked by physical address and validity) rather than the
+   * cache's lookup, as QEMU chains translated blocks. Between two blocks everything
+   * runStraight() and the first entry check is checked again, so interrupts, the slice
+   * budget, a stop request, a write to translated code (blockExit), and a change of mode,
+   * CS, CPL, paging or A20 (through CS's fields, EFLAGS and the TLB entry read again for
+   * the new EIP: a flushed entry is not direct) all end the chain exactly where the run
+   * loop would have seen them.
    */
   private runBlock(cache: BlockCache, n: number, end: number): number {
     if (!this.cs32 || (this.flags & (C.TF | C.RF)) !== 0) return -1;
-    const eip = this.eip;
-    const lin = (this.csBase + eip) | 0;
-    const e = this.tlbR[lin >>> 12];
+    let eip = this.eip;
+    let lin = (this.csBase + eip) | 0;
+    let e = this.tlbR[lin >>> 12];
     if ((e & 0xfff) !== 0) return -1;
-    const block = cache.lookup((e >>> 0) + (lin & 0xfff));
+    let block = cache.lookup((e >>> 0) + (lin & 0xfff));
     if (block === null || n + block.count > end || (eip >>> 0) + block.bytes - 1 > this.segHi[C.CS] || (eip >>> 0) < block.before) return -1;
-    this.blockExit = false;
-    const after = block.run(this, n, end);
-    // A block whose first basic block found a reason to leave before it ran anything: the
-    // interpreter takes the instruction (so the run loop always moves on).
-    if (after === n) return -1;
-    cache.stats.executed += after - n;
-    cache.stats.entries++;
-    return after;
+    const start = n;
+    let entries = 0;
+    for (;;) {
+      this.blockExit = false;
+      const after = block.run(this, n, end);
+      // A block whose first basic block found a reason to leave before it ran anything: the
+      // interpreter takes the instruction (so the run loop always moves on).
+      if (after === n) break;
+      n = after;
+      this.retired = n;
+      entries++;
+      // What runStraight() checks after a block, and blockExit (a write to translated code:
+      // the links of its page are stale; a risen INTR line).
+      if (this.blockExit || this.stopSlice || this.interruptShadow > 0 || this.nmiReady || ((this.flags & C.IF) !== 0 && this.intrLine)) break;
+      // The first entry's checks for the next block.
+      if (!this.cs32 || (this.flags & (C.TF | C.RF)) !== 0) break;
+      eip = this.eip;
+      lin = (this.csBase + eip) | 0;
+      e = this.tlbR[lin >>> 12];
+      if ((e & 0xfff) !== 0) break;
+      const next = cache.chain(block, (e >>> 0) + (lin & 0xfff));
+      if (next === null || n + next.count > end || (eip >>> 0) + next.bytes - 1 > this.segHi[C.CS] || (eip >>> 0) < next.before) break;
+      block = next.tier === 1 ? cache.entered(next) : next;
+      if (block !== next && (n + block.count > end || (eip >>> 0) + block.bytes - 1 > this.segHi[C.CS] || (eip >>> 0) < block.before)) break;
+    }
+    if (n === start) return -1;
+    cache.stats.executed += n - start;
+    cache.stats.entries += entries;
+    return n;
   }
 
   private wakeFromHalt(): boolean {

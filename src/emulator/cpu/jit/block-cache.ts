@@ -15,6 +15,9 @@
  *    wrote into its own page leaves after that instruction and the new bytes are decoded;
  *  - a page rewritten again and again (code and data sharing a page) is given up on after
  *    GIVE_UP invalidations and stays interpreted.
+ * Chaining: each block keeps links to the blocks that ran after it (chain()), which
+ * Cpu.runBlock follows without a lookup while a link's block is `valid` (every way a
+ * block stops being the cache's translation for its address clears it).
  * Translations depend only on the bytes (and 32-bit code), so equal sources share one
  * compiled function: a block recompiled after an invalidation, or the same code at
  * another address, costs a decode and a Map lookup, not a new function for V8 to optimise.
@@ -37,6 +40,21 @@ export interface Block {
   readonly tier: number;
   /** Times a tier-1 block was looked up (it is promoted at PROMOTE_THRESHOLD). */
   entries: number;
+  /** Physical address of its first instruction. */
+  readonly phys: number;
+  /**
+   * Whether it is still the cache's block for `phys`: cleared when its page is written
+   * (invalidatePage), when a promotion or another address's block takes its slot, and by
+   * invalidateAll. A chain link (below) is followed only to a valid block.
+   */
+  valid: boolean;
+  /**
+   * The blocks run after it most recently, most recent first (block chaining, Cpu.runBlock):
+   * the run loop goes on to one of these when it starts at the physical address the block
+   * left for, without the cache's lookup.
+   */
+  link0: Block | null;
+  link1: Block | null;
 }
 
 /** What the generated code calls (`H.` in codegen.ts). */
@@ -82,7 +100,14 @@ export interface BlockCacheStats {
   pagesGivenUp: number;
   /** Instructions retired inside translated blocks (the rest were interpreted). */
   executed: number;
+  /** Blocks entered, and of those how many straight after another (chained, not through the run loop). */
   entries: number;
+  chained: number;
+}
+
+/** The cache slot of a block starting at physical address `phys`. */
+function slotOf(phys: number): number {
+  return (phys ^ (phys >>> SLOT_BITS)) & SLOT_MASK;
 }
 
 export class BlockCache {
@@ -96,7 +121,7 @@ export class BlockCache {
   private readonly memo = new Map<string, BlockFunction>();
   /** Why blocks cannot be compiled here (the host forbids generated code), or null. */
   unavailable: string | null = null;
-  readonly stats: BlockCacheStats = { translated: 0, compiled: 0, promoted: 0, invalidations: 0, pagesGivenUp: 0, executed: 0, entries: 0 };
+  readonly stats: BlockCacheStats = { translated: 0, compiled: 0, promoted: 0, invalidations: 0, pagesGivenUp: 0, executed: 0, entries: 0, chained: 0 };
 
   /** `log` hears, once, why blocks are unavailable if it comes to that. */
   constructor(private readonly cpu: Cpu, private readonly hotThreshold = HOT_THRESHOLD, private readonly log?: (message: string) => void,
@@ -104,7 +129,7 @@ export class BlockCache {
 
   /** The block starting at physical address `phys`, translating it once it is hot; null to interpret. */
   lookup(phys: number): Block | null {
-    const slot = (phys ^ (phys >>> SLOT_BITS)) & SLOT_MASK;
+    const slot = slotOf(phys);
     if (this.keys[slot] === (phys | 0)) {
       const block = this.blocks[slot]!;
       if (block.tier === 1 && ++block.entries === this.promoteThreshold) return this.translate(phys, slot, 2) ?? block;
@@ -117,8 +142,46 @@ export class BlockCache {
     return this.translate(phys, slot, this.promoteThreshold === 0 ? 2 : 1);
   }
 
+  /**
+   * The block to run after `from` at physical address `phys` (the address `from` left
+   * for), if one is translated: one of its links when that is still valid, else the
+   * cache's block there, which becomes its most recent link. Null when none is (the run
+   * loop then looks up the address once, counting it towards translation: this probe does
+   * not, so an address is counted once per visit). Only a block actually entered is
+   * counted towards promotion (entered()).
+   */
+  chain(from: Block, phys: number): Block | null {
+    let link = from.link0;
+    if (link === null || link.phys !== phys || !link.valid) {
+      const other = from.link1;
+      if (other === null || other.phys !== phys || !other.valid) {
+        const slot = slotOf(phys);
+        if (this.keys[slot] !== (phys | 0)) return null;
+        const block = this.blocks[slot]!;
+        from.link1 = link;
+        from.link0 = block;
+        this.stats.chained++;
+        return block;
+      }
+      from.link1 = link;
+      from.link0 = other;
+      link = other;
+    }
+    this.stats.chained++;
+    return link;
+  }
+
+  /**
+   * A block chain() gave is entered: counted towards promotion as lookup() counts; returns
+   * the block to run (its region, when this entry promoted it).
+   */
+  entered(block: Block): Block {
+    if (block.tier === 1 && ++block.entries === this.promoteThreshold) return this.translate(block.phys, slotOf(block.phys), 2) ?? block;
+    return block;
+  }
+
   /** Whether a block starts at `phys` (the code there ran hot). */
-  private readonly isBlock = (phys: number): boolean => this.keys[(phys ^ (phys >>> SLOT_BITS)) & SLOT_MASK] === (phys | 0);
+  private readonly isBlock = (phys: number): boolean => this.keys[slotOf(phys)] === (phys | 0);
 
   private translate(phys: number, slot: number, tier: number): Block | null {
     const page = phys >>> 12;
@@ -145,7 +208,9 @@ export class BlockCache {
       this.memo.set(t.source, run);
       this.stats.compiled++;
     }
-    const block: Block = { run, count: t.count, bytes: t.bytes, before: t.before, tier, entries: 0 };
+    const block: Block = { run, count: t.count, bytes: t.bytes, before: t.before, tier, entries: 0, phys, valid: true, link0: null, link1: null };
+    const replaced = this.blocks[slot];
+    if (replaced !== null) replaced.valid = false;
     this.keys[slot] = phys | 0;
     this.blocks[slot] = block;
     if (tier === 2) this.stats.promoted++;
@@ -170,6 +235,7 @@ export class BlockCache {
     if (slots !== undefined) {
       for (const slot of slots) {
         if (this.keys[slot] >>> 12 === page) {
+          this.blocks[slot]!.valid = false;
           this.keys[slot] = -1;
           this.blocks[slot] = null;
         }
@@ -184,6 +250,7 @@ export class BlockCache {
 
   /** Forget every translation (RAM replaced wholesale: a restored snapshot). */
   invalidateAll(): void {
+    for (const block of this.blocks) if (block !== null) block.valid = false;
     this.keys.fill(-1);
     this.blocks.fill(null);
     this.pageSlots.clear();

@@ -324,6 +324,24 @@ function withoutDeadFlags(decoded: readonly Decoded[]): string[][] {
   return out;
 }
 
+/**
+ * What an instruction's code may not do for the flag source of the instruction before it
+ * to carry over it: set the flags (the lazy record, EFLAGS, a helper or the interpreter
+ * may), or assign a, b, t or u, the locals a fused condition reads.
+ */
+const CLOBBERS_FLAG_SOURCE = /(?:^|[^\w.])[abtu] [-+*/&|^]?= |\bc\.lz|\bc\.flags\b|\bH\.|\bc\.step\(/;
+
+/**
+ * Whether the flags and the locals a, b, t, u after `d` are those before it: a MOV, LEA,
+ * MOVZX, load, store, PUSH or POP, a SETcc or CMOVcc, a conditional branch not taken. A
+ * fused condition can then test the flag setter before it (`cmp al, 0e8h; lea eax, [edi+1];
+ * jne`: t !== 0, not c.cond()). Its memory slow paths may call the Cpu, which cannot see
+ * the function's locals; a fault leaves the block with the record stored.
+ */
+function keepsFlagSource(d: Decoded): boolean {
+  return (d.kind === FALLS || d.kind === JCC) && !d.lines.some((line) => CLOBBERS_FLAG_SOURCE.test(line));
+}
+
 /** A decoded ModRM operand: a register, or a memory offset expression in a segment. */
 interface Operand {
   readonly reg: number; // -1 for memory
@@ -457,7 +475,7 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
     const decoded: Decoded[] = [];
     for (let j = 0; j < len; j++) {
       const d = decodeOne(ram, phys, block[j], j, flags, segs, inlineMemory);
-      flags = d.flags;
+      flags = d.flags ?? (keepsFlagSource(d) ? flags : null);
       decoded.push(d);
     }
     const code = withoutDeadFlags(decoded);

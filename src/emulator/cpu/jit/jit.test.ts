@@ -102,6 +102,13 @@ function randomBody(seed: number, length: number): string {
   const pick = <T,>(xs: readonly T[]): T => xs[rnd() % xs.length];
   const imm = () => (rnd() & 1 ? rnd() % 256 : rnd()) >>> 0;
   const mem = (size: string) => `${size} [ebx + ${rnd() % 200}]`;
+  /** An instruction that leaves the flags as they are. */
+  const neutral = (): string => pick([
+    () => `mov ${pick(R32)}, ${mem('dword')}`, () => `mov ${mem('dword')}, ${pick(R32)}`, () => `mov ${pick(R32)}, ${pick(R32)}`,
+    () => `lea ${pick(R32)}, [${pick(R32)} + ${rnd() % 1000}]`, () => `movzx ${pick(R32)}, ${pick(R8)}`,
+    () => `push ${pick(R32)}\n    pop ${pick(R32)}`, () => `set${pick(CC)} ${pick(R8)}`, () => `cmov${pick(CC)} ${pick(R32)}, ${pick(R32)}`,
+    () => `not ${pick(R32)}`, () => `bswap ${pick(R32)}`,
+  ])();
   const forms: (() => string)[] = [
     () => `${pick(ALU)} ${pick(R32)}, ${pick(R32)}`,
     () => `${pick(ALU)} ${pick(R32)}, ${mem('dword')}`,
@@ -165,6 +172,13 @@ function randomBody(seed: number, length: number): string {
     () => `${pick(['cmp', 'sub', 'test', 'and', 'xor', 'or', 'add'])} ${pick(R32)}, ${pick(R32)}\n    set${pick(CC)} ${pick(R8)}`,
     () => `${pick(['cmp', 'sub', 'test', 'and', 'add'])} ${pick(R8)}, ${pick(R8)}\n    set${pick(CC)} ${mem('byte')}`,
     () => `${pick(['cmp', 'sub', 'test', 'and'])} ${pick(R32)}, ${mem('dword')}\n    cmov${pick(CC)} ${pick(R32)}, ${mem('dword')}`,
+    // ... and with instructions between that leave the flags alone (the translator carries
+    // the producer's operands over them), one of them to a register the producer read.
+    () => `${pick(['cmp', 'sub', 'test', 'and', 'xor', 'add'])} ${pick(R32)}, ${pick(R32)}\n    ${neutral()}\n    ${neutral()}\n    ` +
+      pick([`set${pick(CC)} ${pick(R8)}`, `cmov${pick(CC)} ${pick(R32)}, ${pick(R32)}`, `${pick(['inc', 'dec'])} ${pick(R32)}\n    set${pick(['b', 'ae', 'e', 'l'])} ${pick(R8)}`]),
+    // CMOVcc and XCHG leave the flags but use the translator's operand locals: a compare's
+    // condition read after them must still be the compare's.
+    () => `${pick(['cmp', 'sub'])} ${pick(R32)}, ${pick(R32)}\n    ${pick([`cmov${pick(CC)} ${pick(R32)}, ${pick(R32)}`, `xchg eax, ${pick(R32)}`])}\n    set${pick(['b', 'ae', 'be', 'a', 'l', 'ge', 'le', 'g'])} ${pick(R8)}`,
   ];
   const lines: string[] = [];
   for (let i = 0; i < length; i++) {
@@ -177,6 +191,8 @@ function randomBody(seed: number, length: number): string {
       // A shift by a constant before the branch too: jc/jnc test the bit shifted out.
       const compare = rnd() % 3 ? [rnd() % 4 === 0 ? `${pick(['shl', 'shr', 'sar'])} ${x}, ${1 + (rnd() % 31)}`
         : `${pick(['cmp', 'cmp', 'sub', 'test', 'and', 'add'])} ${x}, ${operand}`] : [];
+      // Sometimes an instruction that leaves the flags alone between the compare and the branch.
+      if (compare.length > 0 && rnd() % 3 === 0) compare.push(neutral());
       const branch = rnd() % 5 === 0 ? pick(['loop', 'loope', 'loopne', 'jecxz']) : `j${pick(CC)}`;
       lines.push(...compare, `${branch} .s${i}`, pick(forms)(), `add dword [ebx + 1008], ${i + 1}`, `.s${i}:`);
     } else lines.push(pick(forms)());
