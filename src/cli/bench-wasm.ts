@@ -25,7 +25,11 @@
  * CPU (the thread's scheduler time) when Linux says, else per wall-clock second.
  */
 import { pathToFileURL } from 'node:url';
-import { boot, protectedMode } from '../emulator/cpu/testing/programs.ts';
+import { Cpu } from '../emulator/cpu/cpu.ts';
+import { FlatTestMachine } from '../emulator/cpu/flat-machine.ts';
+import { X87 } from '../emulator/cpu/fpu/x87.ts';
+import { assemble } from '../emulator/cpu/testing/nasm.ts';
+import { LOAD_ADDRESS, protectedMode, startAtLoadAddress } from '../emulator/cpu/testing/programs.ts';
 import { ownThreadTime } from './thread-time.ts';
 
 const DATA = 0x1000; // the CRC's 1024 bytes
@@ -72,7 +76,7 @@ const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (ch) 
  * The region as a wasm function (n, end) -> n. `inLocals`: registers live in locals
  * (loaded once, stored once); otherwise every use is a load or store of REGS.
  */
-function regionModule(inLocals: boolean): Uint8Array<ArrayBuffer> {
+export function regionModule(inLocals: boolean): Uint8Array<ArrayBuffer> {
   // Locals: 0 n, 1 end (parameters), 2 pc, 3 u, 4 e, 5 lin, then the registers.
   const N = 0, END_ = 1, PCL = 2, U = 3, E = 4, LIN = 5;
   const local: Record<number, number> = { [EAX]: 6, [ECX]: 7, [EDX]: 8, [EBX]: 9, [ESI]: 10 };
@@ -125,7 +129,7 @@ function regionModule(inLocals: boolean): Uint8Array<ArrayBuffer> {
   ]);
 }
 
-type Region = (n: number, end: number) => number;
+export type Region = (n: number, end: number) => number;
 
 /** The region in JavaScript with the registers in locals, over the same memory layout. */
 function jsLocals(buffer: ArrayBuffer): Region {
@@ -222,8 +226,14 @@ function layout(buffer: ArrayBuffer): void {
   for (let i = 0; i < 256; i++) tlb[i] = i << 12;
 }
 
-export function benchWasmLoop(seconds = 2): WasmLoopResult[] {
-  const results: WasmLoopResult[] = [];
+/** One form of the loop: `pass` runs one CRC over the bytes and returns it with its instruction count. */
+export interface LoopForm {
+  form: string;
+  pass: () => { crc: number; n: number };
+}
+
+/** Today's translator's guest program for the loop, as nasm source (assembled by loopForms, or by its caller). */
+export function translatorSource(): string {
   // Today's translator, on the same loop in a flat 32-bit machine with paging.
   const program = `
     mov edi, 0x200000
@@ -252,7 +262,19 @@ no_poly:
 data:
     db ${Array.from(bytesOf()).join(', ')}
 `;
-  const { cpu } = boot(protectedMode(program));
+  return protectedMode(program);
+}
+
+/**
+ * The four forms, each ready to run (the translator's first pass done). `code` is
+ * translatorSource() assembled; a host without nasm (a browser's worker) passes it in.
+ */
+export function loopForms(code: Uint8Array = assemble(translatorSource())): LoopForm[] {
+  const machine = new FlatTestMachine(32);
+  machine.load(LOAD_ADDRESS, code);
+  const cpu = new Cpu(machine);
+  cpu.fpu = new X87(cpu);
+  startAtLoadAddress(cpu);
   cpu.enableBlockCache(undefined, undefined, 1000);
   // Each pass resumes after HLT: JMP again, three MOVs, the loop, HLT; the loop alone is counted.
   const translatorPass = () => {
@@ -262,21 +284,25 @@ data:
     return { crc: ~cpu.r32[EDX], n: cpu.instructionCount - before - 5 };
   };
   translatorPass(); // the copy, then the first pass
-  results.push(measure('translator', seconds, translatorPass));
+  const forms: LoopForm[] = [{ form: 'translator', pass: translatorPass }];
   const jsBuffer = new ArrayBuffer(MEMORY_PAGES * 65536);
   layout(jsBuffer);
-  results.push(measure('js-locals', seconds, handPass(jsBuffer, jsLocals(jsBuffer))));
+  forms.push({ form: 'js-locals', pass: handPass(jsBuffer, jsLocals(jsBuffer)) });
   for (const inLocals of [true, false]) {
     const instance = new WebAssembly.Instance(new WebAssembly.Module(regionModule(inLocals)));
     const memory = instance.exports.mem as WebAssembly.Memory;
     layout(memory.buffer);
-    results.push(measure(inLocals ? 'wasm-locals' : 'wasm-memory', seconds, handPass(memory.buffer, instance.exports.run as Region)));
+    forms.push({ form: inLocals ? 'wasm-locals' : 'wasm-memory', pass: handPass(memory.buffer, instance.exports.run as Region) });
   }
-  return results;
+  return forms;
+}
+
+export function benchWasmLoop(seconds = 2): WasmLoopResult[] {
+  return loopForms().map((f) => measure(f.form, seconds, f.pass));
 }
 
 // Run directly (tsx) or from its bundle (bin/run.mjs names the entry in argv[1]).
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href || /(^|\/)bench-wasm\.ts$/.test(process.argv[1] ?? '')) {
+if (typeof process !== 'undefined' && (import.meta.url === pathToFileURL(process.argv[1] ?? '').href || /(^|\/)bench-wasm\.ts$/.test(process.argv[1] ?? ''))) {
   for (const r of benchWasmLoop(Number(process.argv[2] ?? 2))) {
     process.stdout.write(`${r.form}: ${r.mips.toFixed(0)} MIPS${r.onCpu ? ' on a CPU' : ''} (CRC ${r.crc.toString(16)}, ${r.instructions} instructions a pass)\n`);
   }
