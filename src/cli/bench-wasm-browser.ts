@@ -190,7 +190,7 @@ async function main(): Promise<void> {
     // Compile latency, alternating hosts as well.
     const count = 200;
     const fmt = (c: CompileLatency) =>
-      `${c.compileInstantiate.toFixed(0)} µs compile+instantiate (median), ${c.withFirstCall.toFixed(0)} µs with the first call, ` +
+      `${c.compileOnly.toFixed(0)} µs compile (median), ${c.compileInstantiate.toFixed(0)} µs compile+instantiate (median), ${c.withFirstCall.toFixed(0)} µs with the first call, ` +
       `${c.batchMean.toFixed(0)} µs mean of ${count} in a row; shortest interval seen ${c.timerStep.toFixed(1)} µs; ${c.moduleBytes}-byte module`;
     process.stdout.write('\nwasm-locals module:\n');
     for (let round = 1; round <= rounds; round++) {
