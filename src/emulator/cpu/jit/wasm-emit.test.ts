@@ -59,6 +59,21 @@ describe('wasm-emit', () => {
     expect(seen).toEqual([10, 11]);
   });
 
+  it('exports mutable globals JavaScript and the function both see', () => {
+    // step(): eax += ecx; ecx -= 1; returns ecx (registers as globals 0 and 1).
+    const b = new Body(0);
+    b.getGlobal(0).getGlobal(1).op(OP.i32_add).setGlobal(0);
+    b.getGlobal(1).const(1).op(OP.i32_sub).setGlobal(1).getGlobal(1);
+    const bytes = encodeModule({ globals: [{ name: 'eax', init: 0 }, { name: 'ecx', init: -7 }], funcs: [{ name: 'step', params: 0, results: 1, body: b }] });
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as { step: Fn; eax: WebAssembly.Global; ecx: WebAssembly.Global };
+    expect(exports.ecx.value).toBe(-7);
+    exports.eax.value = 0x7fffffff;
+    exports.ecx.value = 3;
+    expect(exports.step()).toBe(2);
+    expect(exports.eax.value).toBe(0x80000002 | 0);
+    expect([exports.step(), exports.step(), exports.eax.value]).toEqual([1, 0, 0x80000005 | 0]);
+  });
+
   it('loads and stores guest RAM through PhysicalMemory.wasmMemory', () => {
     for (const shared of [false, true]) {
       const m = new PhysicalMemory(2 << 20, new DeviceStats(), shared);

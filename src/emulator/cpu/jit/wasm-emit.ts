@@ -18,7 +18,7 @@ export const OP = {
   unreachable: 0x00, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b,
   br: 0x0c, br_if: 0x0d, br_table: 0x0e, return: 0x0f, call: 0x10,
   drop: 0x1a, select: 0x1b,
-  local_get: 0x20, local_set: 0x21, local_tee: 0x22,
+  local_get: 0x20, local_set: 0x21, local_tee: 0x22, global_get: 0x23, global_set: 0x24,
   i32_load: 0x28, i32_load8_s: 0x2c, i32_load8_u: 0x2d, i32_load16_s: 0x2e, i32_load16_u: 0x2f,
   i32_store: 0x36, i32_store8: 0x3a, i32_store16: 0x3b,
   i32_const: 0x41,
@@ -109,6 +109,14 @@ export class Body {
     return this.op(OP.local_tee, ...uleb(i));
   }
 
+  getGlobal(i: number): this {
+    return this.op(OP.global_get, ...uleb(i));
+  }
+
+  setGlobal(i: number): this {
+    return this.op(OP.global_set, ...uleb(i));
+  }
+
   const(v: number): this {
     return this.op(OP.i32_const, ...sleb(v));
   }
@@ -175,6 +183,13 @@ export interface ModuleDef {
   /** The imported memory ("env"."memory"), if any: its page counts and whether it is shared. */
   memory?: { initial: number; maximum: number; shared: boolean };
   imports?: FuncImport[];
+  /**
+   * Mutable i32 globals defined by the module, each exported under its name (a
+   * WebAssembly.Global JavaScript reads and writes through `.value`): how state that lives
+   * outside the linear memory (the Cpu's register file, its lazy-flag record) can cross
+   * into and out of a translated function without a call per value.
+   */
+  globals?: { name: string; init: number }[];
   funcs: FuncDef[];
 }
 
@@ -185,6 +200,7 @@ export interface ModuleDef {
  */
 export function encodeModule(def: ModuleDef): Uint8Array<ArrayBuffer> {
   const imports = def.imports ?? [];
+  const globals = def.globals ?? [];
   // Types (§5.5.4): one per distinct (params, results) pair.
   const typeKeys: string[] = [];
   const typeOf = (params: number, results: number): number => {
@@ -218,7 +234,13 @@ export function encodeModule(def: ModuleDef): Uint8Array<ArrayBuffer> {
     ...section(1, vec(types)),
     ...(importEntries.length > 0 ? section(2, vec(importEntries)) : []),
     ...section(3, vec(funcTypes.map(uleb))),
-    ...section(7, vec(def.funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(imports.length + i)]))),
+    // Globals (§5.5.9): type i32, mutable (0x01), initialised by a constant expression.
+    ...(globals.length > 0 ? section(6, vec(globals.map((g) => [I32, 0x01, OP.i32_const, ...sleb(g.init), OP.end]))) : []),
+    // Exports (§5.5.10): functions (kind 0x00) then globals (kind 0x03).
+    ...section(7, vec([
+      ...def.funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(imports.length + i)]),
+      ...globals.map((g, i) => [...name(g.name), 0x03, ...uleb(i)]),
+    ])),
     ...section(10, vec(bodies)),
   ];
   return new Uint8Array(out);
