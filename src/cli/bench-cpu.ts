@@ -85,7 +85,7 @@ export function benchCpu(seconds = 5, blockCache = false, wasm = false): { mips:
   return { mips: instructions / elapsed / 1e6, cpuMips: onCpu > 0 ? instructions / onCpu / 1e6 : null, instructions, seconds: elapsed, wasmLoops: cpu.blocks?.stats.wasm ?? 0 };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href || /(^|\/)bench-cpu\.ts$/.test(process.argv[1] ?? '')) {
   // `blocks` translates; `wasm` translates with the WebAssembly loop form on (off by default).
   const mode = process.argv[3];
   const r = benchCpu(Number(process.argv[2] ?? 5), mode === 'blocks' || mode === 'wasm', mode === 'wasm');
