@@ -58,6 +58,8 @@ export interface Block {
    */
   link0: Block | null;
   link1: Block | null;
+  /** A loop compiled to WebAssembly (wasm-region.ts): JavaScript regions end at its head. */
+  readonly wasm: boolean;
 }
 
 /** What the generated code calls (`H.` in codegen.ts). */
@@ -192,10 +194,18 @@ export class BlockCache {
   /** Whether a block starts at `phys` (the code there ran hot). */
   private readonly isBlock = (phys: number): boolean => this.keys[slotOf(phys)] === (phys | 0);
 
+  /** Whether the block starting at `phys` is a WebAssembly loop. */
+  private readonly isWasm = (phys: number): boolean => {
+    const slot = slotOf(phys);
+    return this.keys[slot] === (phys | 0) && this.blocks[slot]!.wasm;
+  };
+
   private translate(phys: number, slot: number, tier: number): Block | null {
     const page = phys >>> 12;
     if (this.pageInvalidations[page] >= GIVE_UP) return null;
-    const w = tier === 2 && this.wasm ? translateWasmLoop(this.cpu.ram, phys, this.wasmModules) : null;
+    // With the option, a loop of wasm-region.ts's form is compiled as soon as it is hot
+    // (tier 1 too), so the regions later formed around it leave at its head for it.
+    const w = this.wasm ? translateWasmLoop(this.cpu.ram, phys, this.wasmModules) : null;
     let run: BlockFunction | undefined, count: number, bytes: number, before: number;
     if (w !== null) {
       if (this.wasmModules.size >= MEMO_LIMIT) this.wasmModules.clear();
@@ -206,7 +216,7 @@ export class BlockCache {
       // A promote threshold of 0 makes every block a region at once, following every jump
       // target (what the tests use to hold regions to the interpreter on any code).
       const t = tier === 1 ? translateBlock(this.cpu.ram, phys, 1, true)
-        : translateBlock(this.cpu.ram, phys, MAX_REGION, true, this.promoteThreshold === 0 ? undefined : this.isBlock);
+        : translateBlock(this.cpu.ram, phys, MAX_REGION, true, this.promoteThreshold === 0 ? undefined : this.isBlock, this.wasm ? this.isWasm : null);
       if (t === null) return null;
       run = this.memo.get(t.source);
       if (run === undefined) {
@@ -227,7 +237,8 @@ export class BlockCache {
       }
       ({ count, bytes, before } = t);
     }
-    const block: Block = { run, count, bytes, before, tier, entries: 0, phys, valid: true, link0: null, link1: null };
+    // A WebAssembly loop is final: never promoted (tier 2 whatever it was translated as).
+    const block: Block = { run, count, bytes, before, tier: w !== null ? 2 : tier, entries: 0, phys, valid: true, link0: null, link1: null, wasm: w !== null };
     const replaced = this.blocks[slot];
     if (replaced !== null) replaced.valid = false;
     this.keys[slot] = phys | 0;

@@ -101,9 +101,9 @@ ${indent(routines)}
 `);
 }
 
-function run(source: string, mode: 'interpreter' | 'regions' | 'wasm'): { cpu: Cpu; state: unknown } {
+function run(source: string, mode: 'interpreter' | 'regions' | 'wasm', promote = 0): { cpu: Cpu; state: unknown } {
   const { cpu, machine } = boot(source);
-  if (mode !== 'interpreter') cpu.enableBlockCache(1, undefined, 0, mode === 'wasm');
+  if (mode !== 'interpreter') cpu.enableBlockCache(1, undefined, promote, mode === 'wasm');
   // The run loop's budget is exact: a block never runs past it (a deterministic clock relies on that).
   const runSlice = cpu.run.bind(cpu);
   cpu.run = (max: number) => {
@@ -130,6 +130,56 @@ describe('WebAssembly loops (wasm-region.ts) against the interpreter', () => {
     }
     expect(compiled).toBeGreaterThan(40);
   }, 60_000);
+
+  it('a region that falls into a WebAssembly loop leaves at its head (the CRC-32 of the CPU workload)', () => {
+    // The bit loop is reached by falling through from MOV ECX, 8: its head becomes a
+    // WebAssembly block first (tier 1), then the byte loop's region (promoted after 2
+    // entries) stops there and the run loop goes on into the WebAssembly loop.
+    const source = protectedMode(`
+    mov edi, ${DATA}
+    mov ecx, 1024
+    mov eax, 0x9e3779b9
+.fill:
+    mov [edi], eax
+    rol eax, 5
+    add eax, ecx
+    add edi, 4
+    loop .fill
+    mov ebp, 3
+.pass:
+    mov esi, ${DATA}
+    mov ebx, 4096
+    mov edx, 0xffffffff
+.byte:
+    movzx eax, byte [esi]
+    inc esi
+    xor edx, eax
+    mov ecx, 8
+.bit:
+    shr edx, 1
+    jnc .no_poly
+    xor edx, 0xedb88320
+.no_poly:
+    loop .bit
+    dec ebx
+    jnz .byte
+    mov [${DATA + 4096} + ebp * 4], edx
+    dec ebp
+    jnz .pass
+    pushfd
+    pop eax
+    mov al, 0
+    jmp done
+`);
+    const interp = run(source, 'interpreter');
+    expect((interp.state as { exit: number }).exit).toBeGreaterThanOrEqual(0);
+    const wasm = run(source, 'wasm', 2);
+    expect(wasm.state).toEqual(interp.state);
+    expect(wasm.cpu.blocks!.stats.wasm).toBeGreaterThan(0);
+    expect(wasm.cpu.blocks!.stats.promoted).toBeGreaterThan(0);
+    // The WebAssembly loop was entered again and again from the regions around it.
+    expect(wasm.cpu.blocks!.stats.entries).toBeGreaterThan(4096);
+  });
 
   it('is off by default: regions without the option compile no WebAssembly', () => {
     const r = run(program(1), 'regions');

@@ -2,7 +2,7 @@
  * The first translated form of the WebAssembly tier (docs/cpu-speed.md, issue 25): a loop
  * within one page whose instructions are all register-only and in a small subset,
  * compiled to one WebAssembly function (wasm-emit.ts) with the guest registers and the
- * lazy-flag record in wasm locals, loaded from the Cpu on entry and stored back on exit.
+ * lazy-flag record in wasm locals: passed in as parameters, handed back by one call out.
  * Off by default: BlockCache uses it for a region (tier 2) only when asked
  * (Cpu.enableBlockCache's `wasm` option); anything else stays with codegen.ts.
  *
@@ -171,9 +171,25 @@ export function translateWasmLoop(ram: Uint8Array, phys: number, memo?: Map<stri
     }
     memo?.set(key, module);
   }
-  const x = new WebAssembly.Instance(module).exports as unknown as Record<string, WebAssembly.Global> & { run: (left: number, cf: number) => number };
-  const regs = [x.r0, x.r1, x.r2, x.r3, x.r4, x.r5, x.r6, x.r7];
-  const { run, flags, lzOp, lzA, lzB, lzR, lzMask, lzBits, exit } = x;
+  // State crosses in as the function's parameters and out as the arguments of one call
+  // (`out`): a WebAssembly.Global's value is a call into the engine each time, which cost
+  // more than a short loop's passes.
+  let target: Cpu | null = null;
+  const out = (r0: number, r1: number, r2: number, r3: number, r4: number, r5: number, r6: number, r7: number,
+    flags: number, lzOp: number, lzA: number, lzB: number, lzR: number, lzMask: number, lzBits: number, exit: number): void => {
+    const c = target!;
+    const r = c.r32;
+    r[0] = r0; r[1] = r1; r[2] = r2; r[3] = r3; r[4] = r4; r[5] = r5; r[6] = r6; r[7] = r7;
+    c.flags = flags;
+    c.lzOp = lzOp;
+    c.lzA = lzA;
+    c.lzB = lzB;
+    c.lzR = lzR;
+    c.lzMask = lzMask;
+    c.lzBits = lzBits;
+    c.eip = (c.eip + exit) | 0;
+  };
+  const run = (new WebAssembly.Instance(module, { env: { out } }).exports as unknown as { run: (...args: number[]) => number }).run;
   const count = insns.length;
   const firstSetter = insns.find(setsFlags);
   // INC/DEC before any other flag setter reads the CF the loop was entered with.
@@ -183,44 +199,22 @@ export function translateWasmLoop(ram: Uint8Array, phys: number, memo?: Map<stri
     // checked it for this entry), blockExit and stopSlice.
     if (c.blockExit || c.stopSlice) return n;
     const r = c.r32;
-    for (let i = 0; i < 8; i++) regs[i].value = r[i];
-    flags.value = c.flags;
-    lzOp.value = c.lzOp;
-    lzA.value = c.lzA;
-    lzB.value = c.lzB;
-    lzR.value = c.lzR;
-    lzMask.value = c.lzMask;
-    lzBits.value = c.lzBits;
-    const done = run(Math.min(end - n, 0x7fffffff), needsCf && c.cf() ? 1 : 0);
-    for (let i = 0; i < 8; i++) r[i] = regs[i].value as number;
-    if (done > 0 && anySetter) {
-      c.flags = flags.value as number;
-      c.lzOp = lzOp.value as number;
-      c.lzA = lzA.value as number;
-      c.lzB = lzB.value as number;
-      c.lzR = lzR.value as number;
-      c.lzBits = lzBits.value as number;
-      c.lzMask = lzMask.value as number;
-    }
-    c.eip = (c.eip + (exit.value as number)) | 0;
-    return n + done;
+    target = c;
+    return n + run(Math.min(end - n, 0x7fffffff), needsCf && c.cf() ? 1 : 0, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
+      c.flags, c.lzOp, c.lzA, c.lzB, c.lzR, c.lzMask, c.lzBits);
   };
   return { run: fn, count, bytes, key };
 }
 
-const GLOBALS = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7', 'flags', 'lzOp', 'lzA', 'lzB', 'lzR', 'lzMask', 'lzBits', 'exit'];
-const G_EXIT = 15;
-
 function emit(insns: Insn[], starts: number[], bytes: number): Uint8Array<ArrayBuffer> {
-  const b = new Body(2); // (left, cfIn) -> instructions retired
+  // (left, cfIn, EAX..EDI, flags, lzOp, lzA, lzB, lzR, lzMask, lzBits) -> instructions retired
+  const b = new Body(17);
   const LEFT = 0, CF_IN = 1;
-  const reg: number[] = [];
-  for (let i = 0; i < 8; i++) reg.push(b.local());
-  const FL = b.local(), LOP = b.local(), LA = b.local(), LB = b.local(), LR = b.local(), LMASK = b.local(), LBITS = b.local();
-  const DONE = b.local(), ITER0 = b.local(), T = b.local(), U = b.local();
+  const reg = [2, 3, 4, 5, 6, 7, 8, 9];
+  const FL = 10, LOP = 11, LA = 12, LB = 13, LR = 14, LMASK = 15, LBITS = 16;
+  const DONE = b.local(), ITER0 = b.local(), T = b.local(), U = b.local(), EXIT = b.local();
   const len = insns.length;
   const locals = [...reg, FL, LOP, LA, LB, LR, LMASK, LBITS];
-  for (let i = 0; i < locals.length; i++) b.getGlobal(i).set(locals[i]);
   b.const(1).set(ITER0);
 
   /** Pushes CF (0/1) as the record of `k` gives it. */
@@ -304,7 +298,7 @@ function emit(insns: Insn[], starts: number[], bytes: number): Uint8Array<ArrayB
     if (leader[at]) {
       let n = 1;
       while (at + n < len && !leader[at + n]) n++;
-      b.get(LEFT).const(n).op(OP.i32_lt_s).if().const(starts[at]).setGlobal(G_EXIT).br(closeAt.length + 2).end();
+      b.get(LEFT).const(n).op(OP.i32_lt_s).if().const(starts[at]).set(EXIT).br(closeAt.length + 2).end();
       b.get(DONE).const(n).op(OP.i32_add).set(DONE);
       b.get(LEFT).const(n).op(OP.i32_sub).set(LEFT);
     }
@@ -385,9 +379,10 @@ function emit(insns: Insn[], starts: number[], bytes: number): Uint8Array<ArrayB
     cond(end.cc, known());
     b.brIf(0);
   }
-  b.const(bytes).setGlobal(G_EXIT);
+  b.const(bytes).set(EXIT);
   b.end().end();
-  for (let i = 0; i < locals.length; i++) b.get(locals[i]).setGlobal(i);
+  for (const l of locals) b.get(l);
+  b.get(EXIT).call(0);
   b.get(DONE);
-  return encodeModule({ globals: GLOBALS.map((name) => ({ name, init: 0 })), funcs: [{ name: 'run', params: 2, results: 1, body: b }] });
+  return encodeModule({ imports: [{ module: 'env', name: 'out', params: 16, results: 0 }], funcs: [{ name: 'run', params: 17, results: 1, body: b }] });
 }
