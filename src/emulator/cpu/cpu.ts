@@ -891,11 +891,12 @@ export class Cpu {
   /**
    * Run 32-bit code as translated blocks from now on. The memory must be able to watch
    * writes (PhysicalBus.watchWrites): without that, translations could go stale.
+   * `wasm` (off by default) compiles the regions jit/wasm-region.ts can take to WebAssembly.
    */
-  enableBlockCache(hotThreshold?: number, log?: (message: string) => void, promoteThreshold?: number): void {
+  enableBlockCache(hotThreshold?: number, log?: (message: string) => void, promoteThreshold?: number, wasm = false): void {
     if (this.blocks !== null) return;
     if (this.mem.watchWrites === undefined) throw new Error('this memory cannot watch writes to code; translated blocks need it');
-    const cache = new BlockCache(this, hotThreshold, log, promoteThreshold);
+    const cache = new BlockCache(this, hotThreshold, log, promoteThreshold, wasm);
     this.blocks = cache;
     this.codePages = cache.codePages;
     this.mem.watchWrites(cache.codePages, (page) => cache.invalidatePage(page));

@@ -46,8 +46,19 @@ interface MmioRegion {
   dirty: DirtyLog | null;
 }
 
+/** A WebAssembly page (Core spec §2.5.5): linear memories grow in these. */
+const WASM_PAGE = 0x10000;
+
 export class PhysicalMemory implements PhysicalBus {
+  /**
+   * Guest RAM: bytes 0..ramBytes of `wasmMemory`'s buffer, so translated WebAssembly code
+   * (cpu/jit) can load and store guest RAM directly. The memory is exactly the RAM's size
+   * when that is a multiple of 64 KiB (every machine configuration, sized in MiB), else
+   * rounded up; its size is fixed (initial = maximum), so the buffer is never detached by
+   * growth and every view of it stays valid.
+   */
   readonly ram: Uint8Array;
+  readonly wasmMemory: WebAssembly.Memory;
   readonly pageAccess = new Uint8Array(PAGE_COUNT);
   a20Mask = -1;
   private bios = new Uint8Array(0);
@@ -73,7 +84,11 @@ export class PhysicalMemory implements PhysicalBus {
     if (ramBytes % (1 << PAGE_SHIFT) !== 0 || ramBytes < 1 << 20 || ramBytes > MAX_LOW_RAM) {
       throw new RangeError(`RAM size ${ramBytes} is not a multiple of 4 KiB between 1 MiB and 3.5 GiB`);
     }
-    this.ram = new Uint8Array(shared ? new SharedArrayBuffer(ramBytes) : new ArrayBuffer(ramBytes));
+    // Shared (its buffer a SharedArrayBuffer, as the device-model worker needs) whenever
+    // the host has SharedArrayBuffer; a shared memory must declare its maximum.
+    const pages = Math.ceil(ramBytes / WASM_PAGE);
+    this.wasmMemory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+    this.ram = new Uint8Array(this.wasmMemory.buffer, 0, ramBytes);
     this.dirty = new DirtyBitmap(ramBytes, shared);
     this.dirtyTracked = new Uint8Array(ramBytes >>> PAGE_SHIFT);
     this.rebuildAccess();

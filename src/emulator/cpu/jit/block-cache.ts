@@ -18,6 +18,8 @@
  * Chaining: each block keeps links to the blocks that ran after it (chain()), which
  * Cpu.runBlock follows without a lookup while a link's block is `valid` (every way a
  * block stops being the cache's translation for its address clears it).
+ * With the `wasm` option (off by default), a region that is a loop wasm-region.ts can
+ * take is compiled to WebAssembly instead of JavaScript (the first step of that tier).
  * Translations depend only on the bytes (and 32-bit code), so equal sources share one
  * compiled function: a block recompiled after an invalidation, or the same code at
  * another address, costs a decode and a Map lookup, not a new function for V8 to optimise.
@@ -25,6 +27,7 @@
 import type { Cpu } from '../cpu.ts';
 import { alu, incDec, mul32, MUL_HIGH, neg, setMulFlags, shift } from '../alu.ts';
 import { MAX_REGION, translateBlock } from './codegen.ts';
+import { translateWasmLoop } from './wasm-region.ts';
 
 /** Runs the block with n instructions retired so far in the slice, at most `end`; returns the new n. */
 export type BlockFunction = (c: Cpu, n: number, end: number) => number;
@@ -55,6 +58,8 @@ export interface Block {
    */
   link0: Block | null;
   link1: Block | null;
+  /** A loop compiled to WebAssembly (wasm-region.ts): JavaScript regions end at its head. */
+  readonly wasm: boolean;
 }
 
 /** What the generated code calls (`H.` in codegen.ts). */
@@ -103,6 +108,8 @@ export interface BlockCacheStats {
   /** Blocks entered, and of those how many straight after another (chained, not through the run loop). */
   entries: number;
   chained: number;
+  /** Regions compiled to WebAssembly (wasm-region.ts; only with the `wasm` option). */
+  wasm: number;
 }
 
 /** The cache slot of a block starting at physical address `phys`. */
@@ -121,11 +128,15 @@ export class BlockCache {
   private readonly memo = new Map<string, BlockFunction>();
   /** Why blocks cannot be compiled here (the host forbids generated code), or null. */
   unavailable: string | null = null;
-  readonly stats: BlockCacheStats = { translated: 0, compiled: 0, promoted: 0, invalidations: 0, pagesGivenUp: 0, executed: 0, entries: 0, chained: 0 };
+  readonly stats: BlockCacheStats = { translated: 0, compiled: 0, promoted: 0, invalidations: 0, pagesGivenUp: 0, executed: 0, entries: 0, chained: 0, wasm: 0 };
+  /** Compiled WebAssembly modules by the bytes they were built from. */
+  private readonly wasmModules = new Map<string, WebAssembly.Module>();
 
   /** `log` hears, once, why blocks are unavailable if it comes to that. */
   constructor(private readonly cpu: Cpu, private readonly hotThreshold = HOT_THRESHOLD, private readonly log?: (message: string) => void,
-    private readonly promoteThreshold = PROMOTE_THRESHOLD) {}
+    private readonly promoteThreshold = PROMOTE_THRESHOLD,
+    /** Compile the regions wasm-region.ts can take to WebAssembly (off by default: the first step of that tier). */
+    private readonly wasm = false) {}
 
   /** The block starting at physical address `phys`, translating it once it is hot; null to interpret. */
   lookup(phys: number): Block | null {
@@ -183,32 +194,51 @@ export class BlockCache {
   /** Whether a block starts at `phys` (the code there ran hot). */
   private readonly isBlock = (phys: number): boolean => this.keys[slotOf(phys)] === (phys | 0);
 
+  /** Whether the block starting at `phys` is a WebAssembly loop. */
+  private readonly isWasm = (phys: number): boolean => {
+    const slot = slotOf(phys);
+    return this.keys[slot] === (phys | 0) && this.blocks[slot]!.wasm;
+  };
+
   private translate(phys: number, slot: number, tier: number): Block | null {
     const page = phys >>> 12;
     if (this.pageInvalidations[page] >= GIVE_UP) return null;
-    // A promote threshold of 0 makes every block a region at once, following every jump
-    // target (what the tests use to hold regions to the interpreter on any code).
-    const t = tier === 1 ? translateBlock(this.cpu.ram, phys, 1, true)
-      : translateBlock(this.cpu.ram, phys, MAX_REGION, true, this.promoteThreshold === 0 ? undefined : this.isBlock);
-    if (t === null) return null;
-    let run = this.memo.get(t.source);
-    if (run === undefined) {
-      if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
-      // The generated source is built only from decoded numbers (codegen.ts), never from
-      // guest-controlled text.
-      try {
-        run = new Function('H', `return function block(c, n, end) {\n${t.source}\n};`)(HELPERS) as BlockFunction;
-      } catch (e) {
-        // A page whose Content-Security-Policy forbids 'unsafe-eval' cannot compile blocks:
-        // the interpreter goes on alone (it is the reference anyway), and says why once.
-        this.unavailable = `translated blocks are off (the interpreter runs everything): ${e instanceof Error ? e.message : String(e)}`;
-        this.log?.(this.unavailable);
-        return null;
+    // With the option, a loop of wasm-region.ts's form is compiled as soon as it is hot
+    // (tier 1 too), so the regions later formed around it leave at its head for it.
+    const w = this.wasm ? translateWasmLoop(this.cpu.ram, phys, this.wasmModules) : null;
+    let run: BlockFunction | undefined, count: number, bytes: number, before: number;
+    if (w !== null) {
+      if (this.wasmModules.size >= MEMO_LIMIT) this.wasmModules.clear();
+      ({ run, count, bytes } = w);
+      before = 0;
+      this.stats.wasm++;
+    } else {
+      // A promote threshold of 0 makes every block a region at once, following every jump
+      // target (what the tests use to hold regions to the interpreter on any code).
+      const t = tier === 1 ? translateBlock(this.cpu.ram, phys, 1, true)
+        : translateBlock(this.cpu.ram, phys, MAX_REGION, true, this.promoteThreshold === 0 ? undefined : this.isBlock, this.wasm ? this.isWasm : null);
+      if (t === null) return null;
+      run = this.memo.get(t.source);
+      if (run === undefined) {
+        if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+        // The generated source is built only from decoded numbers (codegen.ts), never from
+        // guest-controlled text.
+        try {
+          run = new Function('H', `return function block(c, n, end) {\n${t.source}\n};`)(HELPERS) as BlockFunction;
+        } catch (e) {
+          // A page whose Content-Security-Policy forbids 'unsafe-eval' cannot compile blocks:
+          // the interpreter goes on alone (it is the reference anyway), and says why once.
+          this.unavailable = `translated blocks are off (the interpreter runs everything): ${e instanceof Error ? e.message : String(e)}`;
+          this.log?.(this.unavailable);
+          return null;
+        }
+        this.memo.set(t.source, run);
+        this.stats.compiled++;
       }
-      this.memo.set(t.source, run);
-      this.stats.compiled++;
+      ({ count, bytes, before } = t);
     }
-    const block: Block = { run, count: t.count, bytes: t.bytes, before: t.before, tier, entries: 0, phys, valid: true, link0: null, link1: null };
+    // A WebAssembly loop is final: never promoted (tier 2 whatever it was translated as).
+    const block: Block = { run, count, bytes, before, tier: w !== null ? 2 : tier, entries: 0, phys, valid: true, link0: null, link1: null, wasm: w !== null };
     const replaced = this.blocks[slot];
     if (replaced !== null) replaced.valid = false;
     this.keys[slot] = phys | 0;

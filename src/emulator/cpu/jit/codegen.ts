@@ -385,9 +385,12 @@ export const MAX_REGION = 48;
  * `follow` says which jump targets to take into the region (the block cache passes the
  * starts of code that already ran hot: a path V8 compiled but never ran gives it no type
  * feedback, and the first run of such a path throws the optimized function away).
+ * `stop` says where a path ends before an instruction it would fall into (the head of a
+ * loop the block cache runs as WebAssembly: the region leaves there, as at a cut path).
  * Returns null when not even the first instruction can be translated.
  */
-export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_REGION, inlineMemory = true, follow: (target: number) => boolean = () => true): BlockSource | null {
+export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_REGION, inlineMemory = true, follow: (target: number) => boolean = () => true,
+  stop: ((at: number) => boolean) | null = null): BlockSource | null {
   const pageStart = phys & ~0xfff;
   const insns = new Map<number, Decoded>();
   /** Bytes of the page that decoded instructions cover: a path meeting one mid-instruction stops. */
@@ -403,6 +406,7 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
     // cut grows hot at the pace of the rest (see Cpu.runStraight).
     let pathLength = 0;
     while (!(insns.size >= maxRegion && pathLength % MAX_INSTRUCTIONS === 0) && !insns.has(p) && covered[p - pageStart] === 0) {
+      if (stop !== null && p !== phys && stop(p)) break;
       let d: Decoded;
       try {
         d = decodeOne(ram, phys, p, 0, null, segs, inlineMemory);
@@ -417,7 +421,7 @@ export function translateBlock(ram: Uint8Array, phys: number, maxRegion = MAX_RE
       insns.set(p, d);
       pathLength++;
       const inPage = d.target >= pageStart && d.target < pageStart + 0x1000;
-      if ((d.kind === JCC || d.kind === JMP) && inPage && (d.target === phys || follow(d.target))) {
+      if ((d.kind === JCC || d.kind === JMP) && inPage && (d.target === phys || (follow(d.target) && !(stop !== null && stop(d.target))))) {
         leaders.add(d.target);
         work.push(d.target);
       }

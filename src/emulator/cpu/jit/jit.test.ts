@@ -13,16 +13,18 @@ import type { FlatTestMachine } from '../flat-machine.ts';
 const DATA = 0x200000;
 
 /**
- * The interpreter, straight-line blocks (tier 1 only) and regions (every block a region
- * from the start, following every jump target in its page).
+ * The interpreter, straight-line blocks (tier 1 only), regions (every block a region
+ * from the start, following every jump target in its page), and regions with the
+ * WebAssembly form on (wasm-region.ts: the loops it can take, the rest as in `regions`).
  */
-const MODES = ['interpreter', 'blocks', 'regions'] as const;
+const MODES = ['interpreter', 'blocks', 'regions', 'wasm'] as const;
 
 function runAll(source: string, limit = 5_000_000) {
   const results = MODES.map((mode) => {
     const { cpu, machine } = boot(source);
     if (mode === 'blocks') cpu.enableBlockCache(1, undefined, Number.MAX_SAFE_INTEGER);
     if (mode === 'regions') cpu.enableBlockCache(1, undefined, 0);
+    if (mode === 'wasm') cpu.enableBlockCache(1, undefined, 0, true);
     // The run loop's budget is exact: a block never runs past it (a deterministic clock relies on that).
     const runSlice = cpu.run.bind(cpu);
     cpu.run = (max: number) => {
@@ -33,7 +35,7 @@ function runAll(source: string, limit = 5_000_000) {
     const executed = runToExit(cpu, machine, limit);
     return { cpu, machine, executed };
   });
-  return { interp: results[0], blocks: results[1], regions: results[2] };
+  return { interp: results[0], blocks: results[1], regions: results[2], wasm: results[3] };
 }
 
 function state(cpu: Cpu, machine: FlatTestMachine) {
@@ -46,14 +48,15 @@ function state(cpu: Cpu, machine: FlatTestMachine) {
 }
 
 function expectSame(source: string, limit?: number) {
-  const { interp, blocks, regions } = runAll(source, limit);
+  const { interp, blocks, regions, wasm } = runAll(source, limit);
   expect(interp.machine.exitValue, 'the program ran to its exit under the interpreter').toBeGreaterThanOrEqual(0);
   expect(state(blocks.cpu, blocks.machine), 'straight-line blocks').toEqual(state(interp.cpu, interp.machine));
   expect(blocks.cpu.blocks!.stats.executed).toBeGreaterThan(0);
   expect(blocks.cpu.blocks!.stats.promoted).toBe(0);
   expect(state(regions.cpu, regions.machine), 'regions').toEqual(state(interp.cpu, interp.machine));
   expect(regions.cpu.blocks!.stats.promoted).toBeGreaterThan(0);
-  return { interp, blocks, regions };
+  expect(state(wasm.cpu, wasm.machine), 'regions with the WebAssembly form').toEqual(state(interp.cpu, interp.machine));
+  return { interp, blocks, regions, wasm };
 }
 
 /** A #PF handler that maps the faulting page at page-table entry `pte` and counts in [faults]. */
