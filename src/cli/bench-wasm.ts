@@ -31,6 +31,7 @@ import { X87 } from '../emulator/cpu/fpu/x87.ts';
 import { assemble } from '../emulator/cpu/testing/nasm.ts';
 import { LOAD_ADDRESS, protectedMode, startAtLoadAddress } from '../emulator/cpu/testing/programs.ts';
 import { ownThreadTime } from './thread-time.ts';
+import { sleb, uleb } from '../emulator/cpu/jit/wasm-emit.ts';
 
 const DATA = 0x1000; // the CRC's 1024 bytes
 const BYTES = 1024;
@@ -49,25 +50,6 @@ const BLOCK = 0x02, LOOP = 0x03, IF = 0x04, END = 0x0b, BR = 0x0c, BR_TABLE = 0x
 const GET = 0x20, SET = 0x21, LOAD = 0x28, LOAD8U = 0x2d, STORE = 0x36, CONST = 0x41;
 const EQZ = 0x45, GT_S = 0x4a, ADD = 0x6a, SUB = 0x6b, AND = 0x71, XOR = 0x73, SHL = 0x74, SHR_U = 0x76;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
-    out.push(b | 0x80);
-  }
-}
 const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
 const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
 const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];

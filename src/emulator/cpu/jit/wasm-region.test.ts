@@ -8,18 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { boot, protectedMode, runToExit } from '../testing/programs.ts';
 import type { Cpu } from '../cpu.ts';
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
+import { xorshift32 } from '../../testing/xorshift.ts';
 
 const DATA = 0x200000;
 
@@ -81,7 +70,7 @@ function randomLoop(rnd: () => number, label: string): { call: string[]; routine
 }
 
 function program(seed: number): string {
-  const rnd = prng(seed * 104729 + 7);
+  const rnd = xorshift32(seed * 104729 + 7);
   const lines = REGS.map((r) => `mov ${r}, ${rnd() >>> 0}`);
   const routines: string[] = [];
   for (let i = 0; i < 6; i++) {
